@@ -1,0 +1,33 @@
+#!/bin/bash
+# Mirrors the official postgres image's contract (POSTGRES_USER, POSTGRES_DB,
+# POSTGRES_PASSWORD_FILE, PGDATA) so a spec works with either image.
+set -euo pipefail
+: "${POSTGRES_USER:=postgres}"
+: "${POSTGRES_DB:=$POSTGRES_USER}"
+if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then
+  POSTGRES_PASSWORD="$(cat "$POSTGRES_PASSWORD_FILE")"
+fi
+if [ "${1:-}" = "postgres" ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
+  mkdir -p "$PGDATA" && chmod 0700 "$PGDATA"
+  pwfile="$(mktemp)"
+  printf '%s' "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE is required}" > "$pwfile"
+  initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$pwfile" --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
+  rm -f "$pwfile"
+  {
+    echo "listen_addresses = '*'"
+    echo "unix_socket_directories = '/var/run/postgresql'"
+  } >> "$PGDATA/postgresql.conf"
+  {
+    echo "host all all all scram-sha-256"
+    echo "host replication all all scram-sha-256"
+  } >> "$PGDATA/pg_hba.conf"
+  # Single-user mode: the server never listens before init is complete, so a
+  # health probe cannot report ready on a half-initialised database.
+  if [ "$POSTGRES_DB" != "postgres" ]; then
+    echo "CREATE DATABASE \"$POSTGRES_DB\"" | postgres --single -D "$PGDATA" postgres >/dev/null
+  fi
+  for ext in ${POSTGRES_EXTENSIONS:-postgis}; do
+    echo "CREATE EXTENSION IF NOT EXISTS \"$ext\"" | postgres --single -D "$PGDATA" "$POSTGRES_DB" >/dev/null
+  done
+fi
+exec "$@"

@@ -1,0 +1,519 @@
+//! The AppStack resource: one declarative description of a whole web application stack.
+//! Every field's doc comment becomes its description in the generated CRD.
+
+use std::collections::BTreeMap;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::defaults as d;
+use super::status::AppStackStatus;
+
+/// A web application stack (frontend, CMS, PostgreSQL/PostGIS, Redis, monitoring) and the
+/// protection of its data, reconciled as one unit.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "appstack.io",
+    version = "v1alpha1",
+    kind = "AppStack",
+    namespaced,
+    status = "AppStackStatus",
+    shortname = "stack",
+    derive = "PartialEq",
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Last backup", type_ = "date", json_path = ".status.recoverability.lastBaseBackup"),
+    printcolumn(name = "RPO", type_ = "string", json_path = ".status.recoverability.rpoEstimate"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppStackSpec {
+    /// The server-side rendered web frontend (Next.js or any HTTP service). Omit for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frontend: Option<FrontendSpec>,
+    /// The headless CMS / API (Directus or compatible). Requires `database`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cms: Option<CmsSpec>,
+    /// The PostgreSQL + PostGIS database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseSpec>,
+    /// The Redis cache and queue backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheSpec>,
+    /// Additional services of the application (queue workers, schedulers, APIs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceSpec>,
+    /// How the stack is reached from outside: host name, TLS and published ports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<IngressSpec>,
+    /// Prometheus, node-exporter and Alertmanager with the users' alert rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<MonitoringSpec>,
+    /// Base backups, logical dumps, file backups and continuous WAL shipping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupSpec>,
+    /// Recovery objectives and the schedule of disaster-recovery drills.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<RecoverySpec>,
+}
+
+/// CPU and memory limits of a component.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourcesSpec {
+    /// CPU limit as a Kubernetes quantity: cores ("2", "0.5") or millicores ("500m").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    /// Memory limit as a Kubernetes quantity ("512Mi", "2Gi").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+}
+
+/// The web frontend.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FrontendSpec {
+    /// Deploy the frontend (default true).
+    #[serde(default = "d::enabled")]
+    pub enabled: bool,
+    /// Container image of the frontend, e.g. `ghcr.io/acme/crm-web:1.4.2`.
+    pub image: String,
+    /// Port the frontend listens on inside its container.
+    #[serde(default = "d::frontend_port")]
+    pub port: u16,
+    /// Number of replicas (Kubernetes mode; Docker mode runs one).
+    #[serde(default = "d::replicas")]
+    pub replicas: u32,
+    /// Environment variables passed to the frontend.
+    #[serde(default = "d::empty_map", skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// HTTP path that answers 200 when the frontend is healthy.
+    #[serde(default = "d::frontend_health_path")]
+    pub health_path: String,
+    /// Components that must be healthy before the frontend starts (default: `cms` when present).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depends_on: Option<Vec<String>>,
+    /// CPU and memory limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourcesSpec>,
+}
+
+/// The CMS / API.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CmsSpec {
+    /// Deploy the CMS (default true).
+    #[serde(default = "d::enabled")]
+    pub enabled: bool,
+    /// Container image of the CMS.
+    #[serde(default = "d::cms_image")]
+    pub image: String,
+    /// Port the CMS listens on inside its container.
+    #[serde(default = "d::cms_port")]
+    pub port: u16,
+    /// Number of replicas (Kubernetes mode; Docker mode runs one).
+    #[serde(default = "d::replicas")]
+    pub replicas: u32,
+    /// Environment variables passed to the CMS (database and cache settings are added).
+    #[serde(default = "d::empty_map", skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// HTTP path that answers 200 when the CMS and its dependencies are healthy.
+    #[serde(default = "d::cms_health_path")]
+    pub health_path: String,
+    /// Where uploaded files are kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploads: Option<UploadsSpec>,
+    /// Components that must be healthy before the CMS starts (default: database and cache).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depends_on: Option<Vec<String>>,
+    /// CPU and memory limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourcesSpec>,
+}
+
+/// Where the CMS keeps uploaded files: a volume (default) or an S3 bucket.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UploadsSpec {
+    /// Size of the uploads volume (Kubernetes quantity).
+    #[serde(default = "d::uploads_size")]
+    pub size: String,
+    /// Path of the uploads directory inside the CMS container.
+    #[serde(default = "d::uploads_path")]
+    pub path: String,
+    /// Keep uploads in this S3 bucket instead of a volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Spec>,
+}
+
+/// The PostgreSQL + PostGIS database.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DatabaseSpec {
+    /// Container image; must contain the server and client tools of `version`.
+    #[serde(default = "d::database_image")]
+    pub image: String,
+    /// PostgreSQL major version of the image (13 to 17).
+    #[serde(default = "d::database_version")]
+    pub version: u32,
+    /// Extensions created in the application database at initialisation.
+    #[serde(default = "d::database_extensions")]
+    pub extensions: Vec<String>,
+    /// Size of the data volume (Kubernetes quantity, e.g. `20Gi`).
+    #[serde(default = "d::database_storage")]
+    pub storage: String,
+    /// The server's `max_connections`; the connection alert fires at 90% of it.
+    #[serde(default = "d::database_max_connections")]
+    pub max_connections: u32,
+    /// Name of the application database.
+    #[serde(default = "d::database_name")]
+    pub name: String,
+    /// Owner role of the application database.
+    #[serde(default = "d::database_user")]
+    pub user: String,
+    /// Extra server parameters (`postgresql.conf` settings), e.g. `shared_buffers: 256MB`.
+    #[serde(default = "d::empty_map", skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, String>,
+    /// CPU and memory limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourcesSpec>,
+}
+
+/// Redis persistence mode.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Persistence {
+    /// Memory only; nothing survives a restart.
+    None,
+    /// Periodic RDB snapshots.
+    #[default]
+    Rdb,
+    /// Append-only file, fsync every second.
+    Aof,
+}
+
+/// The Redis cache and queue backend.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CacheSpec {
+    /// Container image of Redis.
+    #[serde(default = "d::cache_image")]
+    pub image: String,
+    /// Redis `maxmemory` as a quantity (e.g. `256Mi`).
+    #[serde(default = "d::cache_maxmemory")]
+    pub maxmemory: String,
+    /// Redis `maxmemory-policy` (e.g. `allkeys-lru`, `noeviction` for queues).
+    #[serde(default = "d::cache_policy")]
+    pub maxmemory_policy: String,
+    /// Persistence mode: none, rdb or aof.
+    #[serde(default)]
+    pub persistence: Persistence,
+    /// CPU and memory limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourcesSpec>,
+}
+
+/// An additional service of the application.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// Name of the service (DNS label: lowercase letters, digits and `-`).
+    pub name: String,
+    /// Container image.
+    pub image: String,
+    /// Arguments passed to the image's entrypoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// Environment variables.
+    #[serde(default = "d::empty_map", skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Port the service listens on, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Exec health check (exit 0 = healthy), e.g. `["pgrep", "worker"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_command: Option<Vec<String>>,
+    /// Components that must be healthy before this one starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// Number of replicas (Kubernetes mode; Docker mode runs one).
+    #[serde(default = "d::replicas")]
+    pub replicas: u32,
+    /// CPU and memory limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourcesSpec>,
+}
+
+/// A port published on the host (Docker mode) or exposed by the load balancer.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PublishedPort {
+    /// Component whose port is published (`frontend`, `cms`, `prometheus`, ...).
+    pub component: String,
+    /// Port on the host.
+    pub host_port: u16,
+    /// Host address to bind (default 127.0.0.1; `0.0.0.0` for every interface).
+    #[serde(default = "d::published_bind")]
+    pub bind: String,
+}
+
+/// TLS settings of the ingress.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TlsSpec {
+    /// Serve HTTPS.
+    #[serde(default = "d::enabled")]
+    pub enabled: bool,
+    /// Kubernetes Secret holding the certificate (type kubernetes.io/tls).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
+    /// cert-manager ClusterIssuer to request the certificate from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_issuer: Option<String>,
+}
+
+/// How the stack is reached.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IngressSpec {
+    /// Public host name (creates a Kubernetes Ingress routing `/` to the frontend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Host name routed to the CMS (e.g. `cms.example.com`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cms_host: Option<String>,
+    /// Kubernetes IngressClass to use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_name: Option<String>,
+    /// HTTPS settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSpec>,
+    /// Ports published on the host in Docker mode.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub published_ports: Vec<PublishedPort>,
+}
+
+/// One monitoring component.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PrometheusSpec {
+    /// Deploy Prometheus (default true).
+    #[serde(default = "d::enabled")]
+    pub enabled: bool,
+    /// Container image of Prometheus.
+    #[serde(default = "d::prometheus_image")]
+    pub image: String,
+    /// How long samples are kept (e.g. `15d`).
+    #[serde(default = "d::prometheus_retention")]
+    pub retention: String,
+    /// Scrape interval (e.g. `15s`).
+    #[serde(default = "d::prometheus_scrape_interval")]
+    pub scrape_interval: String,
+}
+
+/// node-exporter settings (host metrics).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeExporterSpec {
+    /// Deploy node-exporter (default true).
+    #[serde(default = "d::enabled")]
+    pub enabled: bool,
+    /// Container image of node-exporter.
+    #[serde(default = "d::node_exporter_image")]
+    pub image: String,
+}
+
+/// Alertmanager settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AlertmanagerSpec {
+    /// Deploy Alertmanager (default true).
+    #[serde(default = "d::enabled")]
+    pub enabled: bool,
+    /// Container image of Alertmanager.
+    #[serde(default = "d::alertmanager_image")]
+    pub image: String,
+    /// Slack/Discord-compatible webhook alerts are sent to (besides the log).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// Identical alerts are not repeated within this window (e.g. `10m`).
+    #[serde(default = "d::alert_dedup_window")]
+    pub dedup_window: String,
+}
+
+/// Monitoring of the stack.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MonitoringSpec {
+    /// Deploy monitoring at all (default true).
+    #[serde(default = "d::enabled")]
+    pub enabled: bool,
+    /// Prometheus settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusSpec>,
+    /// node-exporter settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_exporter: Option<NodeExporterSpec>,
+    /// Alertmanager settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alertmanager: Option<AlertmanagerSpec>,
+}
+
+/// An S3-compatible bucket (AWS, MinIO, R2, B2, Ceph).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct S3Spec {
+    /// Bucket name.
+    pub bucket: String,
+    /// Key prefix inside the bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Custom endpoint URL (MinIO, R2, B2, Ceph); AWS when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Region.
+    #[serde(default = "d::s3_region")]
+    pub region: String,
+    /// Use path-style addressing (needed by most S3-compatible stores).
+    #[serde(default)]
+    pub path_style: bool,
+    /// File (Docker mode) or Secret name (Kubernetes mode) holding the credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret: Option<String>,
+}
+
+/// A cron schedule of one backup kind.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScheduleSpec {
+    /// Run this kind on schedule (default true).
+    #[serde(default = "d::enabled")]
+    pub enabled: bool,
+    /// Cron expression (5 fields, server local time), e.g. `0 2 * * *`.
+    pub schedule: String,
+}
+
+/// Retention of backups.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RetentionSpec {
+    /// Keep at least this many base backups.
+    #[serde(default = "d::keep_last")]
+    pub keep_last: u32,
+    /// Delete backups older than this (e.g. `14d`) unless restore still needs them.
+    #[serde(default = "d::max_age")]
+    pub max_age: String,
+}
+
+/// Continuous WAL shipping mode.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WalMode {
+    /// `pg_receivewal` on a replication slot; the partial segment is shipped every few seconds.
+    #[default]
+    Stream,
+    /// `archive_command`; RPO bounded by `archive_timeout`.
+    Archive,
+}
+
+/// Continuous WAL shipping.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WalSpec {
+    /// Ship WAL continuously (default true).
+    #[serde(default = "d::enabled")]
+    pub enabled: bool,
+    /// stream (seconds of RPO) or archive.
+    #[serde(default)]
+    pub mode: WalMode,
+    /// How often the partial segment is shipped (stream mode).
+    #[serde(default = "d::wal_segment_ship_interval")]
+    pub ship_interval: String,
+    /// Raise an alert when the local spool passes this size.
+    #[serde(default = "d::spool_alert_threshold")]
+    pub spool_alert_threshold: String,
+}
+
+/// Client-side encryption of backups.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EncryptionSpec {
+    /// File (Docker mode) or Secret name (Kubernetes mode) holding the key.
+    pub key_file: String,
+}
+
+/// Data protection of the stack.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BackupSpec {
+    /// Protect the stack's data (default true).
+    #[serde(default = "d::enabled")]
+    pub enabled: bool,
+    /// Where backups go: `file:///path` or `s3://bucket/prefix`.
+    #[serde(default = "d::backup_target")]
+    pub target: String,
+    /// S3 settings when `target` is `s3://`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Spec>,
+    /// Physical base backups (default daily at 02:00).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_backup: Option<ScheduleSpec>,
+    /// Logical dumps (default daily at 03:15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dump: Option<ScheduleSpec>,
+    /// Uploaded files (default daily at 03:30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<ScheduleSpec>,
+    /// Retention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<RetentionSpec>,
+    /// Continuous WAL shipping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal: Option<WalSpec>,
+    /// A backup job running longer than this is killed and reported.
+    #[serde(default = "d::backup_timeout")]
+    pub timeout: String,
+    /// zstd compression level (1 to 19).
+    #[serde(default = "d::compression_level")]
+    pub compression_level: i32,
+    /// Client-side encryption.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<EncryptionSpec>,
+}
+
+/// Recovery objectives.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ObjectivesSpec {
+    /// Recovery time objective: longest acceptable restore-to-serving time (e.g. `1h`).
+    #[serde(default = "d::rto")]
+    pub rto: String,
+    /// Recovery point objective: largest acceptable data-loss window (e.g. `15m`).
+    #[serde(default = "d::rpo")]
+    pub rpo: String,
+}
+
+/// Disaster-recovery drill schedule.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DrillSpec {
+    /// Run drills on schedule (default true).
+    #[serde(default = "d::enabled")]
+    pub enabled: bool,
+    /// Cron expression of the drill (default Sundays 04:00).
+    #[serde(default = "d::drill_schedule")]
+    pub schedule: String,
+}
+
+/// Recovery objectives and drills.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecoverySpec {
+    /// RTO and RPO the drills measure against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objectives: Option<ObjectivesSpec>,
+    /// Drill schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill: Option<DrillSpec>,
+}

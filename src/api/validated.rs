@@ -1,0 +1,172 @@
+//! `ValidatedStack`: the spec after defaults and validation, with every value parsed into
+//! its type. Renderers start from here and never read the raw spec.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+pub use super::spec::{Persistence, WalMode};
+
+/// CPU and memory limits, parsed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resources {
+    pub cpu_millis: Option<u64>,
+    pub memory_bytes: Option<u64>,
+}
+
+/// An HTTP component (frontend, CMS).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpApp {
+    pub image: String,
+    pub port: u16,
+    pub replicas: u32,
+    pub env: BTreeMap<String, String>,
+    pub health_path: String,
+    pub depends_on: Vec<String>,
+    pub resources: Resources,
+}
+
+/// Where CMS uploads live.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Uploads {
+    Volume { size_bytes: u64, path: String },
+    S3 { bucket: String, prefix: Option<String>, endpoint: Option<String>, region: String, path: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cms {
+    pub app: HttpApp,
+    pub uploads: Uploads,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Database {
+    pub image: String,
+    pub version: u32,
+    pub extensions: Vec<String>,
+    pub storage_bytes: u64,
+    pub max_connections: u32,
+    pub name: String,
+    pub user: String,
+    pub parameters: BTreeMap<String, String>,
+    pub resources: Resources,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cache {
+    pub image: String,
+    pub maxmemory_bytes: u64,
+    pub maxmemory_policy: String,
+    pub persistence: Persistence,
+    pub resources: Resources,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    pub name: String,
+    pub image: String,
+    pub command: Option<Vec<String>>,
+    pub env: BTreeMap<String, String>,
+    pub port: Option<u16>,
+    pub health_command: Option<Vec<String>>,
+    pub depends_on: Vec<String>,
+    pub replicas: u32,
+    pub resources: Resources,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Published {
+    pub component: String,
+    pub host_port: u16,
+    pub bind: IpAddr,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ingress {
+    pub host: Option<String>,
+    pub cms_host: Option<String>,
+    pub class_name: Option<String>,
+    pub tls: Option<Tls>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tls {
+    pub secret_name: String,
+    pub cluster_issuer: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prometheus {
+    pub image: String,
+    pub retention: Duration,
+    pub retention_text: String,
+    pub scrape_interval: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alertmanager {
+    pub image: String,
+    pub webhook_url: Option<String>,
+    pub dedup_window: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Monitoring {
+    pub prometheus: Option<Prometheus>,
+    pub node_exporter_image: Option<String>,
+    pub alertmanager: Option<Alertmanager>,
+}
+
+/// Where backups are stored.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BackupTarget {
+    Filesystem { path: String },
+    S3 { bucket: String, prefix: String, endpoint: Option<String>, region: String, path_style: bool, credentials_secret: Option<String> },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wal {
+    pub mode: WalMode,
+    pub ship_interval: Duration,
+    pub spool_alert_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backup {
+    pub target: BackupTarget,
+    pub base_backup_schedule: Option<String>,
+    pub dump_schedule: Option<String>,
+    pub files_schedule: Option<String>,
+    pub keep_last: u32,
+    pub max_age: Duration,
+    pub wal: Option<Wal>,
+    pub timeout: Duration,
+    pub compression_level: i32,
+    pub encryption_key_file: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recovery {
+    pub rto: Duration,
+    pub rpo: Duration,
+    pub drill_schedule: Option<String>,
+}
+
+/// A stack that passed validation; the only input of the planner.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidatedStack {
+    pub name: String,
+    pub namespace: String,
+    pub generation: Option<i64>,
+    pub uid: Option<String>,
+    pub frontend: Option<HttpApp>,
+    pub cms: Option<Cms>,
+    pub database: Option<Database>,
+    pub cache: Option<Cache>,
+    pub services: Vec<Service>,
+    pub published: Vec<Published>,
+    pub ingress: Option<Ingress>,
+    pub monitoring: Monitoring,
+    pub backup: Option<Backup>,
+    pub recovery: Recovery,
+}

@@ -1,0 +1,8 @@
+//! Docker mode: render the plan to containers, observe by label, diff, apply in dependency
+//! order gated on health, and keep it so (the `run` daemon).
+
+pub mod engine;
+pub mod error;
+
+pub use engine::{BollardEngine, Engine};
+pub use error::DockerError;

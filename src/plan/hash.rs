@@ -1,0 +1,15 @@
+//! The spec hash: a digest of everything that defines a component, stamped on its runtime
+//! object so drift is a label comparison and only changed components are recreated.
+
+use sha2::{Digest, Sha256};
+
+use super::Component;
+
+/// Hex sha256 (first 16 chars) of the component's canonical JSON, labels excluded.
+pub fn spec_hash(component: &Component) -> String {
+    let mut c = component.clone();
+    c.labels.clear();
+    let json = serde_json::to_vec(&c).unwrap_or_default();
+    let digest = Sha256::digest(&json);
+    hex::encode(&digest[..8])
+}

@@ -1,0 +1,205 @@
+//! The runtime-neutral plan: what every component is (image, command, env, secrets, files,
+//! ports, volumes, health check, dependencies, resources, labels). Built once, purely, from a
+//! `ValidatedStack`; the Docker driver, the compose exporter and the Kubernetes builders all
+//! render from it, so a change to a component is made here and nowhere else.
+
+mod build;
+mod config_files;
+mod hash;
+
+pub use build::build;
+pub use hash::spec_hash;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+pub const LABEL_STACK: &str = "appstack.io/stack";
+pub const LABEL_COMPONENT: &str = "appstack.io/component";
+pub const LABEL_SPEC_HASH: &str = "appstack.io/spec-hash";
+pub const LABEL_ROLE: &str = "appstack.io/role";
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+
+/// What a component is for; renderers pick workload kinds and probes by role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Database,
+    Cache,
+    Cms,
+    Frontend,
+    Service,
+    Monitoring,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Database => "database",
+            Role::Cache => "cache",
+            Role::Cms => "cms",
+            Role::Frontend => "frontend",
+            Role::Service => "service",
+            Role::Monitoring => "monitoring",
+        }
+    }
+}
+
+/// When a dependent may start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    /// The dependency's container is running.
+    Started,
+    /// The dependency passes its health check.
+    Healthy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Dependency {
+    pub component: String,
+    pub condition: Condition,
+}
+
+/// How a secret value comes to exist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretSource {
+    /// Random alphanumeric of this length, generated once and kept.
+    Generated { length: usize },
+    /// Text where `${key}` is replaced by another key of the same secret.
+    Template { template: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretKey {
+    pub key: String,
+    pub source: SecretSource,
+}
+
+/// A secret of the stack (generated credentials); values never enter the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Secret {
+    pub name: String,
+    pub keys: Vec<SecretKey>,
+}
+
+/// A secret key made available to a component as a read-only file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretMount {
+    pub secret: String,
+    pub key: String,
+    /// Absolute path of the file inside the container.
+    pub path: String,
+    /// Environment variable that receives `path` (the image's `*_FILE` convention).
+    pub env_file_var: Option<String>,
+}
+
+/// A non-secret configuration file rendered from the spec.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigFile {
+    /// Short name, unique within the component (a ConfigMap key in Kubernetes).
+    pub name: String,
+    pub path: String,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Port {
+    pub name: String,
+    pub container_port: u16,
+    /// Published on the host (Docker mode).
+    pub publish: Option<Publish>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Publish {
+    pub host_ip: String,
+    pub host_port: u16,
+}
+
+/// A mount of a component.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Mount {
+    /// A named data volume of the stack (survives `down`).
+    Volume { volume: String, path: String },
+    /// A read-only path of the host (node-exporter's /proc, /sys).
+    Host { host_path: String, path: String },
+}
+
+/// A data volume; its name is the logical one, renderers prefix the stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Volume {
+    pub name: String,
+    pub size_bytes: u64,
+}
+
+/// An exec health check (exit 0 = healthy).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HealthCheck {
+    /// Run with `sh -c` when `shell` is true, else exec'd directly.
+    pub command: Vec<String>,
+    pub shell: bool,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    pub retries: u32,
+    pub start_period_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Resources {
+    pub cpu_millis: Option<u64>,
+    pub memory_bytes: Option<u64>,
+}
+
+/// One component of the stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Component {
+    pub name: String,
+    pub role: Role,
+    pub image: String,
+    /// Arguments for the image's entrypoint (Docker `Cmd`, Kubernetes `args`).
+    pub args: Option<Vec<String>>,
+    pub env: BTreeMap<String, String>,
+    pub secrets: Vec<SecretMount>,
+    pub files: Vec<ConfigFile>,
+    pub ports: Vec<Port>,
+    pub mounts: Vec<Mount>,
+    pub health: Option<HealthCheck>,
+    pub depends_on: Vec<Dependency>,
+    pub resources: Resources,
+    pub replicas: u32,
+    pub labels: BTreeMap<String, String>,
+    /// Seconds to wait after the stop signal before killing.
+    pub stop_grace_secs: u32,
+}
+
+/// The whole stack, in dependency order (every component after its dependencies).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub stack: String,
+    pub namespace: String,
+    pub components: Vec<Component>,
+    pub volumes: Vec<Volume>,
+    pub secrets: Vec<Secret>,
+}
+
+impl Plan {
+    pub fn component(&self, name: &str) -> Option<&Component> {
+        self.components.iter().find(|c| c.name == name)
+    }
+
+    /// The deterministic runtime name of a component: `<stack>-<component>`.
+    pub fn object_name(&self, component: &str) -> String {
+        format!("{}-{}", self.stack, component)
+    }
+
+    /// Labels every object of the stack carries.
+    pub fn stack_labels(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (LABEL_STACK.to_string(), self.stack.clone()),
+            (LABEL_MANAGED_BY.to_string(), "appstack".to_string()),
+        ])
+    }
+}
