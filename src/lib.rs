@@ -1,6 +1,11 @@
-//! appstack: runs a whole web application stack from one declarative `AppStack` resource.
+//! appstack: runs a whole web application stack from one declarative `AppStack` resource
+//! and keeps its data recoverable.
 #![forbid(unsafe_code)]
 
 pub mod api;
-pub mod plan;
+pub mod cli;
+pub mod compose;
+pub mod daemon;
 pub mod docker;
+pub mod plan;
+pub mod secrets;

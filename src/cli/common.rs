@@ -1,0 +1,77 @@
+//! What every subcommand shares: loading a manifest, connecting, and exit codes.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::api::{load_validated, ValidatedStack, ValidationErrors};
+use crate::docker::{BollardEngine, DockerError};
+use crate::plan::{self, Plan};
+use crate::secrets::{Resolved, SecretError, SecretStore};
+
+/// Process exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Runtime = 1,
+    Invalid = 2,
+}
+
+/// A failed command, with the exit code it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Validation(#[from] ValidationErrors),
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl CliError {
+    pub fn exit(&self) -> Exit {
+        match self {
+            CliError::Invalid(_) | CliError::Validation(_) => Exit::Invalid,
+            CliError::Docker(DockerError::PortInUse { .. } | DockerError::ImageUnavailable { .. }) => Exit::Invalid,
+            _ => Exit::Runtime,
+        }
+    }
+}
+
+/// Loads and validates a manifest, and builds its plan.
+pub fn load(file: &Path) -> Result<(ValidatedStack, Plan), CliError> {
+    let (_, stack) = load_validated(file)?;
+    let plan = plan::build(&stack);
+    Ok((stack, plan))
+}
+
+pub async fn connect() -> Result<Arc<BollardEngine>, CliError> {
+    Ok(Arc::new(BollardEngine::connect().await?))
+}
+
+pub fn secrets(state_dir: &Path, plan: &Plan) -> Result<Arc<Resolved>, CliError> {
+    Ok(Arc::new(SecretStore::new(state_dir, &plan.stack).ensure(&plan.secrets)?))
+}
+
+/// A left-aligned text table.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, cell) in r.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| {
+        cells.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths.get(i).copied().unwrap_or(0))).collect::<Vec<_>>().join("  ").trim_end().to_string()
+    };
+    let mut out = line(header.iter().map(|h| h.to_string()).collect());
+    for r in rows {
+        out.push('\n');
+        out.push_str(&line(r.clone()));
+    }
+    out
+}

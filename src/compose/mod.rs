@@ -1,0 +1,167 @@
+//! Plan → docker-compose.yml (file format 2.4: docker-compose 1.29 accepts it, and unlike 3.x
+//! it keeps `depends_on: condition: service_healthy`). Secrets and config files are written
+//! beside the compose file and bind-mounted read-only at the paths the plan gives.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use crate::docker::render::{network_name, volume_name};
+use crate::plan::{Condition, Mount, Plan};
+
+/// A file the export writes beside docker-compose.yml.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportFile {
+    /// Path relative to the export directory.
+    pub path: String,
+    pub content: String,
+    /// Holds a secret value (written under the 0700 `secrets/` directory).
+    pub secret: bool,
+}
+
+/// Relative path of a secret file in the export.
+pub fn secret_path(secret: &str, key: &str) -> String {
+    format!("secrets/{secret}-{key}")
+}
+
+/// Renders the compose document and the config files it mounts. Secret files are named but
+/// not filled here (the caller writes them from the secret store).
+pub fn render(plan: &Plan) -> (Value, Vec<ExportFile>) {
+    let mut services = Map::new();
+    let mut files = Vec::new();
+    for c in &plan.components {
+        let mut s = Map::new();
+        s.insert("image".into(), json!(c.image));
+        s.insert("container_name".into(), json!(plan.object_name(&c.name)));
+        s.insert("hostname".into(), json!(c.name));
+        s.insert("init".into(), json!(true));
+        s.insert("restart".into(), json!("unless-stopped"));
+        if let Some(args) = &c.args {
+            s.insert("command".into(), json!(args.iter().map(|a| esc(a)).collect::<Vec<_>>()));
+        }
+        if !c.env.is_empty() {
+            let env: BTreeMap<&String, String> = c.env.iter().map(|(k, v)| (k, esc(v))).collect();
+            s.insert("environment".into(), json!(env));
+        }
+        let mut volumes = Vec::new();
+        for m in &c.mounts {
+            volumes.push(match m {
+                Mount::Volume { volume, path } => format!("{volume}:{path}"),
+                Mount::Host { host_path, path } => format!("{host_path}:{path}:ro"),
+            });
+        }
+        for f in &c.files {
+            let rel = format!("files/{}/{}", c.name, f.name);
+            volumes.push(format!("./{rel}:{}:ro", f.path));
+            files.push(ExportFile { path: rel, content: f.content.clone(), secret: false });
+        }
+        for m in &c.secrets {
+            volumes.push(format!("./{}:{}:ro", secret_path(&m.secret, &m.key), m.path));
+        }
+        if !volumes.is_empty() {
+            s.insert("volumes".into(), json!(volumes));
+        }
+        let ports: Vec<String> = c
+            .ports
+            .iter()
+            .filter_map(|p| p.publish.as_ref().map(|publ| format!("{}:{}:{}", publ.host_ip, publ.host_port, p.container_port)))
+            .collect();
+        if !ports.is_empty() {
+            s.insert("ports".into(), json!(ports));
+        }
+        let exposed: Vec<String> = c.ports.iter().map(|p| p.container_port.to_string()).collect();
+        if !exposed.is_empty() {
+            s.insert("expose".into(), json!(exposed));
+        }
+        if let Some(h) = &c.health {
+            let mut test = vec![if h.shell { "CMD-SHELL" } else { "CMD" }.to_string()];
+            test.extend(h.command.iter().map(|x| esc(x)));
+            s.insert(
+                "healthcheck".into(),
+                json!({
+                    "test": test,
+                    "interval": format!("{}ms", h.interval_ms),
+                    "timeout": format!("{}ms", h.timeout_ms),
+                    "retries": h.retries,
+                    "start_period": format!("{}ms", h.start_period_ms),
+                }),
+            );
+        }
+        if !c.depends_on.is_empty() {
+            let deps: Map<String, Value> = c
+                .depends_on
+                .iter()
+                .map(|d| {
+                    let cond = match d.condition {
+                        Condition::Healthy => "service_healthy",
+                        Condition::Started => "service_started",
+                    };
+                    (d.component.clone(), json!({ "condition": cond }))
+                })
+                .collect();
+            s.insert("depends_on".into(), Value::Object(deps));
+        }
+        if let Some(m) = c.resources.cpu_millis {
+            s.insert("cpus".into(), json!(m as f64 / 1000.0));
+        }
+        if let Some(b) = c.resources.memory_bytes {
+            s.insert("mem_limit".into(), json!(b));
+        }
+        s.insert("stop_grace_period".into(), json!(format!("{}s", c.stop_grace_secs)));
+        s.insert(
+            "networks".into(),
+            json!({ "default": { "aliases": [plan.object_name(&c.name), c.name.clone()] } }),
+        );
+        s.insert("logging".into(), json!({"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}));
+        services.insert(c.name.clone(), Value::Object(s));
+    }
+    let volumes: Map<String, Value> = plan
+        .volumes
+        .iter()
+        .map(|v| (v.name.clone(), json!({ "name": volume_name(&plan.stack, &v.name) })))
+        .collect();
+    let doc = json!({
+        "version": "2.4",
+        "services": services,
+        "volumes": volumes,
+        "networks": { "default": { "name": network_name(&plan.stack) } },
+    });
+    for s in &plan.secrets {
+        for k in &s.keys {
+            files.push(ExportFile { path: secret_path(&s.name, &k.key), content: String::new(), secret: true });
+        }
+    }
+    (doc, files)
+}
+
+/// Compose interpolates `$`; a literal one is written `$$`.
+fn esc(s: &str) -> String {
+    s.replace('$', "$$")
+}
+
+/// The compose document as YAML, with a header saying where it came from.
+pub fn to_yaml(doc: &Value, stack: &str) -> Result<String, String> {
+    let body = serde_norway::to_string(doc).map_err(|e| e.to_string())?;
+    Ok(format!("# Exported by `appstack export compose` from stack {stack:?}; edit the AppStack manifest instead.\n{body}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quickstart_export_shape() {
+        let text = include_str!("../../examples/quickstart.yaml");
+        let stack = crate::api::load::parse_str(text, "q").unwrap();
+        let plan = crate::plan::build(&crate::api::validate::validate(&stack, "q").unwrap());
+        let (doc, files) = render(&plan);
+        assert_eq!(doc["version"], "2.4");
+        assert_eq!(doc["services"]["cms"]["depends_on"]["database"]["condition"], "service_healthy");
+        assert_eq!(doc["services"]["database"]["container_name"], "quickstart-database");
+        assert_eq!(doc["volumes"]["database-data"]["name"], "quickstart-database-data");
+        let redis_test = doc["services"]["cache"]["healthcheck"]["test"][1].as_str().unwrap();
+        assert!(redis_test.contains("$$(cat /run/secrets/cache-password)"), "{redis_test}");
+        assert!(files.iter().any(|f| f.path == "files/prometheus/rules.yml"));
+        assert!(files.iter().any(|f| f.path == "secrets/database-password" && f.secret && f.content.is_empty()));
+    }
+}

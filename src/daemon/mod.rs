@@ -1,0 +1,294 @@
+//! `appstack run`: keeps stacks converged. Per stack: list-then-watch on the engine's events
+//! plus a periodic resync; a removed container is recreated at once, an unhealthy one is
+//! restarted (Docker never does, moby#28400) with backoff and flap damping, and a change of
+//! the manifest file is applied. Invalid manifests are reported and wait for the next edit.
+
+pub mod http;
+pub mod metrics;
+pub mod restarts;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use tracing::{error, info, instrument, warn};
+
+use crate::docker::apply::Applier;
+use crate::docker::engine::{Engine, Health};
+use crate::docker::progress::Log;
+use crate::docker::DockerError;
+use crate::plan::Plan;
+use crate::secrets::SecretStore;
+use metrics::{ActionLabels, ComponentLabels, ErrorLabels, Metrics, StackLabel};
+use restarts::{Decision, History, Policy};
+
+/// Daemon settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub files: Vec<PathBuf>,
+    pub listen: SocketAddr,
+    pub resync: Duration,
+    pub state_dir: PathBuf,
+    pub policy: Policy,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("--listen {0} is not a loopback address; metrics are served on 127.0.0.1 only")]
+    NotLoopback(SocketAddr),
+}
+
+/// Runs until SIGINT/SIGTERM.
+pub async fn run<E: Engine>(engine: Arc<E>, opts: Options) -> Result<(), DaemonError> {
+    if !opts.listen.ip().is_loopback() {
+        return Err(DaemonError::NotLoopback(opts.listen));
+    }
+    let metrics = Arc::new(Metrics::new());
+    let ready = Arc::new(AtomicBool::new(false));
+    let pending_first_sync = Arc::new(AtomicUsize::new(opts.files.len()));
+    let listener = tokio::net::TcpListener::bind(opts.listen).await.map_err(|source| DaemonError::Listen { addr: opts.listen, source })?;
+    info!(addr = %opts.listen, "serving /metrics, /healthz, /readyz");
+    tokio::spawn(http::serve(listener, Arc::new(http::Endpoint { metrics: metrics.clone(), ready: ready.clone() })));
+    for file in &opts.files {
+        let ctx = StackLoop {
+            engine: engine.clone(),
+            file: file.clone(),
+            opts: opts.clone(),
+            metrics: metrics.clone(),
+            ready: ready.clone(),
+            pending_first_sync: pending_first_sync.clone(),
+        };
+        tokio::spawn(ctx.run());
+    }
+    shutdown_signal().await;
+    info!("shutting down; containers keep running");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+            return;
+        }
+    }
+    let _ = ctrl_c.await;
+}
+
+struct StackLoop<E: Engine> {
+    engine: Arc<E>,
+    file: PathBuf,
+    opts: Options,
+    metrics: Arc<Metrics>,
+    ready: Arc<AtomicBool>,
+    pending_first_sync: Arc<AtomicUsize>,
+}
+
+/// What identifies a version of the manifest file without reading it every second.
+fn fingerprint(path: &Path) -> Option<(std::time::SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+impl<E: Engine> StackLoop<E> {
+    async fn run(self) {
+        let mut plan: Option<Arc<Plan>> = None;
+        let mut seen = None;
+        let mut need_reconcile = true;
+        let mut first_done = false;
+        let mut histories: HashMap<String, History> = HashMap::new();
+        let mut deferred: HashMap<String, Instant> = HashMap::new();
+        let mut retry_backoff = Duration::from_secs(1);
+        let mut next_retry: Option<tokio::time::Instant> = None;
+        let mut poll = tokio::time::interval(Duration::from_secs(1));
+        let mut resync = tokio::time::interval(self.opts.resync);
+        resync.tick().await;
+        // One events subscription, renewed only when it ends or the stack is renamed.
+        let mut events: Option<(String, futures::stream::BoxStream<'static, Result<crate::docker::engine::EngineEvent, DockerError>>)> = None;
+        loop {
+            let fp = fingerprint(&self.file);
+            if fp != seen {
+                seen = fp;
+                match self.load() {
+                    Ok(p) => {
+                        if plan.as_deref() != Some(&p) {
+                            info!(file = %self.file.display(), stack = %p.stack, "manifest loaded");
+                            plan = Some(Arc::new(p));
+                            need_reconcile = true;
+                        }
+                    }
+                    Err(msg) => {
+                        // Keep running what was last valid; wait for the next edit.
+                        error!(file = %self.file.display(), "{msg}");
+                        if let Some(p) = &plan {
+                            self.metrics.spec_valid.get_or_create(&StackLabel { stack: p.stack.clone() }).set(0);
+                        }
+                        if !first_done {
+                            first_done = true;
+                            self.mark_first_sync();
+                        }
+                    }
+                }
+            }
+            let Some(current) = plan.clone() else {
+                poll.tick().await;
+                continue;
+            };
+            if need_reconcile && next_retry.is_none_or(|t| t <= tokio::time::Instant::now()) {
+                need_reconcile = false;
+                match self.reconcile(&current).await {
+                    Ok(()) => {
+                        retry_backoff = Duration::from_secs(1);
+                        next_retry = None;
+                    }
+                    Err(_) => {
+                        need_reconcile = true;
+                        next_retry = Some(tokio::time::Instant::now() + retry_backoff);
+                        retry_backoff = (retry_backoff * 2).min(Duration::from_secs(60));
+                    }
+                }
+                if !first_done {
+                    first_done = true;
+                    self.mark_first_sync();
+                }
+            }
+            if events.as_ref().is_none_or(|(stack, _)| *stack != current.stack) {
+                events = Some((current.stack.clone(), self.engine.events(&current.stack)));
+            }
+            let Some((_, stream)) = events.as_mut() else { continue };
+            let next_deferred = deferred.values().min().copied();
+            tokio::select! {
+                ev = stream.next() => match ev {
+                    Some(Ok(ev)) => match ev.action.as_str() {
+                        "destroy" => need_reconcile = true,
+                        "health_status: unhealthy" if !ev.component.is_empty() => {
+                            self.on_unhealthy(&current, &ev.component, &mut histories, &mut deferred).await;
+                        }
+                        _ => {}
+                    },
+                    Some(Err(e)) => {
+                        warn!(error = %e, "events stream failed; resubscribing");
+                        events = None;
+                        need_reconcile = true;
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    None => {
+                        events = None;
+                        need_reconcile = true;
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                },
+                _ = poll.tick() => {}
+                _ = resync.tick() => {
+                    need_reconcile = true;
+                    self.check_unhealthy(&current, &mut histories, &mut deferred).await;
+                }
+                _ = async {
+                    match next_deferred {
+                        Some(at) => tokio::time::sleep_until(at.into()).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    let due: Vec<String> = deferred.iter().filter(|(_, t)| **t <= Instant::now()).map(|(c, _)| c.clone()).collect();
+                    for c in due {
+                        deferred.remove(&c);
+                        self.on_unhealthy(&current, &c, &mut histories, &mut deferred).await;
+                    }
+                }
+                _ = async {
+                    match next_retry {
+                        Some(at) if need_reconcile => tokio::time::sleep_until(at).await,
+                        _ => std::future::pending().await,
+                    }
+                } => {}
+            }
+        }
+    }
+
+    fn mark_first_sync(&self) {
+        if self.pending_first_sync.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.ready.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn load(&self) -> Result<Plan, String> {
+        let (_, stack) = crate::api::load_validated(&self.file).map_err(|e| e.to_string())?;
+        self.metrics.spec_valid.get_or_create(&StackLabel { stack: stack.name.clone() }).set(1);
+        Ok(crate::plan::build(&stack))
+    }
+
+    #[instrument(skip_all, fields(stack = %plan.stack))]
+    async fn reconcile(&self, plan: &Arc<Plan>) -> Result<(), DockerError> {
+        let started = Instant::now();
+        let secrets = SecretStore::new(&self.opts.state_dir, &plan.stack).ensure(&plan.secrets).map_err(|e| DockerError::Other(e.to_string()))?;
+        let applier = Applier { engine: self.engine.clone(), plan: plan.clone(), secrets: Arc::new(secrets), reporter: Arc::new(Log), wait: true };
+        let result = applier.apply().await;
+        self.metrics.reconcile_seconds.get_or_create(&StackLabel { stack: plan.stack.clone() }).observe(started.elapsed().as_secs_f64());
+        match &result {
+            Ok(report) => {
+                for s in &report.steps {
+                    self.metrics.changes.get_or_create(&ActionLabels { stack: plan.stack.clone(), action: s.verb().into() }).inc();
+                }
+                if report.changes() > 0 {
+                    info!(changes = report.changes(), seconds = report.duration.as_secs_f64(), "converged");
+                }
+            }
+            Err(e) => {
+                error!(category = e.category(), "reconcile failed: {e}");
+                self.metrics.reconcile_errors.get_or_create(&ErrorLabels { stack: plan.stack.clone(), category: e.category().into() }).inc();
+            }
+        }
+        if let Ok(observed) = self.engine.list_containers(&plan.stack).await {
+            for c in &plan.components {
+                let ok = observed.iter().any(|o| o.name == plan.object_name(&c.name) && o.state == "running" && (o.health == Health::Healthy || c.health.is_none()));
+                self.metrics.healthy.get_or_create(&ComponentLabels { stack: plan.stack.clone(), component: c.name.clone() }).set(i64::from(ok));
+            }
+        }
+        result.map(|_| ())
+    }
+
+    /// Resync path: catches unhealthy containers whose event was missed.
+    async fn check_unhealthy(&self, plan: &Plan, histories: &mut HashMap<String, History>, deferred: &mut HashMap<String, Instant>) {
+        let Ok(observed) = self.engine.list_containers(&plan.stack).await else { return };
+        for o in observed.iter().filter(|o| o.health == Health::Unhealthy) {
+            if !deferred.contains_key(&o.component) {
+                self.on_unhealthy(plan, &o.component, histories, deferred).await;
+            }
+        }
+    }
+
+    async fn on_unhealthy(&self, plan: &Plan, component: &str, histories: &mut HashMap<String, History>, deferred: &mut HashMap<String, Instant>) {
+        let Some(c) = plan.component(component) else { return };
+        let name = plan.object_name(component);
+        // Re-check: it may have recovered since the event.
+        match self.engine.list_containers(&plan.stack).await {
+            Ok(obs) if obs.iter().any(|o| o.name == name && o.health == Health::Unhealthy) => {}
+            _ => return,
+        }
+        let history = histories.entry(component.to_string()).or_default();
+        match history.decide(&self.opts.policy, Instant::now()) {
+            Decision::Restart => {
+                warn!(component, "unhealthy: restarting");
+                history.record(Instant::now());
+                self.metrics.unhealthy_restarts.get_or_create(&ComponentLabels { stack: plan.stack.clone(), component: component.into() }).inc();
+                if let Err(e) = self.engine.restart(&name, c.stop_grace_secs).await {
+                    error!(component, category = e.category(), "restart failed: {e}");
+                }
+            }
+            Decision::Wait(at) => {
+                deferred.insert(component.to_string(), at);
+            }
+            Decision::Flapping => {
+                error!(component, restarts = history.total, "unhealthy and restarted too often: flapping, leaving it for an operator");
+            }
+        }
+    }
+}

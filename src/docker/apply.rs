@@ -1,0 +1,345 @@
+//! Executes a diff: preflight (images, ports) before any change, then every component as
+//! its own task that waits for its dependencies' conditions, performs its step and reports
+//! readiness. Independent components proceed concurrently.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::{join_all, try_join_all};
+use futures::StreamExt;
+use tokio::sync::{broadcast, watch};
+
+use super::diff::{diff, Step, PENDING_SUFFIX};
+use super::engine::{Engine, EngineEvent, Health, ObservedContainer};
+use super::error::DockerError;
+use super::health::wait_healthy;
+use super::progress::Reporter;
+use super::render::{container_body, container_hash, files_tar, network_name, volume_name};
+use crate::plan::{Component, Condition, Plan, LABEL_STACK};
+use crate::secrets::Resolved;
+
+/// What happened during an apply.
+#[derive(Debug, Clone)]
+pub struct ApplyReport {
+    pub steps: Vec<Step>,
+    pub duration: Duration,
+    /// Time from the start until each component was ready.
+    pub ready_after: BTreeMap<String, Duration>,
+}
+
+impl ApplyReport {
+    /// Number of container changes (creates, recreates, starts, removals).
+    pub fn changes(&self) -> usize {
+        self.steps.len()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Ready {
+    Pending,
+    Started,
+    Healthy,
+    Failed,
+}
+
+/// Everything an apply needs.
+pub struct Applier<E: Engine> {
+    pub engine: Arc<E>,
+    pub plan: Arc<Plan>,
+    pub secrets: Arc<Resolved>,
+    pub reporter: Arc<dyn Reporter>,
+    /// Wait for health (true for `up`; the daemon waits too, to gate dependents).
+    pub wait: bool,
+}
+
+impl<E: Engine> Applier<E> {
+    /// Desired container hash of every component.
+    pub fn hashes(&self) -> BTreeMap<String, String> {
+        self.plan.components.iter().map(|c| (c.name.clone(), container_hash(c, &self.secrets))).collect()
+    }
+
+    /// Observes and computes the steps, changing nothing.
+    pub async fn steps(&self) -> Result<(Vec<Step>, Vec<ObservedContainer>), DockerError> {
+        let observed = self.engine.list_containers(&self.plan.stack).await?;
+        Ok((diff(&self.plan, &self.hashes(), &observed), observed))
+    }
+
+    /// Converges the stack and (with `wait`) waits until every component is ready.
+    pub async fn apply(&self) -> Result<ApplyReport, DockerError> {
+        let start = Instant::now();
+        let hashes = self.hashes();
+        let (observed, volumes) = tokio::try_join!(
+            self.engine.list_containers(&self.plan.stack),
+            self.engine.list_volumes(&self.plan.stack)
+        )?;
+        let steps = diff(&self.plan, &hashes, &observed);
+        let by_name: HashMap<String, ObservedContainer> = observed.into_iter().map(|o| (o.name.clone(), o)).collect();
+        let all_ready = steps.is_empty()
+            && self.plan.components.iter().all(|c| {
+                by_name.get(&self.plan.object_name(&c.name)).is_some_and(|o| o.health == Health::Healthy || (c.health.is_none() && o.state == "running"))
+            });
+        if all_ready || (steps.is_empty() && !self.wait) {
+            return Ok(ApplyReport { steps, duration: start.elapsed(), ready_after: BTreeMap::new() });
+        }
+        self.preflight(&steps, &by_name).await?;
+
+        if steps.iter().any(|s| matches!(s, Step::Create { .. } | Step::Recreate { .. })) {
+            let labels: HashMap<String, String> = self.plan.stack_labels().into_iter().collect();
+            self.engine.ensure_network(&network_name(&self.plan.stack), labels.clone()).await?;
+            let creates = self.plan.volumes.iter().filter(|v| !volumes.contains(&volume_name(&self.plan.stack, &v.name))).map(|v| {
+                let mut l = labels.clone();
+                l.insert("appstack.io/volume".into(), v.name.clone());
+                let name = volume_name(&self.plan.stack, &v.name);
+                let engine = self.engine.clone();
+                async move { engine.create_volume(&name, l).await }
+            });
+            try_join_all(creates).await?;
+        }
+        let removals = steps.iter().filter_map(|s| match s {
+            Step::Remove { container, reason } => Some((container.clone(), *reason)),
+            _ => None,
+        });
+        try_join_all(removals.map(|(name, reason)| {
+            let engine = self.engine.clone();
+            let reporter = self.reporter.clone();
+            async move {
+                reporter.report(&name, &format!("removing ({reason})"));
+                ignore_not_found(engine.remove(&name).await)
+            }
+        }))
+        .await?;
+
+        // Subscribe before anything starts, so no health event can be missed.
+        let (tx, _) = broadcast::channel::<EngineEvent>(256);
+        let mut stream = self.engine.events(&self.plan.stack);
+        let feed_tx = tx.clone();
+        let feeder = tokio::spawn(async move {
+            while let Some(Ok(ev)) = stream.next().await {
+                let _ = feed_tx.send(ev);
+            }
+        });
+
+        let mut senders = HashMap::new();
+        let mut receivers = HashMap::new();
+        for c in &self.plan.components {
+            let (s, r) = watch::channel(Ready::Pending);
+            senders.insert(c.name.clone(), s);
+            receivers.insert(c.name.clone(), r);
+        }
+        let step_of: HashMap<String, Step> = steps.iter().filter_map(|s| s.component().map(|c| (c.to_string(), s.clone()))).collect();
+        let tasks = self.plan.components.iter().map(|c| {
+            let deps: Vec<(String, Condition, watch::Receiver<Ready>)> = c
+                .depends_on
+                .iter()
+                .filter_map(|d| receivers.get(&d.component).map(|r| (d.component.clone(), d.condition, r.clone())))
+                .collect();
+            let sender = senders.remove(&c.name);
+            let step = step_of.get(&c.name).cloned();
+            let observed = by_name.get(&self.plan.object_name(&c.name)).cloned();
+            let hash = hashes.get(&c.name).cloned().unwrap_or_default();
+            let events = tx.subscribe();
+            async move {
+                let result = self.component_task(c, deps, step, observed, &hash, events).await;
+                if let Some(s) = sender {
+                    let _ = s.send(match &result {
+                        Ok((true, _)) => Ready::Healthy,
+                        Ok((false, _)) => Ready::Started,
+                        Err(_) => Ready::Failed,
+                    });
+                }
+                (c.name.clone(), result)
+            }
+        });
+        let results = join_all(tasks).await;
+        feeder.abort();
+        let mut ready_after = BTreeMap::new();
+        let mut first_error = None;
+        for (name, r) in results {
+            match r {
+                Ok((_, at)) => {
+                    ready_after.insert(name, at.saturating_duration_since(start));
+                }
+                Err(e) => {
+                    // A dependency failure is a consequence; report the root cause.
+                    if first_error.is_none() || matches!(first_error, Some(DockerError::DependencyFailed { .. })) {
+                        first_error = Some(e);
+                    }
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(ApplyReport { steps, duration: start.elapsed(), ready_after }),
+        }
+    }
+
+    async fn component_task(
+        &self,
+        c: &Component,
+        deps: Vec<(String, Condition, watch::Receiver<Ready>)>,
+        step: Option<Step>,
+        observed: Option<ObservedContainer>,
+        hash: &str,
+        mut events: broadcast::Receiver<EngineEvent>,
+    ) -> Result<(bool, Instant), DockerError> {
+        for (dep, cond, mut rx) in deps {
+            let ok = rx
+                .wait_for(|r| match cond {
+                    Condition::Healthy => matches!(r, Ready::Healthy | Ready::Failed),
+                    Condition::Started => !matches!(r, Ready::Pending),
+                })
+                .await
+                .map(|r| *r != Ready::Failed)
+                .unwrap_or(false);
+            if !ok {
+                return Err(DockerError::DependencyFailed { component: c.name.clone(), dependency: dep });
+            }
+        }
+        let name = self.plan.object_name(&c.name);
+        match &step {
+            Some(Step::Create { .. }) => {
+                self.reporter.report(&c.name, "creating");
+                self.create_and_swap(c, &name, hash, false).await?;
+            }
+            Some(Step::Recreate { .. }) => {
+                self.reporter.report(&c.name, "recreating (spec changed)");
+                self.create_and_swap(c, &name, hash, true).await?;
+            }
+            Some(Step::Start { .. }) => {
+                self.reporter.report(&c.name, "starting");
+                self.start(c, &name).await?;
+            }
+            Some(Step::Remove { .. }) | None => {}
+        }
+        if c.health.is_none() {
+            if step.is_some() {
+                self.reporter.report(&c.name, "running");
+            }
+            return Ok((false, Instant::now()));
+        }
+        if step.is_none() && observed.is_some_and(|o| o.health == Health::Healthy) {
+            return Ok((true, Instant::now()));
+        }
+        if !self.wait {
+            return Ok((false, Instant::now()));
+        }
+        match wait_healthy(self.engine.as_ref(), c, &name, &mut events).await {
+            Ok(took) => {
+                self.reporter.report(&c.name, &format!("healthy ({:.1}s)", took.as_secs_f64()));
+                Ok((true, Instant::now()))
+            }
+            Err(e) => {
+                self.reporter.report(&c.name, &format!("failed: {e}"));
+                Err(e)
+            }
+        }
+    }
+
+    /// Creates the container under a pending name, fills it, and only then swaps it in, so an
+    /// interrupted run leaves either the old container or a leftover that the next run removes.
+    async fn create_and_swap(&self, c: &Component, name: &str, hash: &str, replace: bool) -> Result<(), DockerError> {
+        let pending = format!("{name}{PENDING_SUFFIX}");
+        ignore_not_found(self.engine.remove(&pending).await)?;
+        let body = container_body(&self.plan, c, hash);
+        self.engine.create_container(&pending, body).await?;
+        if let Some(tar) = files_tar(c, &self.secrets).map_err(|e| DockerError::Other(format!("packing files of {}: {e}", c.name)))? {
+            self.engine.upload(&pending, tar).await?;
+        }
+        if replace {
+            ignore_not_found(self.engine.stop(name, c.stop_grace_secs).await)?;
+            ignore_not_found(self.engine.remove(name).await)?;
+        }
+        match self.engine.rename(&pending, name).await {
+            Ok(()) => {}
+            // A container with the final name appeared meanwhile (another run): replace it.
+            Err(DockerError::Conflict(_)) => {
+                ignore_not_found(self.engine.remove(name).await)?;
+                self.engine.rename(&pending, name).await?;
+            }
+            Err(e) => return Err(e),
+        }
+        self.start(c, name).await
+    }
+
+    async fn start(&self, c: &Component, name: &str) -> Result<(), DockerError> {
+        self.engine.start(name).await.map_err(|e| port_error(e, c))
+    }
+
+    /// Everything that can be known to fail is checked before anything changes.
+    async fn preflight(&self, steps: &[Step], by_name: &HashMap<String, ObservedContainer>) -> Result<(), DockerError> {
+        let needs_image: Vec<&Component> = steps
+            .iter()
+            .filter(|s| matches!(s, Step::Create { .. } | Step::Recreate { .. }))
+            .filter_map(|s| s.component().and_then(|n| self.plan.component(n)))
+            .collect();
+        let mut images: Vec<&str> = needs_image.iter().map(|c| c.image.as_str()).collect();
+        images.sort_unstable();
+        images.dedup();
+        try_join_all(images.into_iter().map(|i| self.engine.ensure_image(i))).await?;
+        for s in steps {
+            let Some(c) = s.component().and_then(|n| self.plan.component(n)) else { continue };
+            let running = by_name.get(&self.plan.object_name(&c.name)).is_some_and(|o| o.state == "running");
+            if running {
+                continue;
+            }
+            for p in &c.ports {
+                if let Some(publish) = &p.publish {
+                    if TcpListener::bind((publish.host_ip.as_str(), publish.host_port)).is_err() {
+                        return Err(DockerError::PortInUse { component: c.name.clone(), host_ip: publish.host_ip.clone(), port: publish.host_port });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn ignore_not_found(r: Result<(), DockerError>) -> Result<(), DockerError> {
+    match r {
+        Err(DockerError::NotFound(_)) => Ok(()),
+        other => other,
+    }
+}
+
+/// The engine reports a taken port as a 500 with "address already in use".
+fn port_error(e: DockerError, c: &Component) -> DockerError {
+    match &e {
+        DockerError::Engine { message, .. } if message.contains("address already in use") || message.contains("port is already allocated") => {
+            let publish = c.ports.iter().find_map(|p| p.publish.clone());
+            match publish {
+                Some(p) => DockerError::PortInUse { component: c.name.clone(), host_ip: p.host_ip, port: p.host_port },
+                None => e,
+            }
+        }
+        _ => e,
+    }
+}
+
+/// Stops and removes every container of the stack (dependents first), then its network.
+/// Volumes are removed only when `volumes` is true.
+pub async fn down<E: Engine>(engine: &E, plan: &Plan, volumes: bool, reporter: &dyn Reporter) -> Result<usize, DockerError> {
+    let observed = engine.list_containers(&plan.stack).await?;
+    let order: Vec<String> = plan.components.iter().rev().map(|c| plan.object_name(&c.name)).collect();
+    let mut removed = 0;
+    // Dependents first: containers in reverse plan order, then anything else of the stack.
+    let mut names: Vec<&ObservedContainer> = observed.iter().collect();
+    names.sort_by_key(|o| order.iter().position(|n| *n == o.name).unwrap_or(usize::MAX));
+    for o in names {
+        let grace = plan.component(&o.component).map_or(10, |c| c.stop_grace_secs);
+        reporter.report(&o.component, "stopping");
+        ignore_not_found(engine.stop(&o.name, grace).await)?;
+        ignore_not_found(engine.remove(&o.name).await)?;
+        removed += 1;
+    }
+    ignore_not_found(engine.remove_network(&network_name(&plan.stack)).await)?;
+    if volumes {
+        for v in engine.list_volumes(&plan.stack).await? {
+            reporter.report(&v, "removing volume");
+            ignore_not_found(engine.remove_volume(&v).await)?;
+        }
+    }
+    let _ = LABEL_STACK;
+    Ok(removed)
+}

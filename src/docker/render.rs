@@ -1,0 +1,157 @@
+//! Plan component → Docker container configuration (pure).
+
+use std::collections::HashMap;
+
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig, Mount as DMount,
+    MountType, NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+};
+use sha2::{Digest, Sha256};
+
+use crate::plan::{spec_hash, Component, Mount, Plan, LABEL_SPEC_HASH};
+use crate::secrets::Resolved;
+
+/// The network of a stack.
+pub fn network_name(stack: &str) -> String {
+    format!("appstack-{stack}")
+}
+
+/// The Docker volume backing a plan volume.
+pub fn volume_name(stack: &str, volume: &str) -> String {
+    format!("{stack}-{volume}")
+}
+
+/// The hash stamped on a container: its plan plus the fingerprint of the secrets it mounts,
+/// so a changed secret recreates the containers that read it.
+pub fn container_hash(component: &Component, secrets: &Resolved) -> String {
+    let mut h = Sha256::new();
+    h.update(spec_hash(component).as_bytes());
+    for m in &component.secrets {
+        if let Some(v) = secrets.get(&(m.secret.clone(), m.key.clone())) {
+            h.update(Sha256::digest(v.expose().as_bytes()));
+        }
+    }
+    hex::encode(&h.finalize()[..8])
+}
+
+/// The create body of a component's container.
+pub fn container_body(plan: &Plan, c: &Component, hash: &str) -> ContainerCreateBody {
+    let mut labels: HashMap<String, String> = c.labels.clone().into_iter().collect();
+    labels.insert(LABEL_SPEC_HASH.to_string(), hash.to_string());
+    let name = plan.object_name(&c.name);
+    let network = network_name(&plan.stack);
+
+    let mut port_bindings = HashMap::new();
+    let mut exposed = Vec::new();
+    for p in &c.ports {
+        let key = format!("{}/tcp", p.container_port);
+        exposed.push(key.clone());
+        if let Some(publish) = &p.publish {
+            port_bindings.insert(
+                key,
+                Some(vec![PortBinding { host_ip: Some(publish.host_ip.clone()), host_port: Some(publish.host_port.to_string()) }]),
+            );
+        }
+    }
+    let mounts = c
+        .mounts
+        .iter()
+        .map(|m| match m {
+            Mount::Volume { volume, path } => DMount {
+                typ: Some(MountType::VOLUME),
+                source: Some(volume_name(&plan.stack, volume)),
+                target: Some(path.clone()),
+                ..Default::default()
+            },
+            Mount::Host { host_path, path } => DMount {
+                typ: Some(MountType::BIND),
+                source: Some(host_path.clone()),
+                target: Some(path.clone()),
+                read_only: Some(true),
+                ..Default::default()
+            },
+        })
+        .collect();
+    let healthcheck = c.health.as_ref().map(|h| {
+        let mut test = vec![if h.shell { "CMD-SHELL" } else { "CMD" }.to_string()];
+        test.extend(h.command.iter().cloned());
+        let ns = |ms: u64| (ms as i64).saturating_mul(1_000_000);
+        HealthConfig {
+            test: Some(test),
+            interval: Some(ns(h.interval_ms)),
+            timeout: Some(ns(h.timeout_ms)),
+            retries: Some(i64::from(h.retries)),
+            start_period: Some(ns(h.start_period_ms)),
+            start_interval: None,
+        }
+    });
+    let host_config = HostConfig {
+        network_mode: Some(network.clone()),
+        port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
+        mounts: Some(mounts),
+        // unless-stopped: the engine restarts crashed processes; appstack handles unhealthy ones.
+        restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::UNLESS_STOPPED), maximum_retry_count: None }),
+        // An init as PID 1 forwards signals, so `down` never waits out the grace period.
+        init: Some(true),
+        nano_cpus: c.resources.cpu_millis.map(|m| (m as i64).saturating_mul(1_000_000)),
+        memory: c.resources.memory_bytes.map(|b| b as i64),
+        log_config: Some(HostConfigLogConfig {
+            typ: Some("json-file".into()),
+            config: Some(HashMap::from([("max-size".to_string(), "10m".to_string()), ("max-file".to_string(), "3".to_string())])),
+        }),
+        ..Default::default()
+    };
+    let endpoint = EndpointSettings { aliases: Some(vec![name.clone(), c.name.clone()]), ..Default::default() };
+    ContainerCreateBody {
+        image: Some(c.image.clone()),
+        hostname: Some(c.name.clone()),
+        cmd: c.args.clone(),
+        env: Some(c.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        labels: Some(labels),
+        exposed_ports: (!exposed.is_empty()).then_some(exposed),
+        healthcheck,
+        stop_timeout: Some(i64::from(c.stop_grace_secs)),
+        host_config: Some(host_config),
+        networking_config: Some(NetworkingConfig { endpoints_config: Some(HashMap::from([(network, endpoint)])) }),
+        ..Default::default()
+    }
+}
+
+/// A tar (extracted at `/`) of the component's config files and secret files.
+/// Files are 0444: the service user inside the image must read them, and nothing is bind
+/// mounted from the host's 0700 secret store.
+pub fn files_tar(c: &Component, secrets: &Resolved) -> std::io::Result<Option<Vec<u8>>> {
+    let mut entries: Vec<(String, Vec<u8>)> = c.files.iter().map(|f| (f.path.clone(), f.content.clone().into_bytes())).collect();
+    for m in &c.secrets {
+        if let Some(v) = secrets.get(&(m.secret.clone(), m.key.clone())) {
+            entries.push((m.path.clone(), v.expose().as_bytes().to_vec()));
+        }
+    }
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut dirs = std::collections::BTreeSet::new();
+    for (path, _) in &entries {
+        if let Some(parent) = std::path::Path::new(path).parent() {
+            let p = parent.to_string_lossy().trim_start_matches('/').to_string();
+            if !p.is_empty() && dirs.insert(p.clone()) {
+                let mut h = tar::Header::new_gnu();
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o755);
+                h.set_size(0);
+                h.set_mtime(0);
+                builder.append_data(&mut h, format!("{p}/"), std::io::empty())?;
+            }
+        }
+    }
+    for (path, data) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o444);
+        h.set_size(data.len() as u64);
+        h.set_mtime(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        builder.append_data(&mut h, path.trim_start_matches('/'), data.as_slice())?;
+    }
+    builder.into_inner().map(Some)
+}
