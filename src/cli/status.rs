@@ -1,7 +1,6 @@
 use super::common::{connect, load, table};
 use super::{CliError, FileArg};
-use crate::docker::status::stack_status;
-use crate::docker::Engine;
+use crate::docker::status::{observe, stack_status};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -15,7 +14,7 @@ pub struct Args {
 pub async fn run(args: Args) -> Result<(), CliError> {
     let (_, plan) = load(&args.file.file)?;
     let engine = connect().await?;
-    let observed = engine.list_containers(&plan.stack).await?;
+    let observed = observe(engine.as_ref(), &plan).await?;
     let status = stack_status(&plan, &observed);
     if args.output == "json" {
         let doc = serde_json::json!({"stack": plan.stack, "status": status});

@@ -46,3 +46,23 @@ pub fn stack_status(plan: &Plan, observed: &[ObservedContainer]) -> AppStackStat
     };
     status
 }
+
+/// Observes the stack; a container whose engine health is still "starting" (the engine only
+/// probes once per interval) gets the same health command run now, so `status` agrees with
+/// what `up` just saw.
+pub async fn observe<E: super::Engine>(engine: &E, plan: &Plan) -> Result<Vec<ObservedContainer>, super::DockerError> {
+    let mut observed = engine.list_containers(&plan.stack).await?;
+    let probes = observed.iter().enumerate().filter(|(_, o)| o.health == Health::Starting && o.state == "running").filter_map(|(i, o)| {
+        let argv = plan.component(&o.component).and_then(super::health::probe_argv)?;
+        let name = o.name.clone();
+        Some(async move { (i, engine.exec(&name, argv).await) })
+    });
+    for (i, result) in futures::future::join_all(probes).await {
+        if matches!(result, Ok(ref out) if out.exit_code == 0) {
+            if let Some(o) = observed.get_mut(i) {
+                o.health = Health::Healthy;
+            }
+        }
+    }
+    Ok(observed)
+}
