@@ -38,7 +38,10 @@ impl fmt::Display for SecretValue {
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     #[error("secret store {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("secret {secret}: template refers to unknown key {key:?}")]
     Template { secret: String, key: String },
 }
@@ -63,7 +66,9 @@ pub struct SecretStore {
 
 impl SecretStore {
     pub fn new(state_dir: &Path, stack: &str) -> Self {
-        Self { dir: state_dir.join("stacks").join(stack).join("secrets") }
+        Self {
+            dir: state_dir.join("stacks").join(stack).join("secrets"),
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -77,12 +82,18 @@ impl SecretStore {
             let dir = self.dir.join(&secret.name);
             create_private_dir(&dir)?;
             let mut values: BTreeMap<String, String> = BTreeMap::new();
-            for key in secret.keys.iter().filter(|k| matches!(k.source, SecretSource::Generated { .. })) {
+            for key in secret
+                .keys
+                .iter()
+                .filter(|k| matches!(k.source, SecretSource::Generated { .. }))
+            {
                 let path = dir.join(&key.key);
                 let value = match read(&path)? {
                     Some(v) => v,
                     None => {
-                        let SecretSource::Generated { length } = key.source else { continue };
+                        let SecretSource::Generated { length } = key.source else {
+                            continue;
+                        };
                         let v = Alphanumeric.sample_string(&mut rand::rng(), length);
                         write_private(&path, &v)?;
                         v
@@ -93,7 +104,11 @@ impl SecretStore {
             // Templates are always re-rendered so they follow their source keys.
             for key in &secret.keys {
                 if let SecretSource::Template { template } = &key.source {
-                    let rendered = render(template, &values).map_err(|k| SecretError::Template { secret: secret.name.clone(), key: k })?;
+                    let rendered =
+                        render(template, &values).map_err(|k| SecretError::Template {
+                            secret: secret.name.clone(),
+                            key: k,
+                        })?;
                     let path = dir.join(&key.key);
                     if read(&path)?.as_deref() != Some(rendered.as_str()) {
                         write_private(&path, &rendered)?;
@@ -134,7 +149,10 @@ fn render(template: &str, values: &BTreeMap<String, String>) -> Result<String, S
 }
 
 fn io(path: &Path, source: std::io::Error) -> SecretError {
-    SecretError::Io { path: path.display().to_string(), source }
+    SecretError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), SecretError> {
@@ -162,7 +180,13 @@ fn read(path: &Path) -> Result<Option<String>, SecretError> {
 /// Writes via a temporary file and rename, so a crash never leaves a half-written secret.
 fn write_private(path: &Path, value: &str) -> Result<(), SecretError> {
     let tmp = path.with_extension("tmp");
-    let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(|e| io(&tmp, e))?;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| io(&tmp, e))?;
     f.write_all(value.as_bytes()).map_err(|e| io(&tmp, e))?;
     f.sync_all().map_err(|e| io(&tmp, e))?;
     fs::rename(&tmp, path).map_err(|e| io(path, e))
@@ -180,8 +204,16 @@ mod tests {
         let secrets = vec![Secret {
             name: "cache".into(),
             keys: vec![
-                SecretKey { key: "password".into(), source: SecretSource::Generated { length: 32 } },
-                SecretKey { key: "auth.conf".into(), source: SecretSource::Template { template: "requirepass ${password}\n".into() } },
+                SecretKey {
+                    key: "password".into(),
+                    source: SecretSource::Generated { length: 32 },
+                },
+                SecretKey {
+                    key: "auth.conf".into(),
+                    source: SecretSource::Template {
+                        template: "requirepass ${password}\n".into(),
+                    },
+                },
             ],
         }];
         let first = store.ensure(&secrets).unwrap();
@@ -193,7 +225,13 @@ mod tests {
         let conf = &first[&("cache".to_string(), "auth.conf".to_string())];
         assert_eq!(conf.expose(), format!("requirepass {}\n", pw.expose()));
         let file = store.dir().join("cache/password");
-        assert_eq!(fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(fs::metadata(store.dir()).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            fs::metadata(store.dir()).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
     }
 }

@@ -10,19 +10,40 @@ fn appstack() -> Command {
 #[test]
 fn every_invalid_manifest_exits_2_naming_its_field() {
     let mut count = 0;
-    let mut entries: Vec<_> = std::fs::read_dir("tests/invalid").unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir("tests/invalid")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     for path in entries {
         let text = std::fs::read_to_string(&path).unwrap();
-        let expect = text.lines().next().and_then(|l| l.strip_prefix("# expect: ")).unwrap_or_else(|| panic!("{} lacks '# expect:'", path.display()));
-        let out = appstack().args(["validate", "-f"]).arg(&path).output().unwrap();
+        let expect = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# expect: "))
+            .unwrap_or_else(|| panic!("{} lacks '# expect:'", path.display()));
+        let out = appstack()
+            .args(["validate", "-f"])
+            .arg(&path)
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{}: {stderr}", path.display());
-        assert!(stderr.contains(expect), "{}: expected {expect:?} in: {stderr}", path.display());
-        assert!(stderr.contains(&path.display().to_string()), "error must name the file: {stderr}");
+        assert!(
+            stderr.contains(expect),
+            "{}: expected {expect:?} in: {stderr}",
+            path.display()
+        );
+        assert!(
+            stderr.contains(&path.display().to_string()),
+            "error must name the file: {stderr}"
+        );
         count += 1;
     }
-    assert!(count >= 30, "the corpus has {count} manifests, want at least 30");
+    assert!(
+        count >= 30,
+        "the corpus has {count} manifests, want at least 30"
+    );
 }
 
 #[test]
@@ -30,18 +51,35 @@ fn all_errors_are_reported_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("bad.yaml");
     std::fs::write(&f, "apiVersion: appstack.io/v1alpha1\nkind: AppStack\nmetadata: {name: t}\nspec:\n  database: {storage: 20Gx, maxConnections: 5}\n  cache: {maxmemory: none}\n  backup: {dump: {schedule: \"x\"}}\n").unwrap();
-    let out = appstack().args(["validate", "-o", "json", "-f"]).arg(&f).output().unwrap();
+    let out = appstack()
+        .args(["validate", "-o", "json", "-f"])
+        .arg(&f)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let paths: Vec<&str> = doc["errors"].as_array().unwrap().iter().map(|e| e["path"].as_str().unwrap()).collect();
-    for want in ["spec.database.storage", "spec.database.maxConnections", "spec.cache.maxmemory", "spec.backup.dump.schedule"] {
+    let paths: Vec<&str> = doc["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    for want in [
+        "spec.database.storage",
+        "spec.database.maxConnections",
+        "spec.cache.maxmemory",
+        "spec.backup.dump.schedule",
+    ] {
         assert!(paths.contains(&want), "{want} missing from {paths:?}");
     }
 }
 
 #[test]
 fn missing_file_is_invalid_input() {
-    let out = appstack().args(["validate", "-f", "/nonexistent/stack.yaml"]).output().unwrap();
+    let out = appstack()
+        .args(["validate", "-f", "/nonexistent/stack.yaml"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/stack.yaml"));
 }
@@ -50,7 +88,11 @@ fn missing_file_is_invalid_input() {
 fn examples_are_valid() {
     for ex in ["examples/quickstart.yaml", "examples/crm.yaml"] {
         let out = appstack().args(["validate", "-f", ex]).output().unwrap();
-        assert!(out.status.success(), "{ex}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{ex}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -67,11 +109,19 @@ fn committed_crd_matches_generated() {
 
 #[test]
 fn every_command_has_help_with_examples() {
-    for cmd in ["validate", "plan", "up", "down", "status", "logs", "run", "crd"] {
+    for cmd in [
+        "validate", "plan", "up", "down", "status", "logs", "run", "crd",
+    ] {
         let out = appstack().args([cmd, "--help"]).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success() && text.contains("Examples:"), "{cmd} --help: {text}");
+        assert!(
+            out.status.success() && text.contains("Examples:"),
+            "{cmd} --help: {text}"
+        );
     }
-    let out = appstack().args(["export", "compose", "--help"]).output().unwrap();
+    let out = appstack()
+        .args(["export", "compose", "--help"])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("Examples:"));
 }

@@ -26,19 +26,38 @@ fn kill_9_at_random_moments_then_up_converges() {
         if round % 2 == 0 {
             s.run_ok(&["down"]);
         } else {
-            s.write(&SMALL.replace("cms: {image: appstack/cms:1}", &format!("cms: {{image: appstack/cms:1, env: {{ROUND: \"{round}\"}}}}")));
+            s.write(&SMALL.replace(
+                "cms: {image: appstack/cms:1}",
+                &format!("cms: {{image: appstack/cms:1, env: {{ROUND: \"{round}\"}}}}"),
+            ));
         }
-        let mut child = s.cmd(&["up"]).stderr(std::process::Stdio::null()).spawn().unwrap();
+        let mut child = s
+            .cmd(&["up"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
         std::thread::sleep(delay);
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         s.run_ok(&["up"]);
         let cs = s.containers();
         let names: Vec<&str> = cs.iter().map(|c| c.0.as_str()).collect();
-        assert_eq!(names, vec!["it-crash-cache", "it-crash-cms", "it-crash-database", "it-crash-frontend"], "round {round} after {delay:?}: {cs:?}");
+        assert_eq!(
+            names,
+            vec![
+                "it-crash-cache",
+                "it-crash-cms",
+                "it-crash-database",
+                "it-crash-frontend"
+            ],
+            "round {round} after {delay:?}: {cs:?}"
+        );
         assert!(cs.iter().all(|c| c.2 == "running"), "round {round}: {cs:?}");
         assert_eq!(s.psql("SELECT v FROM marker"), "survives", "round {round}");
         let second = s.run_ok(&["up"]);
-        assert!(String::from_utf8_lossy(&second.stderr).contains("0 changes"), "round {round}: not converged");
+        assert!(
+            String::from_utf8_lossy(&second.stderr).contains("0 changes"),
+            "round {round}: not converged"
+        );
     }
 }

@@ -11,7 +11,13 @@ fn quickstart_converges_and_second_up_changes_nothing() {
     }
     // The quickstart manifest itself, renamed so it never collides with a user's stack.
     let text = std::fs::read_to_string("examples/quickstart.yaml").unwrap();
-    let spec = text.split_once("spec:\n").unwrap().1.replace("hostPort: 3000", "hostPort: 13000").replace("hostPort: 8055", "hostPort: 18055").replace("hostPort: 9090", "hostPort: 19090");
+    let spec = text
+        .split_once("spec:\n")
+        .unwrap()
+        .1
+        .replace("hostPort: 3000", "hostPort: 13000")
+        .replace("hostPort: 8055", "hostPort: 18055")
+        .replace("hostPort: 9090", "hostPort: 19090");
     let s = TestStack::new("it-quick", &spec);
     let up = s.run_ok(&["up"]);
     let log = String::from_utf8_lossy(&up.stderr);
@@ -23,32 +29,70 @@ fn quickstart_converges_and_second_up_changes_nothing() {
     let again = s.run_ok(&["up"]);
     let log2 = String::from_utf8_lossy(&again.stderr);
     assert!(log2.contains("up to date, 0 changes"), "{log2}");
-    assert_eq!(s.containers().iter().map(|c| c.1.clone()).collect::<Vec<_>>(), before.iter().map(|c| c.1.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        s.containers()
+            .iter()
+            .map(|c| c.1.clone())
+            .collect::<Vec<_>>(),
+        before.iter().map(|c| c.1.clone()).collect::<Vec<_>>()
+    );
 
     let status = s.run_ok(&["status", "-o", "json"]);
     let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(doc["status"]["phase"], "Ready", "{doc}");
-    for c in ["database", "cache", "cms", "frontend", "prometheus", "node-exporter", "alertmanager"] {
-        assert_eq!(doc["status"]["components"][c]["health"], "healthy", "{c}: {doc}");
+    for c in [
+        "database",
+        "cache",
+        "cms",
+        "frontend",
+        "prometheus",
+        "node-exporter",
+        "alertmanager",
+    ] {
+        assert_eq!(
+            doc["status"]["components"][c]["health"], "healthy",
+            "{c}: {doc}"
+        );
     }
     // The CMS really reaches PostgreSQL (PostGIS) and Redis through the generated secrets.
     let health = docker_ok(&["exec", "it-quick-cms", "python3", "-c", "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:8055/server/health').read().decode())"]);
-    assert!(health.contains("\"database\": \"ok\"") && health.contains("\"cache\": \"ok\""), "{health}");
-    assert_eq!(s.psql("SELECT count(*) FROM pg_extension WHERE extname = 'postgis'"), "1");
+    assert!(
+        health.contains("\"database\": \"ok\"") && health.contains("\"cache\": \"ok\""),
+        "{health}"
+    );
+    assert_eq!(
+        s.psql("SELECT count(*) FROM pg_extension WHERE extname = 'postgis'"),
+        "1"
+    );
 
     // Nothing printed by any command reveals a secret.
     let plan = s.run_ok(&["plan"]);
     let secrets = s.secret_values();
     assert!(secrets.len() >= 4, "{secrets:?}");
     for out in [&up, &again, &status, &plan] {
-        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         for v in &secrets {
-            assert!(!all.contains(v.as_str()), "a secret leaked into command output");
+            assert!(
+                !all.contains(v.as_str()),
+                "a secret leaked into command output"
+            );
         }
     }
-    let env = docker_ok(&["inspect", "it-quick-database", "--format", "{{json .Config.Env}}"]);
+    let env = docker_ok(&[
+        "inspect",
+        "it-quick-database",
+        "--format",
+        "{{json .Config.Env}}",
+    ]);
     for v in &secrets {
-        assert!(!env.contains(v.as_str()), "a secret is in a container's environment");
+        assert!(
+            !env.contains(v.as_str()),
+            "a secret is in a container's environment"
+        );
     }
 }
 
@@ -63,7 +107,13 @@ fn down_keeps_volumes_and_data_survives() {
     let down = s.run_ok(&["down"]);
     assert!(String::from_utf8_lossy(&down.stderr).contains("volumes kept"));
     assert!(s.containers().is_empty());
-    let vols = docker_ok(&["volume", "ls", "-q", "--filter", "label=appstack.io/stack=it-down"]);
+    let vols = docker_ok(&[
+        "volume",
+        "ls",
+        "-q",
+        "--filter",
+        "label=appstack.io/stack=it-down",
+    ]);
     assert!(vols.contains("it-down-database-data"), "{vols}");
     s.run_ok(&["up"]);
     assert_eq!(s.psql("SELECT v FROM marker"), "kept");
@@ -72,7 +122,13 @@ fn down_keeps_volumes_and_data_survives() {
     assert_eq!(refused.status.code(), Some(2));
     assert_eq!(s.containers().len(), 4);
     s.run_ok(&["down", "--volumes", "--yes"]);
-    let vols = docker_ok(&["volume", "ls", "-q", "--filter", "label=appstack.io/stack=it-down"]);
+    let vols = docker_ok(&[
+        "volume",
+        "ls",
+        "-q",
+        "--filter",
+        "label=appstack.io/stack=it-down",
+    ]);
     assert!(vols.is_empty(), "{vols}");
 }
 
@@ -83,18 +139,38 @@ fn port_in_use_and_missing_image_fail_before_any_change() {
     }
     let port = free_port();
     let _holder = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
-    let s = TestStack::new("it-preflight", &format!("{SMALL}  ingress:\n    publishedPorts: [{{component: frontend, hostPort: {port}}}]\n"));
+    let s = TestStack::new(
+        "it-preflight",
+        &format!(
+            "{SMALL}  ingress:\n    publishedPorts: [{{component: frontend, hostPort: {port}}}]\n"
+        ),
+    );
     let out = s.run(&["up"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains(&format!("port {port}")) && err.contains("frontend"), "{err}");
-    assert!(s.containers().is_empty(), "nothing may be applied: {:?}", s.containers());
+    assert!(
+        err.contains(&format!("port {port}")) && err.contains("frontend"),
+        "{err}"
+    );
+    assert!(
+        s.containers().is_empty(),
+        "nothing may be applied: {:?}",
+        s.containers()
+    );
 
-    let s2 = TestStack::new("it-noimage", "  cache: {image: appstack/does-not-exist:1}\n");
+    let s2 = TestStack::new(
+        "it-noimage",
+        "  cache: {image: appstack/does-not-exist:1}\n",
+    );
     let out = s2.run(&["up"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("image appstack/does-not-exist:1 is not present locally and could not be pulled"), "{err}");
+    assert!(
+        err.contains(
+            "image appstack/does-not-exist:1 is not present locally and could not be pulled"
+        ),
+        "{err}"
+    );
     assert!(s2.containers().is_empty());
 }
 
@@ -103,13 +179,24 @@ fn changed_spec_recreates_only_that_component_and_orphans_go() {
     if !engine_available() {
         return;
     }
-    let s = TestStack::new("it-change", &format!("{SMALL}  services: [{{name: extra, image: appstack/web:1}}]\n"));
+    let s = TestStack::new(
+        "it-change",
+        &format!("{SMALL}  services: [{{name: extra, image: appstack/web:1}}]\n"),
+    );
     s.run_ok(&["up"]);
     let before = s.containers();
-    s.write(&SMALL.replace("cms: {image: appstack/cms:1}", "cms: {image: appstack/cms:1, env: {FEATURE_X: \"on\"}}"));
+    s.write(&SMALL.replace(
+        "cms: {image: appstack/cms:1}",
+        "cms: {image: appstack/cms:1, env: {FEATURE_X: \"on\"}}",
+    ));
     let plan = s.run_ok(&["plan"]);
     let table = String::from_utf8_lossy(&plan.stdout);
-    assert!(table.contains("recreate") && table.contains("it-change-extra") && table.contains("2 change(s)"), "{table}");
+    assert!(
+        table.contains("recreate")
+            && table.contains("it-change-extra")
+            && table.contains("2 change(s)"),
+        "{table}"
+    );
     s.run_ok(&["up"]);
     let after = s.containers();
     assert_eq!(after.len(), 4, "{after:?}");
@@ -121,6 +208,11 @@ fn changed_spec_recreates_only_that_component_and_orphans_go() {
             assert_eq!(&old.1, id, "{name} must be untouched");
         }
     }
-    let env = docker_ok(&["inspect", "it-change-cms", "--format", "{{json .Config.Env}}"]);
+    let env = docker_ok(&[
+        "inspect",
+        "it-change-cms",
+        "--format",
+        "{{json .Config.Env}}",
+    ]);
     assert!(env.contains("FEATURE_X=on"));
 }

@@ -95,14 +95,26 @@ mod tests {
 
     #[test]
     fn transition_time_moves_only_on_status_change() {
-        let clock = FixedClock(Mutex::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()));
+        let clock = FixedClock(Mutex::new(
+            Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        ));
         let mut conds = Vec::new();
         assert!(set_condition(&mut conds, obs(true, "ok"), Some(1), &clock));
         *clock.0.lock().unwrap() = Utc.with_ymd_and_hms(2026, 1, 1, 1, 0, 0).unwrap();
         assert!(!set_condition(&mut conds, obs(true, "ok"), Some(1), &clock));
-        assert!(set_condition(&mut conds, obs(true, "still ok"), Some(2), &clock));
+        assert!(set_condition(
+            &mut conds,
+            obs(true, "still ok"),
+            Some(2),
+            &clock
+        ));
         assert_eq!(conds[0].last_transition_time, "2026-01-01T00:00:00Z");
-        assert!(set_condition(&mut conds, obs(false, "db down"), Some(2), &clock));
+        assert!(set_condition(
+            &mut conds,
+            obs(false, "db down"),
+            Some(2),
+            &clock
+        ));
         assert_eq!(conds[0].last_transition_time, "2026-01-01T01:00:00Z");
         assert_eq!(conds[0].status, "False");
         assert_eq!(conds.len(), 1);

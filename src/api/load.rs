@@ -34,7 +34,10 @@ pub fn parse_str(text: &str, origin: &str) -> Result<AppStack, ValidationErrors>
     let doc: Value = serde_norway::from_str(text)
         .map_err(|err| fail("document", format!("not valid YAML: {err}")))?;
     let Value::Object(top) = &doc else {
-        return Err(fail("document", "expected a mapping with apiVersion, kind, metadata and spec".into()));
+        return Err(fail(
+            "document",
+            "expected a mapping with apiVersion, kind, metadata and spec".into(),
+        ));
     };
     let mut out = Collector::default();
     for key in top.keys() {
@@ -47,24 +50,39 @@ pub fn parse_str(text: &str, origin: &str) -> Result<AppStack, ValidationErrors>
     }
     match top.get("apiVersion").and_then(Value::as_str) {
         Some(API_VERSION) => {}
-        Some(other) => out.push("apiVersion", format!("expected {API_VERSION:?}, found {other:?}")),
-        None => out.push("apiVersion", format!("required field is missing (expected {API_VERSION:?})")),
+        Some(other) => out.push(
+            "apiVersion",
+            format!("expected {API_VERSION:?}, found {other:?}"),
+        ),
+        None => out.push(
+            "apiVersion",
+            format!("required field is missing (expected {API_VERSION:?})"),
+        ),
     }
     match top.get("kind").and_then(Value::as_str) {
         Some(KIND) => {}
         Some(other) => out.push("kind", format!("expected {KIND:?}, found {other:?}")),
-        None => out.push("kind", format!("required field is missing (expected {KIND:?})")),
+        None => out.push(
+            "kind",
+            format!("required field is missing (expected {KIND:?})"),
+        ),
     }
     match top.get("metadata") {
         Some(Value::Object(meta)) => {
             if !meta.get("name").is_some_and(Value::is_string) {
-                out.push("metadata.name", "required field is missing (the stack's name)");
+                out.push(
+                    "metadata.name",
+                    "required field is missing (the stack's name)",
+                );
             }
             if meta.get("namespace").is_some_and(|n| !n.is_string()) {
                 out.push("metadata.namespace", "expected a string");
             }
         }
-        _ => out.push("metadata", "required field is missing (expected a mapping with `name`)"),
+        _ => out.push(
+            "metadata",
+            "required field is missing (expected a mapping with `name`)",
+        ),
     }
     match top.get("spec") {
         Some(spec) => check(spec, &spec_schema(), "spec", &mut out),
@@ -99,17 +117,39 @@ spec:
 "#;
         let err = parse_str(text, "demo.yaml").unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("spec.databse: unknown field `databse`, did you mean `database`?"), "{text}");
-        assert!(text.contains("spec.cache.maxmemory: expected a string"), "{text}");
-        assert!(text.contains("spec.cache.persistence: sometimes is not one of: none, rdb, aof"), "{text}");
-        assert!(text.contains("spec.frontend.port: expected an integer"), "{text}");
-        assert!(text.contains("spec.frontend.image: required field is missing"), "{text}");
-        assert!(text.starts_with("demo.yaml: invalid AppStack (5 errors)"), "{text}");
+        assert!(
+            text.contains("spec.databse: unknown field `databse`, did you mean `database`?"),
+            "{text}"
+        );
+        assert!(
+            text.contains("spec.cache.maxmemory: expected a string"),
+            "{text}"
+        );
+        assert!(
+            text.contains("spec.cache.persistence: sometimes is not one of: none, rdb, aof"),
+            "{text}"
+        );
+        assert!(
+            text.contains("spec.frontend.port: expected an integer"),
+            "{text}"
+        );
+        assert!(
+            text.contains("spec.frontend.image: required field is missing"),
+            "{text}"
+        );
+        assert!(
+            text.starts_with("demo.yaml: invalid AppStack (5 errors)"),
+            "{text}"
+        );
     }
 
     #[test]
     fn wrong_kind_and_version() {
-        let err = parse_str("apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec: {}\n", "f").unwrap_err();
+        let err = parse_str(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec: {}\n",
+            "f",
+        )
+        .unwrap_err();
         assert_eq!(err.errors.len(), 2);
     }
 }

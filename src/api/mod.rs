@@ -18,7 +18,9 @@ pub use errors::{ValidationError, ValidationErrors};
 pub use validated::ValidatedStack;
 
 /// Reads, checks and validates a manifest file in one step.
-pub fn load_validated(path: &std::path::Path) -> Result<(AppStack, ValidatedStack), ValidationErrors> {
+pub fn load_validated(
+    path: &std::path::Path,
+) -> Result<(AppStack, ValidatedStack), ValidationErrors> {
     let stack = load::load_file(path)?;
     let validated = validate::validate(&stack, &path.display().to_string())?;
     Ok((stack, validated))

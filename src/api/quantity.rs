@@ -54,13 +54,17 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
     let mut total_ms: u128 = 0;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return None;
         }
         let number: u128 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit_ms: u128 = match &rest[..unit_len] {
             "ms" => 1,
             "s" => 1_000,
@@ -73,7 +77,9 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
         rest = &rest[unit_len..];
         total_ms = total_ms.checked_add(number.checked_mul(unit_ms)?)?;
     }
-    Some(std::time::Duration::from_millis(u64::try_from(total_ms).ok()?))
+    Some(std::time::Duration::from_millis(
+        u64::try_from(total_ms).ok()?,
+    ))
 }
 
 /// Formats bytes the way a person reads them ("1.5 GiB").

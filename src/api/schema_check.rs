@@ -36,7 +36,9 @@ pub fn check(value: &Value, schema: &Value, path: &str, out: &mut Collector) {
             }
         }
         ("string", Value::String(_)) | ("boolean", Value::Bool(_)) => {}
-        ("integer", Value::Number(n)) if n.is_i64() || n.is_u64() => check_range(value, schema, path, out),
+        ("integer", Value::Number(n)) if n.is_i64() || n.is_u64() => {
+            check_range(value, schema, path, out)
+        }
         ("number", Value::Number(_)) => check_range(value, schema, path, out),
         _ => out.push(
             path,
@@ -86,7 +88,10 @@ fn check_range(value: &Value, schema: &Value, path: &str, out: &mut Collector) {
     if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) {
         let lo = min.map_or("-inf".to_string(), |m| format!("{m}"));
         let hi = max.map_or("inf".to_string(), |m| format!("{m}"));
-        out.push(path, format!("{value} is out of range (expected {lo} to {hi})"));
+        out.push(
+            path,
+            format!("{value} is out of range (expected {lo} to {hi})"),
+        );
     }
 }
 
@@ -94,7 +99,12 @@ fn check_range(value: &Value, schema: &Value, path: &str, out: &mut Collector) {
 pub fn unknown_field_message(key: &str, known: &[&str]) -> String {
     let best = known
         .iter()
-        .map(|k| (strsim::jaro_winkler(&key.to_lowercase(), &k.to_lowercase()), *k))
+        .map(|k| {
+            (
+                strsim::jaro_winkler(&key.to_lowercase(), &k.to_lowercase()),
+                *k,
+            )
+        })
         .filter(|(score, _)| *score >= 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0));
     let mut message = format!("unknown field `{key}`");
@@ -166,7 +176,12 @@ mod tests {
             "c": {"type": "array", "items": {"type": "boolean"}}
         }});
         let mut out = Collector::default();
-        check(&json!({"b": "z", "c": [true, 3], "d": 1}), &schema, "spec", &mut out);
+        check(
+            &json!({"b": "z", "c": [true, 3], "d": 1}),
+            &schema,
+            "spec",
+            &mut out,
+        );
         let paths: Vec<&str> = out.errors.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(paths, vec!["spec.b", "spec.c[1]", "spec.d", "spec.a"]);
     }

@@ -12,6 +12,8 @@ use super::status::AppStackStatus;
 
 /// A web application stack (frontend, CMS, PostgreSQL/PostGIS, Redis, monitoring) and the
 /// protection of its data, reconciled as one unit.
+// Several printcolumn(type_ = ...) entries look like duplicates to clippy; they are not.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
     group = "appstack.io",
@@ -21,11 +23,27 @@ use super::status::AppStackStatus;
     status = "AppStackStatus",
     shortname = "stack",
     derive = "PartialEq",
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "Last backup", type_ = "date", json_path = ".status.recoverability.lastBaseBackup"),
-    printcolumn(name = "RPO", type_ = "string", json_path = ".status.recoverability.rpoEstimate"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Last backup",
+        type_ = "date",
+        json_path = ".status.recoverability.lastBaseBackup"
+    ),
+    printcolumn(
+        name = "RPO",
+        type_ = "string",
+        json_path = ".status.recoverability.rpoEstimate"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AppStackSpec {

@@ -26,15 +26,34 @@ pub const BUILTIN: [&str; 7] = [
 ];
 
 const MANAGED_CMS_ENV: [&str; 10] = [
-    "DB_CLIENT", "DB_HOST", "DB_PORT", "DB_DATABASE", "DB_USER", "DB_PASSWORD",
-    "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "KEY",
+    "DB_CLIENT",
+    "DB_HOST",
+    "DB_PORT",
+    "DB_DATABASE",
+    "DB_USER",
+    "DB_PASSWORD",
+    "REDIS_HOST",
+    "REDIS_PORT",
+    "REDIS_PASSWORD",
+    "KEY",
 ];
 const MANAGED_PG_PARAMS: [&str; 6] = [
-    "max_connections", "listen_addresses", "port", "wal_level", "archive_mode", "archive_command",
+    "max_connections",
+    "listen_addresses",
+    "port",
+    "wal_level",
+    "archive_mode",
+    "archive_command",
 ];
 const REDIS_POLICIES: [&str; 8] = [
-    "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru",
-    "volatile-lfu", "volatile-random", "volatile-ttl",
+    "noeviction",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
 ];
 
 /// Validates a parsed manifest; `origin` names the file in errors.
@@ -85,7 +104,14 @@ pub fn validate(stack: &AppStack, origin: &str) -> Result<ValidatedStack, Valida
         let p = "spec.cache";
         image(&mut c, &format!("{p}.image"), &cache.image);
         if !REDIS_POLICIES.contains(&cache.maxmemory_policy.as_str()) {
-            c.push(format!("{p}.maxmemoryPolicy"), format!("{:?} is not a Redis eviction policy (expected one of: {})", cache.maxmemory_policy, REDIS_POLICIES.join(", ")));
+            c.push(
+                format!("{p}.maxmemoryPolicy"),
+                format!(
+                    "{:?} is not a Redis eviction policy (expected one of: {})",
+                    cache.maxmemory_policy,
+                    REDIS_POLICIES.join(", ")
+                ),
+            );
         }
         Cache {
             image: cache.image.clone(),
@@ -103,35 +129,73 @@ pub fn validate(stack: &AppStack, origin: &str) -> Result<ValidatedStack, Valida
         }
         for key in cms.env.keys() {
             if MANAGED_CMS_ENV.contains(&key.as_str()) {
-                c.push(format!("{p}.env.{key}"), "is managed by appstack from spec.database / spec.cache");
+                c.push(
+                    format!("{p}.env.{key}"),
+                    "is managed by appstack from spec.database / spec.cache",
+                );
             }
         }
         let default_deps = ["database", "cache"]
             .iter()
-            .filter(|n| (**n == "database" && database.is_some()) || (**n == "cache" && cache.is_some()))
+            .filter(|n| {
+                (**n == "database" && database.is_some()) || (**n == "cache" && cache.is_some())
+            })
             .map(|n| n.to_string())
             .collect();
-        let app = http_app(&mut c, p, HttpInput {
-            image: &cms.image, port: cms.port, replicas: cms.replicas, env: &cms.env,
-            health_path: &cms.health_path, depends_on: cms.depends_on.clone().unwrap_or(default_deps),
-            resources: cms.resources.as_ref(),
-        });
+        let app = http_app(
+            &mut c,
+            p,
+            HttpInput {
+                image: &cms.image,
+                port: cms.port,
+                replicas: cms.replicas,
+                env: &cms.env,
+                health_path: &cms.health_path,
+                depends_on: cms.depends_on.clone().unwrap_or(default_deps),
+                resources: cms.resources.as_ref(),
+            },
+        );
         let uploads = match &cms.uploads {
             Some(u) => match &u.s3 {
-                Some(s3) => Uploads::S3 { bucket: s3.bucket.clone(), prefix: s3.prefix.clone(), endpoint: s3.endpoint.clone(), region: s3.region.clone(), path: u.path.clone() },
-                None => Uploads::Volume { size_bytes: bytes(&mut c, &format!("{p}.uploads.size"), &u.size), path: abs_path(&mut c, &format!("{p}.uploads.path"), &u.path) },
+                Some(s3) => Uploads::S3 {
+                    bucket: s3.bucket.clone(),
+                    prefix: s3.prefix.clone(),
+                    endpoint: s3.endpoint.clone(),
+                    region: s3.region.clone(),
+                    path: u.path.clone(),
+                },
+                None => Uploads::Volume {
+                    size_bytes: bytes(&mut c, &format!("{p}.uploads.size"), &u.size),
+                    path: abs_path(&mut c, &format!("{p}.uploads.path"), &u.path),
+                },
             },
-            None => Uploads::Volume { size_bytes: parse_bytes(&d::uploads_size()).unwrap_or(0), path: d::uploads_path() },
+            None => Uploads::Volume {
+                size_bytes: parse_bytes(&d::uploads_size()).unwrap_or(0),
+                path: d::uploads_path(),
+            },
         };
         Cms { app, uploads }
     });
 
     let frontend = spec.frontend.as_ref().filter(|f| f.enabled).map(|f| {
-        let default_deps = if cms.is_some() { vec!["cms".to_string()] } else { Vec::new() };
-        http_app(&mut c, "spec.frontend", HttpInput {
-            image: &f.image, port: f.port, replicas: f.replicas, env: &f.env, health_path: &f.health_path,
-            depends_on: f.depends_on.clone().unwrap_or(default_deps), resources: f.resources.as_ref(),
-        })
+        let default_deps = if cms.is_some() {
+            vec!["cms".to_string()]
+        } else {
+            Vec::new()
+        };
+        http_app(
+            &mut c,
+            "spec.frontend",
+            HttpInput {
+                image: &f.image,
+                port: f.port,
+                replicas: f.replicas,
+                env: &f.env,
+                health_path: &f.health_path,
+                depends_on: f.depends_on.clone().unwrap_or(default_deps),
+                resources: f.resources.as_ref(),
+            },
+        )
     });
 
     let monitoring = monitoring(&mut c, spec);
@@ -143,9 +207,15 @@ pub fn validate(stack: &AppStack, origin: &str) -> Result<ValidatedStack, Valida
         if !is_dns_label(&s.name) || s.name.len() > 30 {
             c.push(format!("{p}.name"), format!("{:?} is not a valid service name (expected lowercase letters, digits and '-', at most 30 characters)", s.name));
         } else if BUILTIN.contains(&s.name.as_str()) {
-            c.push(format!("{p}.name"), format!("{:?} is a built-in component name; choose another", s.name));
+            c.push(
+                format!("{p}.name"),
+                format!("{:?} is a built-in component name; choose another", s.name),
+            );
         } else if !seen.insert(s.name.clone()) {
-            c.push(format!("{p}.name"), format!("duplicate service name {:?}", s.name));
+            c.push(
+                format!("{p}.name"),
+                format!("duplicate service name {:?}", s.name),
+            );
         }
         image(&mut c, &format!("{p}.image"), &s.image);
         env(&mut c, &p, &s.env);
@@ -153,30 +223,69 @@ pub fn validate(stack: &AppStack, origin: &str) -> Result<ValidatedStack, Valida
             port_nonzero(&mut c, &format!("{p}.port"), port);
         }
         if s.health_command.as_ref().is_some_and(|h| h.is_empty()) {
-            c.push(format!("{p}.healthCommand"), "must not be empty (omit it for no health check)");
+            c.push(
+                format!("{p}.healthCommand"),
+                "must not be empty (omit it for no health check)",
+            );
         }
         if s.command.as_ref().is_some_and(|h| h.is_empty()) {
-            c.push(format!("{p}.command"), "must not be empty (omit it to use the image's default)");
+            c.push(
+                format!("{p}.command"),
+                "must not be empty (omit it to use the image's default)",
+            );
         }
         replicas(&mut c, &format!("{p}.replicas"), s.replicas);
         services.push(Service {
-            name: s.name.clone(), image: s.image.clone(), command: s.command.clone(), env: s.env.clone(),
-            port: s.port, health_command: s.health_command.clone(), depends_on: s.depends_on.clone(),
-            replicas: s.replicas, resources: resources(&mut c, &p, s.resources.as_ref()),
+            name: s.name.clone(),
+            image: s.image.clone(),
+            command: s.command.clone(),
+            env: s.env.clone(),
+            port: s.port,
+            health_command: s.health_command.clone(),
+            depends_on: s.depends_on.clone(),
+            replicas: s.replicas,
+            resources: resources(&mut c, &p, s.resources.as_ref()),
         });
     }
 
     // Every component and its dependencies, for reference and cycle checks.
     let mut graph: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
-    if let Some(db) = &database { let _ = db; graph.insert("database".into(), ("spec.database".into(), vec![])); }
-    if cache.is_some() { graph.insert("cache".into(), ("spec.cache".into(), vec![])); }
-    if let Some(cms) = &cms { graph.insert("cms".into(), ("spec.cms.dependsOn".into(), cms.app.depends_on.clone())); }
-    if let Some(f) = &frontend { graph.insert("frontend".into(), ("spec.frontend.dependsOn".into(), f.depends_on.clone())); }
-    if monitoring.prometheus.is_some() { graph.insert("prometheus".into(), (String::new(), vec![])); }
-    if monitoring.node_exporter_image.is_some() { graph.insert("node-exporter".into(), (String::new(), vec![])); }
-    if monitoring.alertmanager.is_some() { graph.insert("alertmanager".into(), (String::new(), vec![])); }
+    if let Some(db) = &database {
+        let _ = db;
+        graph.insert("database".into(), ("spec.database".into(), vec![]));
+    }
+    if cache.is_some() {
+        graph.insert("cache".into(), ("spec.cache".into(), vec![]));
+    }
+    if let Some(cms) = &cms {
+        graph.insert(
+            "cms".into(),
+            ("spec.cms.dependsOn".into(), cms.app.depends_on.clone()),
+        );
+    }
+    if let Some(f) = &frontend {
+        graph.insert(
+            "frontend".into(),
+            ("spec.frontend.dependsOn".into(), f.depends_on.clone()),
+        );
+    }
+    if monitoring.prometheus.is_some() {
+        graph.insert("prometheus".into(), (String::new(), vec![]));
+    }
+    if monitoring.node_exporter_image.is_some() {
+        graph.insert("node-exporter".into(), (String::new(), vec![]));
+    }
+    if monitoring.alertmanager.is_some() {
+        graph.insert("alertmanager".into(), (String::new(), vec![]));
+    }
     for (i, s) in services.iter().enumerate() {
-        graph.insert(s.name.clone(), (format!("spec.services[{i}].dependsOn"), s.depends_on.clone()));
+        graph.insert(
+            s.name.clone(),
+            (
+                format!("spec.services[{i}].dependsOn"),
+                s.depends_on.clone(),
+            ),
+        );
     }
     dependencies(&mut c, &graph);
 
@@ -185,7 +294,10 @@ pub fn validate(stack: &AppStack, origin: &str) -> Result<ValidatedStack, Valida
         for (field, host) in [("host", &ing.host), ("cmsHost", &ing.cms_host)] {
             if let Some(h) = host {
                 if !is_dns_name(h) {
-                    c.push(format!("spec.ingress.{field}"), format!("{h:?} is not a DNS host name"));
+                    c.push(
+                        format!("spec.ingress.{field}"),
+                        format!("{h:?} is not a DNS host name"),
+                    );
                 }
             }
         }
@@ -194,7 +306,10 @@ pub fn validate(stack: &AppStack, origin: &str) -> Result<ValidatedStack, Valida
             cms_host: ing.cms_host.clone(),
             class_name: ing.class_name.clone(),
             tls: ing.tls.as_ref().filter(|t| t.enabled).map(|t| Tls {
-                secret_name: t.secret_name.clone().unwrap_or_else(|| format!("{name}-tls")),
+                secret_name: t
+                    .secret_name
+                    .clone()
+                    .unwrap_or_else(|| format!("{name}-tls")),
                 cluster_issuer: t.cluster_issuer.clone(),
             }),
         }
@@ -205,10 +320,23 @@ pub fn validate(stack: &AppStack, origin: &str) -> Result<ValidatedStack, Valida
     c.finish(origin)?;
     Ok(ValidatedStack {
         name,
-        namespace: stack.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
+        namespace: stack
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into()),
         generation: stack.metadata.generation,
         uid: stack.metadata.uid.clone(),
-        frontend, cms, database, cache, services, published, ingress, monitoring, backup, recovery,
+        frontend,
+        cms,
+        database,
+        cache,
+        services,
+        published,
+        ingress,
+        monitoring,
+        backup,
+        recovery,
     })
 }
 
@@ -228,7 +356,10 @@ fn http_app(c: &mut Collector, p: &str, input: HttpInput<'_>) -> HttpApp {
     replicas(c, &format!("{p}.replicas"), input.replicas);
     env(c, p, input.env);
     if !input.health_path.starts_with('/') {
-        c.push(format!("{p}.healthPath"), format!("{:?} must start with '/'", input.health_path));
+        c.push(
+            format!("{p}.healthPath"),
+            format!("{:?} must start with '/'", input.health_path),
+        );
     }
     HttpApp {
         image: input.image.to_string(),
@@ -250,8 +381,20 @@ fn monitoring(c: &mut Collector, spec: &super::AppStackSpec) -> Monitoring {
         Some(pr) if !pr.enabled => None,
         other => {
             let (img, retention, scrape) = other.as_ref().map_or_else(
-                || (d::prometheus_image(), d::prometheus_retention(), d::prometheus_scrape_interval()),
-                |pr| (pr.image.clone(), pr.retention.clone(), pr.scrape_interval.clone()),
+                || {
+                    (
+                        d::prometheus_image(),
+                        d::prometheus_retention(),
+                        d::prometheus_scrape_interval(),
+                    )
+                },
+                |pr| {
+                    (
+                        pr.image.clone(),
+                        pr.retention.clone(),
+                        pr.scrape_interval.clone(),
+                    )
+                },
             );
             image(c, &format!("{p}.prometheus.image"), &img);
             Some(Prometheus {
@@ -275,12 +418,21 @@ fn monitoring(c: &mut Collector, spec: &super::AppStackSpec) -> Monitoring {
         other => {
             let (img, hook, window) = other.as_ref().map_or_else(
                 || (d::alertmanager_image(), None, d::alert_dedup_window()),
-                |a| (a.image.clone(), a.webhook_url.clone(), a.dedup_window.clone()),
+                |a| {
+                    (
+                        a.image.clone(),
+                        a.webhook_url.clone(),
+                        a.dedup_window.clone(),
+                    )
+                },
             );
             image(c, &format!("{p}.alertmanager.image"), &img);
             if let Some(url) = &hook {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    c.push(format!("{p}.alertmanager.webhookUrl"), format!("{url:?} is not an http(s) URL"));
+                    c.push(
+                        format!("{p}.alertmanager.webhookUrl"),
+                        format!("{url:?} is not an http(s) URL"),
+                    );
                 }
             }
             Some(Alertmanager {
@@ -290,17 +442,30 @@ fn monitoring(c: &mut Collector, spec: &super::AppStackSpec) -> Monitoring {
             })
         }
     };
-    Monitoring { prometheus, node_exporter_image, alertmanager }
+    Monitoring {
+        prometheus,
+        node_exporter_image,
+        alertmanager,
+    }
 }
 
 fn dependencies(c: &mut Collector, graph: &BTreeMap<String, (String, Vec<String>)>) {
     for (name, (path, deps)) in graph {
         for (i, dep) in deps.iter().enumerate() {
             if dep == name {
-                c.push(format!("{path}[{i}]"), format!("{name:?} cannot depend on itself"));
+                c.push(
+                    format!("{path}[{i}]"),
+                    format!("{name:?} cannot depend on itself"),
+                );
             } else if !graph.contains_key(dep) {
                 let known: Vec<&str> = graph.keys().map(String::as_str).collect();
-                c.push(format!("{path}[{i}]"), format!("unknown or disabled component {dep:?} (expected one of: {})", known.join(", ")));
+                c.push(
+                    format!("{path}[{i}]"),
+                    format!(
+                        "unknown or disabled component {dep:?} (expected one of: {})",
+                        known.join(", ")
+                    ),
+                );
             }
         }
     }
@@ -343,7 +508,10 @@ fn dependencies(c: &mut Collector, graph: &BTreeMap<String, (String, Vec<String>
         let mut members: Vec<&str> = cycle[..cycle.len() - 1].to_vec();
         members.sort_unstable();
         if reported.insert(members) {
-            let path = graph.get(cycle[0]).map(|(p, _)| p.clone()).unwrap_or_default();
+            let path = graph
+                .get(cycle[0])
+                .map(|(p, _)| p.clone())
+                .unwrap_or_default();
             c.push(path, format!("dependency cycle: {}", cycle.join(" -> ")));
         }
     }
@@ -363,25 +531,52 @@ fn published_ports(
     for (i, pp) in ing.published_ports.iter().enumerate() {
         let p = format!("spec.ingress.publishedPorts[{i}]");
         if !graph.contains_key(&pp.component) {
-            c.push(format!("{p}.component"), format!("unknown or disabled component {:?}", pp.component));
+            c.push(
+                format!("{p}.component"),
+                format!("unknown or disabled component {:?}", pp.component),
+            );
         } else if container_port(&pp.component, frontend, cms, services).is_none() {
-            c.push(format!("{p}.component"), format!("component {:?} has no port to publish", pp.component));
+            c.push(
+                format!("{p}.component"),
+                format!("component {:?} has no port to publish", pp.component),
+            );
         }
         port_nonzero(c, &format!("{p}.hostPort"), pp.host_port);
         if let Some(first) = used.insert(pp.host_port, i) {
-            c.push(format!("{p}.hostPort"), format!("duplicate host port {} (also used by spec.ingress.publishedPorts[{first}])", pp.host_port));
+            c.push(
+                format!("{p}.hostPort"),
+                format!(
+                    "duplicate host port {} (also used by spec.ingress.publishedPorts[{first}])",
+                    pp.host_port
+                ),
+            );
         }
         let bind = IpAddr::from_str(&pp.bind).unwrap_or_else(|_| {
-            c.push(format!("{p}.bind"), format!("{:?} is not an IP address (e.g. 127.0.0.1 or 0.0.0.0)", pp.bind));
+            c.push(
+                format!("{p}.bind"),
+                format!(
+                    "{:?} is not an IP address (e.g. 127.0.0.1 or 0.0.0.0)",
+                    pp.bind
+                ),
+            );
             IpAddr::from([127, 0, 0, 1])
         });
-        out.push(Published { component: pp.component.clone(), host_port: pp.host_port, bind });
+        out.push(Published {
+            component: pp.component.clone(),
+            host_port: pp.host_port,
+            bind,
+        });
     }
     out
 }
 
 /// The container port of a component, as the planner assigns it.
-pub fn container_port(name: &str, frontend: &Option<HttpApp>, cms: &Option<Cms>, services: &[Service]) -> Option<u16> {
+pub fn container_port(
+    name: &str,
+    frontend: &Option<HttpApp>,
+    cms: &Option<Cms>,
+    services: &[Service],
+) -> Option<u16> {
     match name {
         "frontend" => frontend.as_ref().map(|f| f.port),
         "cms" => cms.as_ref().map(|c| c.app.port),
@@ -390,7 +585,10 @@ pub fn container_port(name: &str, frontend: &Option<HttpApp>, cms: &Option<Cms>,
         "prometheus" => Some(d::PROMETHEUS_PORT),
         "node-exporter" => Some(d::NODE_EXPORTER_PORT),
         "alertmanager" => Some(d::ALERTMANAGER_PORT),
-        other => services.iter().find(|s| s.name == other).and_then(|s| s.port),
+        other => services
+            .iter()
+            .find(|s| s.name == other)
+            .and_then(|s| s.port),
     }
 }
 
@@ -398,17 +596,31 @@ fn backup(c: &mut Collector, spec: &super::AppStackSpec, has_db: bool) -> Option
     let b = spec.backup.as_ref().filter(|b| b.enabled)?;
     let p = "spec.backup";
     if !has_db {
-        c.push(p, "backups need a database: add spec.database or set spec.backup.enabled: false");
+        c.push(
+            p,
+            "backups need a database: add spec.database or set spec.backup.enabled: false",
+        );
     }
     let target = if let Some(path) = b.target.strip_prefix("file://") {
         if !path.starts_with('/') {
-            c.push(format!("{p}.target"), format!("{:?} must be an absolute path (file:///var/lib/appstack/backups)", b.target));
+            c.push(
+                format!("{p}.target"),
+                format!(
+                    "{:?} must be an absolute path (file:///var/lib/appstack/backups)",
+                    b.target
+                ),
+            );
         }
-        BackupTarget::Filesystem { path: path.to_string() }
+        BackupTarget::Filesystem {
+            path: path.to_string(),
+        }
     } else if let Some(rest) = b.target.strip_prefix("s3://") {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
-            c.push(format!("{p}.target"), "an s3:// target needs a bucket (s3://bucket/prefix)");
+            c.push(
+                format!("{p}.target"),
+                "an s3:// target needs a bucket (s3://bucket/prefix)",
+            );
         }
         let s3 = b.s3.as_ref();
         BackupTarget::S3 {
@@ -420,16 +632,25 @@ fn backup(c: &mut Collector, spec: &super::AppStackSpec, has_db: bool) -> Option
             credentials_secret: s3.and_then(|s| s.credentials_secret.clone()),
         }
     } else {
-        c.push(format!("{p}.target"), format!("{:?} is not a backup target (expected file:///path or s3://bucket/prefix)", b.target));
-        BackupTarget::Filesystem { path: String::new() }
-    };
-    let schedule = |c: &mut Collector, field: &str, s: &Option<super::spec::ScheduleSpec>, default: String| {
-        match s {
-            Some(s) if !s.enabled => None,
-            Some(s) => Some(cron(c, &format!("{p}.{field}.schedule"), &s.schedule)),
-            None => Some(default),
+        c.push(
+            format!("{p}.target"),
+            format!(
+                "{:?} is not a backup target (expected file:///path or s3://bucket/prefix)",
+                b.target
+            ),
+        );
+        BackupTarget::Filesystem {
+            path: String::new(),
         }
     };
+    let schedule =
+        |c: &mut Collector, field: &str, s: &Option<super::spec::ScheduleSpec>, default: String| {
+            match s {
+                Some(s) if !s.enabled => None,
+                Some(s) => Some(cron(c, &format!("{p}.{field}.schedule"), &s.schedule)),
+                None => Some(default),
+            }
+        };
     let base_backup_schedule = schedule(c, "baseBackup", &b.base_backup, d::base_backup_schedule());
     let dump_schedule = schedule(c, "dump", &b.dump, d::dump_schedule());
     let files_schedule = schedule(c, "files", &b.files, d::files_schedule());
@@ -438,7 +659,10 @@ fn backup(c: &mut Collector, spec: &super::AppStackSpec, has_db: bool) -> Option
         |r| (r.keep_last, r.max_age.clone()),
     );
     if keep_last == 0 {
-        c.push(format!("{p}.retention.keepLast"), "must be at least 1 (restore needs a base backup)");
+        c.push(
+            format!("{p}.retention.keepLast"),
+            "must be at least 1 (restore needs a base backup)",
+        );
     }
     let max_age = duration(c, &format!("{p}.retention.maxAge"), &max_age);
     let wal = match &b.wal {
@@ -446,25 +670,42 @@ fn backup(c: &mut Collector, spec: &super::AppStackSpec, has_db: bool) -> Option
         Some(w) => Some(Wal {
             mode: w.mode,
             ship_interval: duration(c, &format!("{p}.wal.shipInterval"), &w.ship_interval),
-            spool_alert_bytes: bytes(c, &format!("{p}.wal.spoolAlertThreshold"), &w.spool_alert_threshold),
+            spool_alert_bytes: bytes(
+                c,
+                &format!("{p}.wal.spoolAlertThreshold"),
+                &w.spool_alert_threshold,
+            ),
         }),
         None => Some(Wal {
             mode: WalMode::Stream,
-            ship_interval: parse_duration(&d::wal_segment_ship_interval()).unwrap_or(Duration::from_secs(5)),
+            ship_interval: parse_duration(&d::wal_segment_ship_interval())
+                .unwrap_or(Duration::from_secs(5)),
             spool_alert_bytes: parse_bytes(&d::spool_alert_threshold()).unwrap_or(1 << 30),
         }),
     };
     if !(1..=19).contains(&b.compression_level) {
-        c.push(format!("{p}.compressionLevel"), format!("{} is out of range (expected 1 to 19)", b.compression_level));
+        c.push(
+            format!("{p}.compressionLevel"),
+            format!("{} is out of range (expected 1 to 19)", b.compression_level),
+        );
     }
     let encryption_key_file = b.encryption.as_ref().map(|e| {
         if e.key_file.trim().is_empty() {
-            c.push(format!("{p}.encryption.keyFile"), "must name a key file or Secret");
+            c.push(
+                format!("{p}.encryption.keyFile"),
+                "must name a key file or Secret",
+            );
         }
         e.key_file.clone()
     });
     Some(Backup {
-        target, base_backup_schedule, dump_schedule, files_schedule, keep_last, max_age, wal,
+        target,
+        base_backup_schedule,
+        dump_schedule,
+        files_schedule,
+        keep_last,
+        max_age,
+        wal,
         timeout: duration(c, &format!("{p}.timeout"), &b.timeout),
         compression_level: b.compression_level,
         encryption_key_file,
@@ -490,15 +731,23 @@ fn recovery(c: &mut Collector, spec: &super::AppStackSpec) -> Recovery {
 }
 
 fn resources(c: &mut Collector, p: &str, r: Option<&ResourcesSpec>) -> Resources {
-    let Some(r) = r else { return Resources::default() };
+    let Some(r) = r else {
+        return Resources::default();
+    };
     Resources {
         cpu_millis: r.cpu.as_ref().map(|cpu| {
             parse_cpu_millis(cpu).unwrap_or_else(|| {
-                c.push(format!("{p}.resources.cpu"), format!("{cpu:?} is not a CPU quantity (e.g. 500m or 2)"));
+                c.push(
+                    format!("{p}.resources.cpu"),
+                    format!("{cpu:?} is not a CPU quantity (e.g. 500m or 2)"),
+                );
                 0
             })
         }),
-        memory_bytes: r.memory.as_ref().map(|m| bytes(c, &format!("{p}.resources.memory"), m)),
+        memory_bytes: r
+            .memory
+            .as_ref()
+            .map(|m| bytes(c, &format!("{p}.resources.memory"), m)),
     }
 }
 
@@ -516,7 +765,10 @@ fn duration(c: &mut Collector, path: &str, text: &str) -> Duration {
     match parse_duration(text) {
         Some(dur) if !dur.is_zero() => dur,
         _ => {
-            c.push(path, format!("{text:?} is not a duration (e.g. 15m, 1h, 14d)"));
+            c.push(
+                path,
+                format!("{text:?} is not a duration (e.g. 15m, 1h, 14d)"),
+            );
             Duration::ZERO
         }
     }
@@ -534,18 +786,28 @@ fn cron(c: &mut Collector, path: &str, text: &str) -> String {
 fn image(c: &mut Collector, path: &str, image: &str) {
     if image.trim().is_empty() {
         c.push(path, "an image is required (e.g. postgis/postgis:15-3.4)");
-    } else if image.chars().any(|ch| ch.is_whitespace() || ch.is_control())
+    } else if image
+        .chars()
+        .any(|ch| ch.is_whitespace() || ch.is_control())
         || image.starts_with([':', '/', '@'])
         || image.ends_with([':', '/', '@'])
     {
-        c.push(path, format!("{image:?} is not an image reference (e.g. registry/name:tag)"));
+        c.push(
+            path,
+            format!("{image:?} is not an image reference (e.g. registry/name:tag)"),
+        );
     }
 }
 
 fn env(c: &mut Collector, p: &str, env: &BTreeMap<String, String>) {
     for key in env.keys() {
-        let ok = key.chars().next().is_some_and(|ch| ch.is_ascii_alphabetic() || ch == '_')
-            && key.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+        let ok = key
+            .chars()
+            .next()
+            .is_some_and(|ch| ch.is_ascii_alphabetic() || ch == '_')
+            && key
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
         if !ok {
             c.push(format!("{p}.env.{key}"), "is not an environment variable name (expected letters, digits and '_', not starting with a digit)");
         }
@@ -566,8 +828,13 @@ fn replicas(c: &mut Collector, path: &str, n: u32) {
 
 fn ident(c: &mut Collector, path: &str, text: &str) {
     let ok = text.len() <= 63
-        && text.chars().next().is_some_and(|ch| ch.is_ascii_lowercase() || ch == '_')
-        && text.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_');
+        && text
+            .chars()
+            .next()
+            .is_some_and(|ch| ch.is_ascii_lowercase() || ch == '_')
+        && text
+            .chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_');
     if !ok {
         c.push(path, format!("{text:?} is not a PostgreSQL identifier (expected lowercase letters, digits and '_')"));
     }
@@ -585,7 +852,8 @@ pub fn is_dns_label(s: &str) -> bool {
         && s.len() <= 63
         && s.starts_with(|ch: char| ch.is_ascii_lowercase())
         && !s.ends_with('-')
-        && s.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
+        && s.chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
 }
 
 fn is_dns_name(s: &str) -> bool {
@@ -595,6 +863,8 @@ fn is_dns_name(s: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
+                && label
+                    .chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
         })
 }

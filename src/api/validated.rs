@@ -29,8 +29,17 @@ pub struct HttpApp {
 /// Where CMS uploads live.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Uploads {
-    Volume { size_bytes: u64, path: String },
-    S3 { bucket: String, prefix: Option<String>, endpoint: Option<String>, region: String, path: String },
+    Volume {
+        size_bytes: u64,
+        path: String,
+    },
+    S3 {
+        bucket: String,
+        prefix: Option<String>,
+        endpoint: Option<String>,
+        region: String,
+        path: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -120,8 +129,17 @@ pub struct Monitoring {
 /// Where backups are stored.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BackupTarget {
-    Filesystem { path: String },
-    S3 { bucket: String, prefix: String, endpoint: Option<String>, region: String, path_style: bool, credentials_secret: Option<String> },
+    Filesystem {
+        path: String,
+    },
+    S3 {
+        bucket: String,
+        prefix: String,
+        endpoint: Option<String>,
+        region: String,
+        path_style: bool,
+        credentials_secret: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -34,7 +34,9 @@ impl CliError {
     pub fn exit(&self) -> Exit {
         match self {
             CliError::Invalid(_) | CliError::Validation(_) => Exit::Invalid,
-            CliError::Docker(DockerError::PortInUse { .. } | DockerError::ImageUnavailable { .. }) => Exit::Invalid,
+            CliError::Docker(
+                DockerError::PortInUse { .. } | DockerError::ImageUnavailable { .. },
+            ) => Exit::Invalid,
             _ => Exit::Runtime,
         }
     }
@@ -52,7 +54,9 @@ pub async fn connect() -> Result<Arc<BollardEngine>, CliError> {
 }
 
 pub fn secrets(state_dir: &Path, plan: &Plan) -> Result<Arc<Resolved>, CliError> {
-    Ok(Arc::new(SecretStore::new(state_dir, &plan.stack).ensure(&plan.secrets)?))
+    Ok(Arc::new(
+        SecretStore::new(state_dir, &plan.stack).ensure(&plan.secrets)?,
+    ))
 }
 
 /// A left-aligned text table.
@@ -66,7 +70,14 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         }
     }
     let line = |cells: Vec<String>| {
-        cells.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths.get(i).copied().unwrap_or(0))).collect::<Vec<_>>().join("  ").trim_end().to_string()
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths.get(i).copied().unwrap_or(0)))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
     };
     let mut out = line(header.iter().map(|h| h.to_string()).collect());
     for r in rows {

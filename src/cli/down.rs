@@ -22,7 +22,9 @@ pub struct Args {
 pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
     let (_, plan) = load(&args.file.file)?;
     if args.volumes && !args.yes && !confirm(&plan.stack)? {
-        return Err(CliError::Invalid("not confirmed: volumes kept, nothing removed".into()));
+        return Err(CliError::Invalid(
+            "not confirmed: volumes kept, nothing removed".into(),
+        ));
     }
     let engine = connect().await?;
     let removed = down(engine.as_ref(), &plan, args.volumes, &Lines::new()).await?;
@@ -40,11 +42,16 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
 fn confirm(stack: &str) -> Result<bool, CliError> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
-        return Err(CliError::Invalid("--volumes deletes data: confirm on a terminal or pass --yes".into()));
+        return Err(CliError::Invalid(
+            "--volumes deletes data: confirm on a terminal or pass --yes".into(),
+        ));
     }
     eprint!("Delete all volumes (data) of stack {stack:?}? Type the stack name to confirm: ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
-    stdin.lock().read_line(&mut line).map_err(|e| CliError::Runtime(e.to_string()))?;
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
     Ok(line.trim() == stack)
 }

@@ -1,6 +1,6 @@
 use std::fs;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::common::{load, secrets};
@@ -10,7 +10,9 @@ use crate::compose;
 #[derive(Debug, clap::Subcommand)]
 pub enum Target {
     /// Write a docker-compose.yml (with its config and secret files) that runs the same stack.
-    #[command(after_help = "Examples:\n  appstack export compose -f examples/quickstart.yaml -o /tmp/quickstart\n  docker-compose -f /tmp/quickstart/docker-compose.yml up -d")]
+    #[command(
+        after_help = "Examples:\n  appstack export compose -f examples/quickstart.yaml -o /tmp/quickstart\n  docker-compose -f /tmp/quickstart/docker-compose.yml up -d"
+    )]
     Compose(ComposeArgs),
 }
 
@@ -32,7 +34,8 @@ pub fn run(target: Target, state_dir: &Path) -> Result<(), CliError> {
     let io = |p: &Path, e: std::io::Error| CliError::Runtime(format!("{}: {e}", p.display()));
     let secret_dir = args.output.join("secrets");
     fs::create_dir_all(&secret_dir).map_err(|e| io(&secret_dir, e))?;
-    fs::set_permissions(&secret_dir, fs::Permissions::from_mode(0o700)).map_err(|e| io(&secret_dir, e))?;
+    fs::set_permissions(&secret_dir, fs::Permissions::from_mode(0o700))
+        .map_err(|e| io(&secret_dir, e))?;
     for f in files {
         let path = args.output.join(&f.path);
         if let Some(parent) = path.parent() {
@@ -48,15 +51,26 @@ pub fn run(target: Target, state_dir: &Path) -> Result<(), CliError> {
                 .and_then(|(s, k)| resolved.get(&(s.name.clone(), k.key.clone())));
             match value {
                 Some(v) => v.expose().to_string(),
-                None => return Err(CliError::Runtime(format!("secret {rel} missing from the store"))),
+                None => {
+                    return Err(CliError::Runtime(format!(
+                        "secret {rel} missing from the store"
+                    )))
+                }
             }
         } else {
             f.content
         };
         // Secret files are bind-mounted, so the service user in the container must read
         // them: 0644 inside a 0700 directory that only root can enter on the host.
-        let mut out = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o644).open(&path).map_err(|e| io(&path, e))?;
-        out.write_all(content.as_bytes()).map_err(|e| io(&path, e))?;
+        let mut out = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .open(&path)
+            .map_err(|e| io(&path, e))?;
+        out.write_all(content.as_bytes())
+            .map_err(|e| io(&path, e))?;
     }
     let yaml = compose::to_yaml(&doc, &plan.stack).map_err(CliError::Runtime)?;
     let compose_file = args.output.join("docker-compose.yml");

@@ -26,7 +26,10 @@ pub async fn run(args: Args) -> Result<(), CliError> {
     let names: Vec<String> = match &args.component {
         Some(c) if plan.component(c).is_none() => {
             let known: Vec<&str> = plan.components.iter().map(|c| c.name.as_str()).collect();
-            return Err(CliError::Invalid(format!("component {c:?} is not in the stack (expected one of: {})", known.join(", "))));
+            return Err(CliError::Invalid(format!(
+                "component {c:?} is not in the stack (expected one of: {})",
+                known.join(", ")
+            )));
         }
         Some(c) => vec![c.clone()],
         None => plan.components.iter().map(|c| c.name.clone()).collect(),
@@ -35,8 +38,14 @@ pub async fn run(args: Args) -> Result<(), CliError> {
     let width = names.iter().map(String::len).max().unwrap_or(0);
     let single = names.len() == 1;
     let streams = names.iter().map(|n| {
-        let prefix = if single { String::new() } else { format!("{n:<width$} | ") };
-        engine.logs(&plan.object_name(n), args.follow, args.tail).map(move |line| line.map(|l| (prefix.clone(), l)))
+        let prefix = if single {
+            String::new()
+        } else {
+            format!("{n:<width$} | ")
+        };
+        engine
+            .logs(&plan.object_name(n), args.follow, args.tail)
+            .map(move |line| line.map(|l| (prefix.clone(), l)))
     });
     let mut all = select_all(streams);
     while let Some(item) = all.next().await {

@@ -17,7 +17,8 @@ use clap::{Parser, Subcommand};
 
 pub use common::{CliError, Exit};
 
-const ABOUT: &str = "Runs a whole web application stack (frontend, CMS, PostgreSQL/PostGIS, Redis, \
+const ABOUT: &str =
+    "Runs a whole web application stack (frontend, CMS, PostgreSQL/PostGIS, Redis, \
 monitoring) from one declarative AppStack manifest, and keeps its data recoverable.";
 
 const AFTER: &str = "Exit codes: 0 success, 1 runtime failure, 2 invalid input (nothing applied).
@@ -32,7 +33,12 @@ Examples:
 #[command(name = "appstack", version, about = ABOUT, after_help = AFTER)]
 pub struct Cli {
     /// Directory for secrets and state (0700).
-    #[arg(long, global = true, env = "APPSTACK_STATE_DIR", default_value = "/var/lib/appstack")]
+    #[arg(
+        long,
+        global = true,
+        env = "APPSTACK_STATE_DIR",
+        default_value = "/var/lib/appstack"
+    )]
     pub state_dir: PathBuf,
     /// Log filter (error, warn, info, debug, trace or a tracing directive).
     #[arg(long, global = true, env = "APPSTACK_LOG", default_value = "warn")]
@@ -52,25 +58,37 @@ pub struct FileArg {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check a manifest; print every error with its field path.
-    #[command(after_help = "Examples:\n  appstack validate -f examples/crm.yaml\n  appstack validate -f stack.yaml -o json")]
+    #[command(
+        after_help = "Examples:\n  appstack validate -f examples/crm.yaml\n  appstack validate -f stack.yaml -o json"
+    )]
     Validate(validate::Args),
     /// Show what `up` would change (the steps as a table), changing nothing.
     #[command(after_help = "Examples:\n  appstack plan -f examples/quickstart.yaml")]
     Plan(plan::Args),
     /// Apply the manifest to the local Docker engine and wait until every component is healthy.
-    #[command(after_help = "Examples:\n  appstack up -f examples/quickstart.yaml\n  appstack up -f stack.yaml --no-wait")]
+    #[command(
+        after_help = "Examples:\n  appstack up -f examples/quickstart.yaml\n  appstack up -f stack.yaml --no-wait"
+    )]
     Up(up::Args),
     /// Stop and remove the stack's containers; volumes (data) are kept unless --volumes.
-    #[command(after_help = "Examples:\n  appstack down -f examples/quickstart.yaml\n  appstack down -f stack.yaml --volumes --yes   # deletes the data too")]
+    #[command(
+        after_help = "Examples:\n  appstack down -f examples/quickstart.yaml\n  appstack down -f stack.yaml --volumes --yes   # deletes the data too"
+    )]
     Down(down::Args),
     /// Show the state and health of every component.
-    #[command(after_help = "Examples:\n  appstack status -f examples/quickstart.yaml\n  appstack status -f stack.yaml -o json")]
+    #[command(
+        after_help = "Examples:\n  appstack status -f examples/quickstart.yaml\n  appstack status -f stack.yaml -o json"
+    )]
     Status(status::Args),
     /// Print the logs of one or all components.
-    #[command(after_help = "Examples:\n  appstack logs --file examples/quickstart.yaml cms --tail 50\n  appstack logs --file stack.yaml -f")]
+    #[command(
+        after_help = "Examples:\n  appstack logs --file examples/quickstart.yaml cms --tail 50\n  appstack logs --file stack.yaml -f"
+    )]
     Logs(logs::Args),
     /// Run as a daemon: reconcile continuously, restart unhealthy containers, serve /metrics.
-    #[command(after_help = "Examples:\n  appstack run -f examples/quickstart.yaml\n  appstack run -f a.yaml -f b.yaml --listen 127.0.0.1:9464")]
+    #[command(
+        after_help = "Examples:\n  appstack run -f examples/quickstart.yaml\n  appstack run -f a.yaml -f b.yaml --listen 127.0.0.1:9464"
+    )]
     Run(run::Args),
     /// Export the stack in another format.
     #[command(subcommand)]

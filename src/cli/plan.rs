@@ -18,14 +18,24 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
     let engine = connect().await?;
     let secrets = secrets(state_dir, &plan)?;
     let plan = Arc::new(plan);
-    let applier = Applier { engine, plan: plan.clone(), secrets, reporter: Arc::new(Silent), wait: false };
+    let applier = Applier {
+        engine,
+        plan: plan.clone(),
+        secrets,
+        reporter: Arc::new(Silent),
+        wait: false,
+    };
     let (steps, _) = applier.steps().await?;
     let mut rows = Vec::new();
     for c in &plan.components {
-        let step = steps.iter().find(|s| s.component() == Some(c.name.as_str()));
+        let step = steps
+            .iter()
+            .find(|s| s.component() == Some(c.name.as_str()));
         let (action, why) = match step {
             Some(Step::Create { .. }) => ("create", "missing".to_string()),
-            Some(Step::Recreate { old_hash, .. }) => ("recreate", format!("spec changed ({old_hash} -> new)")),
+            Some(Step::Recreate { old_hash, .. }) => {
+                ("recreate", format!("spec changed ({old_hash} -> new)"))
+            }
             Some(Step::Start { .. }) => ("start", "not running".to_string()),
             _ => ("-", "up to date".to_string()),
         };
@@ -33,10 +43,18 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
     }
     for s in &steps {
         if let Step::Remove { container, reason } = s {
-            rows.push(vec![container.clone(), "remove".into(), String::new(), reason.to_string()]);
+            rows.push(vec![
+                container.clone(),
+                "remove".into(),
+                String::new(),
+                reason.to_string(),
+            ]);
         }
     }
-    println!("{}", table(&["COMPONENT", "ACTION", "IMAGE", "REASON"], &rows));
+    println!(
+        "{}",
+        table(&["COMPONENT", "ACTION", "IMAGE", "REASON"], &rows)
+    );
     println!("\n{} change(s)", steps.len());
     Ok(())
 }

@@ -20,12 +20,27 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
-    let resync = parse_duration(&args.resync).filter(|d| !d.is_zero()).ok_or_else(|| CliError::Invalid(format!("--resync: {:?} is not a duration (e.g. 30s)", args.resync)))?;
+    let resync = parse_duration(&args.resync)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            CliError::Invalid(format!(
+                "--resync: {:?} is not a duration (e.g. 30s)",
+                args.resync
+            ))
+        })?;
     for f in &args.files {
         // Fail fast on a manifest that is invalid at start; later edits are reported and waited out.
         crate::api::load_validated(f)?;
     }
     let engine = connect().await?;
-    let opts = Options { files: args.files, listen: args.listen, resync, state_dir: state_dir.to_path_buf(), policy: Policy::default() };
-    daemon::run(engine, opts).await.map_err(|e| CliError::Runtime(e.to_string()))
+    let opts = Options {
+        files: args.files,
+        listen: args.listen,
+        resync,
+        state_dir: state_dir.to_path_buf(),
+        policy: Policy::default(),
+    };
+    daemon::run(engine, opts)
+        .await
+        .map_err(|e| CliError::Runtime(e.to_string()))
 }

@@ -18,7 +18,10 @@ pub async fn run(args: Args) -> Result<(), CliError> {
     let status = stack_status(&plan, &observed);
     if args.output == "json" {
         let doc = serde_json::json!({"stack": plan.stack, "status": status});
-        println!("{}", serde_json::to_string_pretty(&doc).map_err(|e| CliError::Runtime(e.to_string()))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).map_err(|e| CliError::Runtime(e.to_string()))?
+        );
         return Ok(());
     }
     let rows: Vec<Vec<String>> = plan
@@ -30,7 +33,9 @@ pub async fn run(args: Args) -> Result<(), CliError> {
                 .ports
                 .iter()
                 .map(|p| match &p.publish {
-                    Some(publ) => format!("{}:{}->{}", publ.host_ip, publ.host_port, p.container_port),
+                    Some(publ) => {
+                        format!("{}:{}->{}", publ.host_ip, publ.host_port, p.container_port)
+                    }
                     None => p.container_port.to_string(),
                 })
                 .collect::<Vec<_>>()
@@ -39,6 +44,9 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         })
         .collect();
     println!("stack {}: {}", plan.stack, status.phase);
-    println!("{}", table(&["COMPONENT", "STATE", "HEALTH", "IMAGE", "PORTS"], &rows));
+    println!(
+        "{}",
+        table(&["COMPONENT", "STATE", "HEALTH", "IMAGE", "PORTS"], &rows)
+    );
     Ok(())
 }

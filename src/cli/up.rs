@@ -20,12 +20,25 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
     let engine = connect().await?;
     let secrets = secrets(state_dir, &plan)?;
     let stack = plan.stack.clone();
-    let applier = Applier { engine, plan: Arc::new(plan), secrets, reporter: Arc::new(Lines::new()), wait: !args.no_wait };
+    let applier = Applier {
+        engine,
+        plan: Arc::new(plan),
+        secrets,
+        reporter: Arc::new(Lines::new()),
+        wait: !args.no_wait,
+    };
     let report = applier.apply().await?;
     if report.changes() == 0 {
-        eprintln!("stack {stack}: up to date, 0 changes ({:.0} ms)", report.duration.as_secs_f64() * 1000.0);
+        eprintln!(
+            "stack {stack}: up to date, 0 changes ({:.0} ms)",
+            report.duration.as_secs_f64() * 1000.0
+        );
     } else {
-        eprintln!("stack {stack}: {} change(s), all healthy in {:.1}s", report.changes(), report.duration.as_secs_f64());
+        eprintln!(
+            "stack {stack}: {} change(s), all healthy in {:.1}s",
+            report.changes(),
+            report.duration.as_secs_f64()
+        );
     }
     Ok(())
 }

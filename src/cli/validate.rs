@@ -15,16 +15,30 @@ pub fn run(args: Args) -> Result<(), CliError> {
     match load_validated(&args.file.file) {
         Ok((_, stack)) => {
             if args.output == "json" {
-                println!("{}", serde_json::json!({"valid": true, "stack": stack.name, "errors": []}));
+                println!(
+                    "{}",
+                    serde_json::json!({"valid": true, "stack": stack.name, "errors": []})
+                );
             } else {
-                println!("{}: valid AppStack {:?}", args.file.file.display(), stack.name);
+                println!(
+                    "{}: valid AppStack {:?}",
+                    args.file.file.display(),
+                    stack.name
+                );
             }
             Ok(())
         }
         Err(errs) => {
             if args.output == "json" {
-                let list: Vec<_> = errs.errors.iter().map(|e| serde_json::json!({"path": e.path, "message": e.message})).collect();
-                println!("{}", serde_json::json!({"valid": false, "file": errs.origin, "errors": list}));
+                let list: Vec<_> = errs
+                    .errors
+                    .iter()
+                    .map(|e| serde_json::json!({"path": e.path, "message": e.message}))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({"valid": false, "file": errs.origin, "errors": list})
+                );
             }
             Err(errs.into())
         }

@@ -37,7 +37,10 @@ pub fn render(plan: &Plan) -> (Value, Vec<ExportFile>) {
         s.insert("init".into(), json!(true));
         s.insert("restart".into(), json!("unless-stopped"));
         if let Some(args) = &c.args {
-            s.insert("command".into(), json!(args.iter().map(|a| esc(a)).collect::<Vec<_>>()));
+            s.insert(
+                "command".into(),
+                json!(args.iter().map(|a| esc(a)).collect::<Vec<_>>()),
+            );
         }
         if !c.env.is_empty() {
             let env: BTreeMap<&String, String> = c.env.iter().map(|(k, v)| (k, esc(v))).collect();
@@ -53,10 +56,18 @@ pub fn render(plan: &Plan) -> (Value, Vec<ExportFile>) {
         for f in &c.files {
             let rel = format!("files/{}/{}", c.name, f.name);
             volumes.push(format!("./{rel}:{}:ro", f.path));
-            files.push(ExportFile { path: rel, content: f.content.clone(), secret: false });
+            files.push(ExportFile {
+                path: rel,
+                content: f.content.clone(),
+                secret: false,
+            });
         }
         for m in &c.secrets {
-            volumes.push(format!("./{}:{}:ro", secret_path(&m.secret, &m.key), m.path));
+            volumes.push(format!(
+                "./{}:{}:ro",
+                secret_path(&m.secret, &m.key),
+                m.path
+            ));
         }
         if !volumes.is_empty() {
             s.insert("volumes".into(), json!(volumes));
@@ -64,12 +75,20 @@ pub fn render(plan: &Plan) -> (Value, Vec<ExportFile>) {
         let ports: Vec<String> = c
             .ports
             .iter()
-            .filter_map(|p| p.publish.as_ref().map(|publ| format!("{}:{}:{}", publ.host_ip, publ.host_port, p.container_port)))
+            .filter_map(|p| {
+                p.publish
+                    .as_ref()
+                    .map(|publ| format!("{}:{}:{}", publ.host_ip, publ.host_port, p.container_port))
+            })
             .collect();
         if !ports.is_empty() {
             s.insert("ports".into(), json!(ports));
         }
-        let exposed: Vec<String> = c.ports.iter().map(|p| p.container_port.to_string()).collect();
+        let exposed: Vec<String> = c
+            .ports
+            .iter()
+            .map(|p| p.container_port.to_string())
+            .collect();
         if !exposed.is_empty() {
             s.insert("expose".into(), json!(exposed));
         }
@@ -107,18 +126,29 @@ pub fn render(plan: &Plan) -> (Value, Vec<ExportFile>) {
         if let Some(b) = c.resources.memory_bytes {
             s.insert("mem_limit".into(), json!(b));
         }
-        s.insert("stop_grace_period".into(), json!(format!("{}s", c.stop_grace_secs)));
+        s.insert(
+            "stop_grace_period".into(),
+            json!(format!("{}s", c.stop_grace_secs)),
+        );
         s.insert(
             "networks".into(),
             json!({ "default": { "aliases": [plan.object_name(&c.name), c.name.clone()] } }),
         );
-        s.insert("logging".into(), json!({"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}));
+        s.insert(
+            "logging".into(),
+            json!({"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}),
+        );
         services.insert(c.name.clone(), Value::Object(s));
     }
     let volumes: Map<String, Value> = plan
         .volumes
         .iter()
-        .map(|v| (v.name.clone(), json!({ "name": volume_name(&plan.stack, &v.name) })))
+        .map(|v| {
+            (
+                v.name.clone(),
+                json!({ "name": volume_name(&plan.stack, &v.name) }),
+            )
+        })
         .collect();
     let doc = json!({
         "version": "2.4",
@@ -128,7 +158,11 @@ pub fn render(plan: &Plan) -> (Value, Vec<ExportFile>) {
     });
     for s in &plan.secrets {
         for k in &s.keys {
-            files.push(ExportFile { path: secret_path(&s.name, &k.key), content: String::new(), secret: true });
+            files.push(ExportFile {
+                path: secret_path(&s.name, &k.key),
+                content: String::new(),
+                secret: true,
+            });
         }
     }
     (doc, files)
@@ -156,12 +190,28 @@ mod tests {
         let plan = crate::plan::build(&crate::api::validate::validate(&stack, "q").unwrap());
         let (doc, files) = render(&plan);
         assert_eq!(doc["version"], "2.4");
-        assert_eq!(doc["services"]["cms"]["depends_on"]["database"]["condition"], "service_healthy");
-        assert_eq!(doc["services"]["database"]["container_name"], "quickstart-database");
-        assert_eq!(doc["volumes"]["database-data"]["name"], "quickstart-database-data");
-        let redis_test = doc["services"]["cache"]["healthcheck"]["test"][1].as_str().unwrap();
-        assert!(redis_test.contains("$$(cat /run/secrets/cache-password)"), "{redis_test}");
+        assert_eq!(
+            doc["services"]["cms"]["depends_on"]["database"]["condition"],
+            "service_healthy"
+        );
+        assert_eq!(
+            doc["services"]["database"]["container_name"],
+            "quickstart-database"
+        );
+        assert_eq!(
+            doc["volumes"]["database-data"]["name"],
+            "quickstart-database-data"
+        );
+        let redis_test = doc["services"]["cache"]["healthcheck"]["test"][1]
+            .as_str()
+            .unwrap();
+        assert!(
+            redis_test.contains("$$(cat /run/secrets/cache-password)"),
+            "{redis_test}"
+        );
         assert!(files.iter().any(|f| f.path == "files/prometheus/rules.yml"));
-        assert!(files.iter().any(|f| f.path == "secrets/database-password" && f.secret && f.content.is_empty()));
+        assert!(files
+            .iter()
+            .any(|f| f.path == "secrets/database-password" && f.secret && f.content.is_empty()));
     }
 }

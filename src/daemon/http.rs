@@ -18,14 +18,19 @@ pub struct Endpoint {
 
 pub async fn serve(listener: TcpListener, endpoint: Arc<Endpoint>) {
     loop {
-        let Ok((mut sock, _)) = listener.accept().await else { continue };
+        let Ok((mut sock, _)) = listener.accept().await else {
+            continue;
+        };
         let endpoint = endpoint.clone();
         tokio::spawn(async move {
             let mut buf = [0u8; 2048];
-            let n = match tokio::time::timeout(std::time::Duration::from_secs(5), sock.read(&mut buf)).await {
-                Ok(Ok(n)) => n,
-                _ => return,
-            };
+            let n =
+                match tokio::time::timeout(std::time::Duration::from_secs(5), sock.read(&mut buf))
+                    .await
+                {
+                    Ok(Ok(n)) => n,
+                    _ => return,
+                };
             let head = String::from_utf8_lossy(&buf[..n]);
             let path = head.split_whitespace().nth(1).unwrap_or("/");
             let (code, ctype, body) = route(&endpoint, head.starts_with("GET "), path);
@@ -41,13 +46,25 @@ pub async fn serve(listener: TcpListener, endpoint: Arc<Endpoint>) {
 
 fn route(e: &Endpoint, get: bool, path: &str) -> (&'static str, &'static str, String) {
     if !get {
-        return ("405 Method Not Allowed", "text/plain", "method not allowed\n".into());
+        return (
+            "405 Method Not Allowed",
+            "text/plain",
+            "method not allowed\n".into(),
+        );
     }
     match path {
-        "/metrics" => ("200 OK", "application/openmetrics-text; version=1.0.0; charset=utf-8", e.metrics.encode()),
+        "/metrics" => (
+            "200 OK",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            e.metrics.encode(),
+        ),
         "/healthz" => ("200 OK", "text/plain", "ok\n".into()),
         "/readyz" if e.ready.load(Ordering::Relaxed) => ("200 OK", "text/plain", "ready\n".into()),
-        "/readyz" => ("503 Service Unavailable", "text/plain", "first sync not finished\n".into()),
+        "/readyz" => (
+            "503 Service Unavailable",
+            "text/plain",
+            "first sync not finished\n".into(),
+        ),
         _ => ("404 Not Found", "text/plain", "not found\n".into()),
     }
 }

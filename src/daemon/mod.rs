@@ -39,7 +39,10 @@ pub struct Options {
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("--listen {0} is not a loopback address; metrics are served on 127.0.0.1 only")]
     NotLoopback(SocketAddr),
 }
@@ -52,9 +55,20 @@ pub async fn run<E: Engine>(engine: Arc<E>, opts: Options) -> Result<(), DaemonE
     let metrics = Arc::new(Metrics::new());
     let ready = Arc::new(AtomicBool::new(false));
     let pending_first_sync = Arc::new(AtomicUsize::new(opts.files.len()));
-    let listener = tokio::net::TcpListener::bind(opts.listen).await.map_err(|source| DaemonError::Listen { addr: opts.listen, source })?;
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| DaemonError::Listen {
+            addr: opts.listen,
+            source,
+        })?;
     info!(addr = %opts.listen, "serving /metrics, /healthz, /readyz");
-    tokio::spawn(http::serve(listener, Arc::new(http::Endpoint { metrics: metrics.clone(), ready: ready.clone() })));
+    tokio::spawn(http::serve(
+        listener,
+        Arc::new(http::Endpoint {
+            metrics: metrics.clone(),
+            ready: ready.clone(),
+        }),
+    ));
     for file in &opts.files {
         let ctx = StackLoop {
             engine: engine.clone(),
@@ -75,7 +89,9 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
             return;
         }
@@ -112,7 +128,13 @@ impl<E: Engine> StackLoop<E> {
         let mut resync = tokio::time::interval(self.opts.resync);
         resync.tick().await;
         // One events subscription, renewed only when it ends or the stack is renamed.
-        let mut events: Option<(String, futures::stream::BoxStream<'static, Result<crate::docker::engine::EngineEvent, DockerError>>)> = None;
+        let mut events: Option<(
+            String,
+            futures::stream::BoxStream<
+                'static,
+                Result<crate::docker::engine::EngineEvent, DockerError>,
+            >,
+        )> = None;
         loop {
             let fp = fingerprint(&self.file);
             if fp != seen {
@@ -129,7 +151,12 @@ impl<E: Engine> StackLoop<E> {
                         // Keep running what was last valid; wait for the next edit.
                         error!(file = %self.file.display(), "{msg}");
                         if let Some(p) = &plan {
-                            self.metrics.spec_valid.get_or_create(&StackLabel { stack: p.stack.clone() }).set(0);
+                            self.metrics
+                                .spec_valid
+                                .get_or_create(&StackLabel {
+                                    stack: p.stack.clone(),
+                                })
+                                .set(0);
                         }
                         if !first_done {
                             first_done = true;
@@ -160,10 +187,15 @@ impl<E: Engine> StackLoop<E> {
                     self.mark_first_sync();
                 }
             }
-            if events.as_ref().is_none_or(|(stack, _)| *stack != current.stack) {
+            if events
+                .as_ref()
+                .is_none_or(|(stack, _)| *stack != current.stack)
+            {
                 events = Some((current.stack.clone(), self.engine.events(&current.stack)));
             }
-            let Some((_, stream)) = events.as_mut() else { continue };
+            let Some((_, stream)) = events.as_mut() else {
+                continue;
+            };
             let next_deferred = deferred.values().min().copied();
             tokio::select! {
                 ev = stream.next() => match ev {
@@ -221,56 +253,119 @@ impl<E: Engine> StackLoop<E> {
 
     fn load(&self) -> Result<Plan, String> {
         let (_, stack) = crate::api::load_validated(&self.file).map_err(|e| e.to_string())?;
-        self.metrics.spec_valid.get_or_create(&StackLabel { stack: stack.name.clone() }).set(1);
+        self.metrics
+            .spec_valid
+            .get_or_create(&StackLabel {
+                stack: stack.name.clone(),
+            })
+            .set(1);
         Ok(crate::plan::build(&stack))
     }
 
     #[instrument(skip_all, fields(stack = %plan.stack))]
     async fn reconcile(&self, plan: &Arc<Plan>) -> Result<(), DockerError> {
         let started = Instant::now();
-        let secrets = SecretStore::new(&self.opts.state_dir, &plan.stack).ensure(&plan.secrets).map_err(|e| DockerError::Other(e.to_string()))?;
-        let applier = Applier { engine: self.engine.clone(), plan: plan.clone(), secrets: Arc::new(secrets), reporter: Arc::new(Log), wait: true };
+        let secrets = SecretStore::new(&self.opts.state_dir, &plan.stack)
+            .ensure(&plan.secrets)
+            .map_err(|e| DockerError::Other(e.to_string()))?;
+        let applier = Applier {
+            engine: self.engine.clone(),
+            plan: plan.clone(),
+            secrets: Arc::new(secrets),
+            reporter: Arc::new(Log),
+            wait: true,
+        };
         let result = applier.apply().await;
-        self.metrics.reconcile_seconds.get_or_create(&StackLabel { stack: plan.stack.clone() }).observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .reconcile_seconds
+            .get_or_create(&StackLabel {
+                stack: plan.stack.clone(),
+            })
+            .observe(started.elapsed().as_secs_f64());
         match &result {
             Ok(report) => {
                 for s in &report.steps {
-                    self.metrics.changes.get_or_create(&ActionLabels { stack: plan.stack.clone(), action: s.verb().into() }).inc();
+                    self.metrics
+                        .changes
+                        .get_or_create(&ActionLabels {
+                            stack: plan.stack.clone(),
+                            action: s.verb().into(),
+                        })
+                        .inc();
                 }
                 if report.changes() > 0 {
-                    info!(changes = report.changes(), seconds = report.duration.as_secs_f64(), "converged");
+                    info!(
+                        changes = report.changes(),
+                        seconds = report.duration.as_secs_f64(),
+                        "converged"
+                    );
                 }
             }
             Err(e) => {
                 error!(category = e.category(), "reconcile failed: {e}");
-                self.metrics.reconcile_errors.get_or_create(&ErrorLabels { stack: plan.stack.clone(), category: e.category().into() }).inc();
+                self.metrics
+                    .reconcile_errors
+                    .get_or_create(&ErrorLabels {
+                        stack: plan.stack.clone(),
+                        category: e.category().into(),
+                    })
+                    .inc();
             }
         }
         if let Ok(observed) = self.engine.list_containers(&plan.stack).await {
             for c in &plan.components {
-                let ok = observed.iter().any(|o| o.name == plan.object_name(&c.name) && o.state == "running" && (o.health == Health::Healthy || c.health.is_none()));
-                self.metrics.healthy.get_or_create(&ComponentLabels { stack: plan.stack.clone(), component: c.name.clone() }).set(i64::from(ok));
+                let ok = observed.iter().any(|o| {
+                    o.name == plan.object_name(&c.name)
+                        && o.state == "running"
+                        && (o.health == Health::Healthy || c.health.is_none())
+                });
+                self.metrics
+                    .healthy
+                    .get_or_create(&ComponentLabels {
+                        stack: plan.stack.clone(),
+                        component: c.name.clone(),
+                    })
+                    .set(i64::from(ok));
             }
         }
         result.map(|_| ())
     }
 
     /// Resync path: catches unhealthy containers whose event was missed.
-    async fn check_unhealthy(&self, plan: &Plan, histories: &mut HashMap<String, History>, deferred: &mut HashMap<String, Instant>) {
-        let Ok(observed) = self.engine.list_containers(&plan.stack).await else { return };
+    async fn check_unhealthy(
+        &self,
+        plan: &Plan,
+        histories: &mut HashMap<String, History>,
+        deferred: &mut HashMap<String, Instant>,
+    ) {
+        let Ok(observed) = self.engine.list_containers(&plan.stack).await else {
+            return;
+        };
         for o in observed.iter().filter(|o| o.health == Health::Unhealthy) {
             if !deferred.contains_key(&o.component) {
-                self.on_unhealthy(plan, &o.component, histories, deferred).await;
+                self.on_unhealthy(plan, &o.component, histories, deferred)
+                    .await;
             }
         }
     }
 
-    async fn on_unhealthy(&self, plan: &Plan, component: &str, histories: &mut HashMap<String, History>, deferred: &mut HashMap<String, Instant>) {
-        let Some(c) = plan.component(component) else { return };
+    async fn on_unhealthy(
+        &self,
+        plan: &Plan,
+        component: &str,
+        histories: &mut HashMap<String, History>,
+        deferred: &mut HashMap<String, Instant>,
+    ) {
+        let Some(c) = plan.component(component) else {
+            return;
+        };
         let name = plan.object_name(component);
         // Re-check: it may have recovered since the event.
         match self.engine.list_containers(&plan.stack).await {
-            Ok(obs) if obs.iter().any(|o| o.name == name && o.health == Health::Unhealthy) => {}
+            Ok(obs)
+                if obs
+                    .iter()
+                    .any(|o| o.name == name && o.health == Health::Unhealthy) => {}
             _ => return,
         }
         let history = histories.entry(component.to_string()).or_default();
@@ -278,7 +373,13 @@ impl<E: Engine> StackLoop<E> {
             Decision::Restart => {
                 warn!(component, "unhealthy: restarting");
                 history.record(Instant::now());
-                self.metrics.unhealthy_restarts.get_or_create(&ComponentLabels { stack: plan.stack.clone(), component: component.into() }).inc();
+                self.metrics
+                    .unhealthy_restarts
+                    .get_or_create(&ComponentLabels {
+                        stack: plan.stack.clone(),
+                        component: component.into(),
+                    })
+                    .inc();
                 if let Err(e) = self.engine.restart(&name, c.stop_grace_secs).await {
                     error!(component, category = e.category(), "restart failed: {e}");
                 }
@@ -287,7 +388,11 @@ impl<E: Engine> StackLoop<E> {
                 deferred.insert(component.to_string(), at);
             }
             Decision::Flapping => {
-                error!(component, restarts = history.total, "unhealthy and restarted too often: flapping, leaving it for an operator");
+                error!(
+                    component,
+                    restarts = history.total,
+                    "unhealthy and restarted too often: flapping, leaving it for an operator"
+                );
             }
         }
     }

@@ -57,7 +57,11 @@ pub struct Applier<E: Engine> {
 impl<E: Engine> Applier<E> {
     /// Desired container hash of every component.
     pub fn hashes(&self) -> BTreeMap<String, String> {
-        self.plan.components.iter().map(|c| (c.name.clone(), container_hash(c, &self.secrets))).collect()
+        self.plan
+            .components
+            .iter()
+            .map(|c| (c.name.clone(), container_hash(c, &self.secrets)))
+            .collect()
     }
 
     /// Observes and computes the steps, changing nothing.
@@ -75,26 +79,45 @@ impl<E: Engine> Applier<E> {
             self.engine.list_volumes(&self.plan.stack)
         )?;
         let steps = diff(&self.plan, &hashes, &observed);
-        let by_name: HashMap<String, ObservedContainer> = observed.into_iter().map(|o| (o.name.clone(), o)).collect();
+        let by_name: HashMap<String, ObservedContainer> =
+            observed.into_iter().map(|o| (o.name.clone(), o)).collect();
         let all_ready = steps.is_empty()
             && self.plan.components.iter().all(|c| {
-                by_name.get(&self.plan.object_name(&c.name)).is_some_and(|o| o.health == Health::Healthy || (c.health.is_none() && o.state == "running"))
+                by_name
+                    .get(&self.plan.object_name(&c.name))
+                    .is_some_and(|o| {
+                        o.health == Health::Healthy || (c.health.is_none() && o.state == "running")
+                    })
             });
         if all_ready || (steps.is_empty() && !self.wait) {
-            return Ok(ApplyReport { steps, duration: start.elapsed(), ready_after: BTreeMap::new() });
+            return Ok(ApplyReport {
+                steps,
+                duration: start.elapsed(),
+                ready_after: BTreeMap::new(),
+            });
         }
         self.preflight(&steps, &by_name).await?;
 
-        if steps.iter().any(|s| matches!(s, Step::Create { .. } | Step::Recreate { .. })) {
+        if steps
+            .iter()
+            .any(|s| matches!(s, Step::Create { .. } | Step::Recreate { .. }))
+        {
             let labels: HashMap<String, String> = self.plan.stack_labels().into_iter().collect();
-            self.engine.ensure_network(&network_name(&self.plan.stack), labels.clone()).await?;
-            let creates = self.plan.volumes.iter().filter(|v| !volumes.contains(&volume_name(&self.plan.stack, &v.name))).map(|v| {
-                let mut l = labels.clone();
-                l.insert("appstack.io/volume".into(), v.name.clone());
-                let name = volume_name(&self.plan.stack, &v.name);
-                let engine = self.engine.clone();
-                async move { engine.create_volume(&name, l).await }
-            });
+            self.engine
+                .ensure_network(&network_name(&self.plan.stack), labels.clone())
+                .await?;
+            let creates = self
+                .plan
+                .volumes
+                .iter()
+                .filter(|v| !volumes.contains(&volume_name(&self.plan.stack, &v.name)))
+                .map(|v| {
+                    let mut l = labels.clone();
+                    l.insert("appstack.io/volume".into(), v.name.clone());
+                    let name = volume_name(&self.plan.stack, &v.name);
+                    let engine = self.engine.clone();
+                    async move { engine.create_volume(&name, l).await }
+                });
             try_join_all(creates).await?;
         }
         let removals = steps.iter().filter_map(|s| match s {
@@ -128,12 +151,19 @@ impl<E: Engine> Applier<E> {
             senders.insert(c.name.clone(), s);
             receivers.insert(c.name.clone(), r);
         }
-        let step_of: HashMap<String, Step> = steps.iter().filter_map(|s| s.component().map(|c| (c.to_string(), s.clone()))).collect();
+        let step_of: HashMap<String, Step> = steps
+            .iter()
+            .filter_map(|s| s.component().map(|c| (c.to_string(), s.clone())))
+            .collect();
         let tasks = self.plan.components.iter().map(|c| {
             let deps: Vec<(String, Condition, watch::Receiver<Ready>)> = c
                 .depends_on
                 .iter()
-                .filter_map(|d| receivers.get(&d.component).map(|r| (d.component.clone(), d.condition, r.clone())))
+                .filter_map(|d| {
+                    receivers
+                        .get(&d.component)
+                        .map(|r| (d.component.clone(), d.condition, r.clone()))
+                })
                 .collect();
             let sender = senders.remove(&c.name);
             let step = step_of.get(&c.name).cloned();
@@ -141,7 +171,9 @@ impl<E: Engine> Applier<E> {
             let hash = hashes.get(&c.name).cloned().unwrap_or_default();
             let events = tx.subscribe();
             async move {
-                let result = self.component_task(c, deps, step, observed, &hash, events).await;
+                let result = self
+                    .component_task(c, deps, step, observed, &hash, events)
+                    .await;
                 if let Some(s) = sender {
                     let _ = s.send(match &result {
                         Ok((true, _)) => Ready::Healthy,
@@ -163,7 +195,9 @@ impl<E: Engine> Applier<E> {
                 }
                 Err(e) => {
                     // A dependency failure is a consequence; report the root cause.
-                    if first_error.is_none() || matches!(first_error, Some(DockerError::DependencyFailed { .. })) {
+                    if first_error.is_none()
+                        || matches!(first_error, Some(DockerError::DependencyFailed { .. }))
+                    {
                         first_error = Some(e);
                     }
                 }
@@ -171,7 +205,11 @@ impl<E: Engine> Applier<E> {
         }
         match first_error {
             Some(e) => Err(e),
-            None => Ok(ApplyReport { steps, duration: start.elapsed(), ready_after }),
+            None => Ok(ApplyReport {
+                steps,
+                duration: start.elapsed(),
+                ready_after,
+            }),
         }
     }
 
@@ -194,7 +232,10 @@ impl<E: Engine> Applier<E> {
                 .map(|r| *r != Ready::Failed)
                 .unwrap_or(false);
             if !ok {
-                return Err(DockerError::DependencyFailed { component: c.name.clone(), dependency: dep });
+                return Err(DockerError::DependencyFailed {
+                    component: c.name.clone(),
+                    dependency: dep,
+                });
             }
         }
         let name = self.plan.object_name(&c.name);
@@ -227,7 +268,8 @@ impl<E: Engine> Applier<E> {
         }
         match wait_healthy(self.engine.as_ref(), c, &name, &mut events).await {
             Ok(took) => {
-                self.reporter.report(&c.name, &format!("healthy ({:.1}s)", took.as_secs_f64()));
+                self.reporter
+                    .report(&c.name, &format!("healthy ({:.1}s)", took.as_secs_f64()));
                 Ok((true, Instant::now()))
             }
             Err(e) => {
@@ -239,12 +281,20 @@ impl<E: Engine> Applier<E> {
 
     /// Creates the container under a pending name, fills it, and only then swaps it in, so an
     /// interrupted run leaves either the old container or a leftover that the next run removes.
-    async fn create_and_swap(&self, c: &Component, name: &str, hash: &str, replace: bool) -> Result<(), DockerError> {
+    async fn create_and_swap(
+        &self,
+        c: &Component,
+        name: &str,
+        hash: &str,
+        replace: bool,
+    ) -> Result<(), DockerError> {
         let pending = format!("{name}{PENDING_SUFFIX}");
         ignore_not_found(self.engine.remove(&pending).await)?;
         let body = container_body(&self.plan, c, hash);
         self.engine.create_container(&pending, body).await?;
-        if let Some(tar) = files_tar(c, &self.secrets).map_err(|e| DockerError::Other(format!("packing files of {}: {e}", c.name)))? {
+        if let Some(tar) = files_tar(c, &self.secrets)
+            .map_err(|e| DockerError::Other(format!("packing files of {}: {e}", c.name)))?
+        {
             self.engine.upload(&pending, tar).await?;
         }
         if replace {
@@ -268,7 +318,11 @@ impl<E: Engine> Applier<E> {
     }
 
     /// Everything that can be known to fail is checked before anything changes.
-    async fn preflight(&self, steps: &[Step], by_name: &HashMap<String, ObservedContainer>) -> Result<(), DockerError> {
+    async fn preflight(
+        &self,
+        steps: &[Step],
+        by_name: &HashMap<String, ObservedContainer>,
+    ) -> Result<(), DockerError> {
         let needs_image: Vec<&Component> = steps
             .iter()
             .filter(|s| matches!(s, Step::Create { .. } | Step::Recreate { .. }))
@@ -279,15 +333,23 @@ impl<E: Engine> Applier<E> {
         images.dedup();
         try_join_all(images.into_iter().map(|i| self.engine.ensure_image(i))).await?;
         for s in steps {
-            let Some(c) = s.component().and_then(|n| self.plan.component(n)) else { continue };
-            let running = by_name.get(&self.plan.object_name(&c.name)).is_some_and(|o| o.state == "running");
+            let Some(c) = s.component().and_then(|n| self.plan.component(n)) else {
+                continue;
+            };
+            let running = by_name
+                .get(&self.plan.object_name(&c.name))
+                .is_some_and(|o| o.state == "running");
             if running {
                 continue;
             }
             for p in &c.ports {
                 if let Some(publish) = &p.publish {
                     if TcpListener::bind((publish.host_ip.as_str(), publish.host_port)).is_err() {
-                        return Err(DockerError::PortInUse { component: c.name.clone(), host_ip: publish.host_ip.clone(), port: publish.host_port });
+                        return Err(DockerError::PortInUse {
+                            component: c.name.clone(),
+                            host_ip: publish.host_ip.clone(),
+                            port: publish.host_port,
+                        });
                     }
                 }
             }
@@ -306,10 +368,17 @@ fn ignore_not_found(r: Result<(), DockerError>) -> Result<(), DockerError> {
 /// The engine reports a taken port as a 500 with "address already in use".
 fn port_error(e: DockerError, c: &Component) -> DockerError {
     match &e {
-        DockerError::Engine { message, .. } if message.contains("address already in use") || message.contains("port is already allocated") => {
+        DockerError::Engine { message, .. }
+            if message.contains("address already in use")
+                || message.contains("port is already allocated") =>
+        {
             let publish = c.ports.iter().find_map(|p| p.publish.clone());
             match publish {
-                Some(p) => DockerError::PortInUse { component: c.name.clone(), host_ip: p.host_ip, port: p.host_port },
+                Some(p) => DockerError::PortInUse {
+                    component: c.name.clone(),
+                    host_ip: p.host_ip,
+                    port: p.host_port,
+                },
                 None => e,
             }
         }
@@ -319,15 +388,32 @@ fn port_error(e: DockerError, c: &Component) -> DockerError {
 
 /// Stops and removes every container of the stack (dependents first), then its network.
 /// Volumes are removed only when `volumes` is true.
-pub async fn down<E: Engine>(engine: &E, plan: &Plan, volumes: bool, reporter: &dyn Reporter) -> Result<usize, DockerError> {
+pub async fn down<E: Engine>(
+    engine: &E,
+    plan: &Plan,
+    volumes: bool,
+    reporter: &dyn Reporter,
+) -> Result<usize, DockerError> {
     let observed = engine.list_containers(&plan.stack).await?;
-    let order: Vec<String> = plan.components.iter().rev().map(|c| plan.object_name(&c.name)).collect();
+    let order: Vec<String> = plan
+        .components
+        .iter()
+        .rev()
+        .map(|c| plan.object_name(&c.name))
+        .collect();
     let mut removed = 0;
     // Dependents first: containers in reverse plan order, then anything else of the stack.
     let mut names: Vec<&ObservedContainer> = observed.iter().collect();
-    names.sort_by_key(|o| order.iter().position(|n| *n == o.name).unwrap_or(usize::MAX));
+    names.sort_by_key(|o| {
+        order
+            .iter()
+            .position(|n| *n == o.name)
+            .unwrap_or(usize::MAX)
+    });
     for o in names {
-        let grace = plan.component(&o.component).map_or(10, |c| c.stop_grace_secs);
+        let grace = plan
+            .component(&o.component)
+            .map_or(10, |c| c.stop_grace_secs);
         reporter.report(&o.component, "stopping");
         ignore_not_found(engine.stop(&o.name, grace).await)?;
         ignore_not_found(engine.remove(&o.name).await)?;

@@ -18,13 +18,18 @@ pub enum Step {
     /// Start an existing, up-to-date container that is not running.
     Start { component: String },
     /// Remove a container that no component owns (disabled component, leftover).
-    Remove { container: String, reason: &'static str },
+    Remove {
+        container: String,
+        reason: &'static str,
+    },
 }
 
 impl Step {
     pub fn component(&self) -> Option<&str> {
         match self {
-            Step::Create { component } | Step::Recreate { component, .. } | Step::Start { component } => Some(component),
+            Step::Create { component }
+            | Step::Recreate { component, .. }
+            | Step::Start { component } => Some(component),
             Step::Remove { .. } => None,
         }
     }
@@ -40,30 +45,50 @@ impl Step {
 }
 
 /// Computes the steps; `hashes` maps component → desired container hash.
-pub fn diff(plan: &Plan, hashes: &BTreeMap<String, String>, observed: &[ObservedContainer]) -> Vec<Step> {
+pub fn diff(
+    plan: &Plan,
+    hashes: &BTreeMap<String, String>,
+    observed: &[ObservedContainer],
+) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut by_name: BTreeMap<&str, &ObservedContainer> = BTreeMap::new();
     for o in observed {
         by_name.insert(o.name.as_str(), o);
     }
     for o in observed {
-        let owned = plan.components.iter().any(|c| plan.object_name(&c.name) == o.name);
+        let owned = plan
+            .components
+            .iter()
+            .any(|c| plan.object_name(&c.name) == o.name);
         if owned {
             continue;
         }
-        let reason = if o.name.ends_with(PENDING_SUFFIX) { "left over from an interrupted run" } else { "not in the spec" };
-        steps.push(Step::Remove { container: o.name.clone(), reason });
+        let reason = if o.name.ends_with(PENDING_SUFFIX) {
+            "left over from an interrupted run"
+        } else {
+            "not in the spec"
+        };
+        steps.push(Step::Remove {
+            container: o.name.clone(),
+            reason,
+        });
     }
     for c in &plan.components {
         let name = plan.object_name(&c.name);
         let want = hashes.get(&c.name).cloned().unwrap_or_default();
         match by_name.get(name.as_str()) {
-            None => steps.push(Step::Create { component: c.name.clone() }),
-            Some(o) if o.spec_hash.as_deref() != Some(want.as_str()) => steps.push(Step::Recreate {
+            None => steps.push(Step::Create {
                 component: c.name.clone(),
-                old_hash: o.spec_hash.clone().unwrap_or_default(),
             }),
-            Some(o) if o.state != "running" && o.state != "restarting" => steps.push(Step::Start { component: c.name.clone() }),
+            Some(o) if o.spec_hash.as_deref() != Some(want.as_str()) => {
+                steps.push(Step::Recreate {
+                    component: c.name.clone(),
+                    old_hash: o.spec_hash.clone().unwrap_or_default(),
+                })
+            }
+            Some(o) if o.state != "running" && o.state != "restarting" => steps.push(Step::Start {
+                component: c.name.clone(),
+            }),
             Some(_) => {}
         }
     }
@@ -95,7 +120,10 @@ mod tests {
     }
 
     fn hashes(p: &Plan) -> BTreeMap<String, String> {
-        p.components.iter().map(|c| (c.name.clone(), format!("h-{}", c.name))).collect()
+        p.components
+            .iter()
+            .map(|c| (c.name.clone(), format!("h-{}", c.name)))
+            .collect()
     }
 
     #[test]
@@ -103,7 +131,18 @@ mod tests {
         let p = plan();
         let steps = diff(&p, &hashes(&p), &[]);
         let names: Vec<&str> = steps.iter().filter_map(Step::component).collect();
-        assert_eq!(names, vec!["database", "cache", "cms", "frontend", "prometheus", "node-exporter", "alertmanager"]);
+        assert_eq!(
+            names,
+            vec![
+                "database",
+                "cache",
+                "cms",
+                "frontend",
+                "prometheus",
+                "node-exporter",
+                "alertmanager"
+            ]
+        );
         assert!(steps.iter().all(|s| matches!(s, Step::Create { .. })));
     }
 
@@ -111,7 +150,11 @@ mod tests {
     fn converged_stack_needs_nothing() {
         let p = plan();
         let h = hashes(&p);
-        let observed: Vec<_> = p.components.iter().map(|c| obs(&p.object_name(&c.name), &h[&c.name], "running")).collect();
+        let observed: Vec<_> = p
+            .components
+            .iter()
+            .map(|c| obs(&p.object_name(&c.name), &h[&c.name], "running"))
+            .collect();
         assert_eq!(diff(&p, &h, &observed), vec![]);
     }
 
@@ -119,7 +162,11 @@ mod tests {
     fn changed_hash_stopped_container_orphan_and_leftover() {
         let p = plan();
         let h = hashes(&p);
-        let mut observed: Vec<_> = p.components.iter().map(|c| obs(&p.object_name(&c.name), &h[&c.name], "running")).collect();
+        let mut observed: Vec<_> = p
+            .components
+            .iter()
+            .map(|c| obs(&p.object_name(&c.name), &h[&c.name], "running"))
+            .collect();
         observed[2].spec_hash = Some("old".into());
         observed[1].state = "exited".into();
         observed.push(obs("quickstart-worker", "x", "running"));
@@ -128,10 +175,21 @@ mod tests {
         assert_eq!(
             steps,
             vec![
-                Step::Remove { container: "quickstart-worker".into(), reason: "not in the spec" },
-                Step::Remove { container: "quickstart-cms-new".into(), reason: "left over from an interrupted run" },
-                Step::Start { component: "cache".into() },
-                Step::Recreate { component: "cms".into(), old_hash: "old".into() },
+                Step::Remove {
+                    container: "quickstart-worker".into(),
+                    reason: "not in the spec"
+                },
+                Step::Remove {
+                    container: "quickstart-cms-new".into(),
+                    reason: "left over from an interrupted run"
+                },
+                Step::Start {
+                    component: "cache".into()
+                },
+                Step::Recreate {
+                    component: "cms".into(),
+                    old_hash: "old".into()
+                },
             ]
         );
     }

@@ -66,24 +66,48 @@ pub type DResult<T> = Result<T, DockerError>;
 
 /// What the driver needs from a container engine.
 pub trait Engine: Send + Sync + 'static {
-    fn list_containers(&self, stack: &str) -> impl Future<Output = DResult<Vec<ObservedContainer>>> + Send;
+    fn list_containers(
+        &self,
+        stack: &str,
+    ) -> impl Future<Output = DResult<Vec<ObservedContainer>>> + Send;
     fn inspect_exit_code(&self, name: &str) -> impl Future<Output = DResult<Option<i64>>> + Send;
-    fn create_container(&self, name: &str, body: ContainerCreateBody) -> impl Future<Output = DResult<String>> + Send;
+    fn create_container(
+        &self,
+        name: &str,
+        body: ContainerCreateBody,
+    ) -> impl Future<Output = DResult<String>> + Send;
     fn upload(&self, name: &str, tar: Vec<u8>) -> impl Future<Output = DResult<()>> + Send;
     fn start(&self, name: &str) -> impl Future<Output = DResult<()>> + Send;
     fn stop(&self, name: &str, grace_secs: u32) -> impl Future<Output = DResult<()>> + Send;
     fn restart(&self, name: &str, grace_secs: u32) -> impl Future<Output = DResult<()>> + Send;
     fn remove(&self, name: &str) -> impl Future<Output = DResult<()>> + Send;
     fn rename(&self, from: &str, to: &str) -> impl Future<Output = DResult<()>> + Send;
-    fn ensure_network(&self, name: &str, labels: HashMap<String, String>) -> impl Future<Output = DResult<()>> + Send;
+    fn ensure_network(
+        &self,
+        name: &str,
+        labels: HashMap<String, String>,
+    ) -> impl Future<Output = DResult<()>> + Send;
     fn remove_network(&self, name: &str) -> impl Future<Output = DResult<()>> + Send;
     fn list_volumes(&self, stack: &str) -> impl Future<Output = DResult<Vec<String>>> + Send;
-    fn create_volume(&self, name: &str, labels: HashMap<String, String>) -> impl Future<Output = DResult<()>> + Send;
+    fn create_volume(
+        &self,
+        name: &str,
+        labels: HashMap<String, String>,
+    ) -> impl Future<Output = DResult<()>> + Send;
     fn remove_volume(&self, name: &str) -> impl Future<Output = DResult<()>> + Send;
     fn ensure_image(&self, image: &str) -> impl Future<Output = DResult<()>> + Send;
-    fn exec(&self, name: &str, cmd: Vec<String>) -> impl Future<Output = DResult<ExecOutput>> + Send;
+    fn exec(
+        &self,
+        name: &str,
+        cmd: Vec<String>,
+    ) -> impl Future<Output = DResult<ExecOutput>> + Send;
     fn events(&self, stack: &str) -> BoxStream<'static, DResult<EngineEvent>>;
-    fn logs(&self, name: &str, follow: bool, tail: Option<u64>) -> BoxStream<'static, DResult<String>>;
+    fn logs(
+        &self,
+        name: &str,
+        follow: bool,
+        tail: Option<u64>,
+    ) -> BoxStream<'static, DResult<String>>;
 }
 
 /// The Docker Engine API through bollard.
@@ -96,9 +120,16 @@ impl BollardEngine {
     /// Connects to the local engine (DOCKER_HOST or the default socket) and negotiates the
     /// API version, so older engines (20.10, API 1.41) work.
     pub async fn connect() -> DResult<Self> {
-        let docker = Docker::connect_with_local_defaults().map_err(|e| DockerError::Connect(e.to_string()))?;
-        let docker = docker.negotiate_version().await.map_err(|e| DockerError::Connect(e.to_string()))?;
-        docker.ping().await.map_err(|e| DockerError::Connect(e.to_string()))?;
+        let docker = Docker::connect_with_local_defaults()
+            .map_err(|e| DockerError::Connect(e.to_string()))?;
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|e| DockerError::Connect(e.to_string()))?;
+        docker
+            .ping()
+            .await
+            .map_err(|e| DockerError::Connect(e.to_string()))?;
         Ok(Self { docker })
     }
 
@@ -122,13 +153,25 @@ pub fn health_from_status(status: &str) -> Health {
 
 impl Engine for BollardEngine {
     async fn list_containers(&self, stack: &str) -> DResult<Vec<ObservedContainer>> {
-        let opts = q::ListContainersOptionsBuilder::default().all(true).filters(&Self::stack_filter(stack)).build();
-        let list = self.docker.list_containers(Some(opts)).await.map_err(|e| DockerError::from_bollard(e, "containers"))?;
+        let opts = q::ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&Self::stack_filter(stack))
+            .build();
+        let list = self
+            .docker
+            .list_containers(Some(opts))
+            .await
+            .map_err(|e| DockerError::from_bollard(e, "containers"))?;
         Ok(list
             .into_iter()
             .map(|c| {
                 let labels = c.labels.unwrap_or_default();
-                let name = c.names.unwrap_or_default().first().map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default();
+                let name = c
+                    .names
+                    .unwrap_or_default()
+                    .first()
+                    .map(|n| n.trim_start_matches('/').to_string())
+                    .unwrap_or_default();
                 ObservedContainer {
                     id: c.id.unwrap_or_default(),
                     component: labels.get(LABEL_COMPONENT).cloned().unwrap_or_default(),
@@ -143,7 +186,11 @@ impl Engine for BollardEngine {
     }
 
     async fn inspect_exit_code(&self, name: &str) -> DResult<Option<i64>> {
-        let info = self.docker.inspect_container(name, None::<q::InspectContainerOptions>).await.map_err(|e| DockerError::from_bollard(e, name))?;
+        let info = self
+            .docker
+            .inspect_container(name, None::<q::InspectContainerOptions>)
+            .await
+            .map_err(|e| DockerError::from_bollard(e, name))?;
         let state = info.state.unwrap_or_default();
         if state.running == Some(true) {
             return Ok(None);
@@ -152,13 +199,21 @@ impl Engine for BollardEngine {
     }
 
     async fn create_container(&self, name: &str, body: ContainerCreateBody) -> DResult<String> {
-        let opts = q::CreateContainerOptionsBuilder::default().name(name).build();
-        let resp = self.docker.create_container(Some(opts), body).await.map_err(|e| DockerError::from_bollard(e, &format!("container {name}")))?;
+        let opts = q::CreateContainerOptionsBuilder::default()
+            .name(name)
+            .build();
+        let resp = self
+            .docker
+            .create_container(Some(opts), body)
+            .await
+            .map_err(|e| DockerError::from_bollard(e, &format!("container {name}")))?;
         Ok(resp.id)
     }
 
     async fn upload(&self, name: &str, tar: Vec<u8>) -> DResult<()> {
-        let opts = q::UploadToContainerOptionsBuilder::default().path("/").build();
+        let opts = q::UploadToContainerOptionsBuilder::default()
+            .path("/")
+            .build();
         self.docker
             .upload_to_container(name, Some(opts), bollard::body_full(tar.into()))
             .await
@@ -166,46 +221,80 @@ impl Engine for BollardEngine {
     }
 
     async fn start(&self, name: &str) -> DResult<()> {
-        match self.docker.start_container(name, None::<q::StartContainerOptions>).await {
+        match self
+            .docker
+            .start_container(name, None::<q::StartContainerOptions>)
+            .await
+        {
             Ok(()) => Ok(()),
             // 304: already started.
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
             Err(e) => Err(DockerError::from_bollard(e, &format!("container {name}"))),
         }
     }
 
     async fn stop(&self, name: &str, grace_secs: u32) -> DResult<()> {
-        let opts = q::StopContainerOptionsBuilder::default().t(grace_secs as i32).build();
+        let opts = q::StopContainerOptionsBuilder::default()
+            .t(grace_secs as i32)
+            .build();
         match self.docker.stop_container(name, Some(opts)).await {
             Ok(()) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
             Err(e) => Err(DockerError::from_bollard(e, &format!("container {name}"))),
         }
     }
 
     async fn restart(&self, name: &str, grace_secs: u32) -> DResult<()> {
-        let opts = q::RestartContainerOptionsBuilder::default().t(grace_secs as i32).build();
-        self.docker.restart_container(name, Some(opts)).await.map_err(|e| DockerError::from_bollard(e, &format!("container {name}")))
+        let opts = q::RestartContainerOptionsBuilder::default()
+            .t(grace_secs as i32)
+            .build();
+        self.docker
+            .restart_container(name, Some(opts))
+            .await
+            .map_err(|e| DockerError::from_bollard(e, &format!("container {name}")))
     }
 
     async fn remove(&self, name: &str) -> DResult<()> {
-        let opts = q::RemoveContainerOptionsBuilder::default().force(true).build();
-        self.docker.remove_container(name, Some(opts)).await.map_err(|e| DockerError::from_bollard(e, &format!("container {name}")))
+        let opts = q::RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .build();
+        self.docker
+            .remove_container(name, Some(opts))
+            .await
+            .map_err(|e| DockerError::from_bollard(e, &format!("container {name}")))
     }
 
     async fn rename(&self, from: &str, to: &str) -> DResult<()> {
         let opts = q::RenameContainerOptionsBuilder::default().name(to).build();
-        self.docker.rename_container(from, opts).await.map_err(|e| DockerError::from_bollard(e, &format!("container {to}")))
+        self.docker
+            .rename_container(from, opts)
+            .await
+            .map_err(|e| DockerError::from_bollard(e, &format!("container {to}")))
     }
 
     async fn ensure_network(&self, name: &str, labels: HashMap<String, String>) -> DResult<()> {
         let filters = HashMap::from([("name".to_string(), vec![name.to_string()])]);
-        let opts = q::ListNetworksOptionsBuilder::default().filters(&filters).build();
-        let existing = self.docker.list_networks(Some(opts)).await.map_err(|e| DockerError::from_bollard(e, "networks"))?;
+        let opts = q::ListNetworksOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let existing = self
+            .docker
+            .list_networks(Some(opts))
+            .await
+            .map_err(|e| DockerError::from_bollard(e, "networks"))?;
         if existing.iter().any(|n| n.name.as_deref() == Some(name)) {
             return Ok(());
         }
-        let req = NetworkCreateRequest { name: name.to_string(), driver: Some("bridge".into()), labels: Some(labels), ..Default::default() };
+        let req = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            labels: Some(labels),
+            ..Default::default()
+        };
         match self.docker.create_network(req).await {
             Ok(_) => Ok(()),
             Err(e) => match DockerError::from_bollard(e, &format!("network {name}")) {
@@ -216,18 +305,40 @@ impl Engine for BollardEngine {
     }
 
     async fn remove_network(&self, name: &str) -> DResult<()> {
-        self.docker.remove_network(name).await.map_err(|e| DockerError::from_bollard(e, &format!("network {name}")))
+        self.docker
+            .remove_network(name)
+            .await
+            .map_err(|e| DockerError::from_bollard(e, &format!("network {name}")))
     }
 
     async fn list_volumes(&self, stack: &str) -> DResult<Vec<String>> {
-        let opts = q::ListVolumesOptionsBuilder::default().filters(&Self::stack_filter(stack)).build();
-        let resp = self.docker.list_volumes(Some(opts)).await.map_err(|e| DockerError::from_bollard(e, "volumes"))?;
-        Ok(resp.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect())
+        let opts = q::ListVolumesOptionsBuilder::default()
+            .filters(&Self::stack_filter(stack))
+            .build();
+        let resp = self
+            .docker
+            .list_volumes(Some(opts))
+            .await
+            .map_err(|e| DockerError::from_bollard(e, "volumes"))?;
+        Ok(resp
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.name)
+            .collect())
     }
 
     async fn create_volume(&self, name: &str, labels: HashMap<String, String>) -> DResult<()> {
-        let req = VolumeCreateRequest { name: Some(name.to_string()), labels: Some(labels), ..Default::default() };
-        self.docker.create_volume(req).await.map(|_| ()).map_err(|e| DockerError::from_bollard(e, &format!("volume {name}")))
+        let req = VolumeCreateRequest {
+            name: Some(name.to_string()),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        self.docker
+            .create_volume(req)
+            .await
+            .map(|_| ())
+            .map_err(|e| DockerError::from_bollard(e, &format!("volume {name}")))
     }
 
     async fn remove_volume(&self, name: &str) -> DResult<()> {
@@ -245,7 +356,9 @@ impl Engine for BollardEngine {
                 other => return Err(other),
             },
         }
-        let opts = q::CreateImageOptionsBuilder::default().from_image(image).build();
+        let opts = q::CreateImageOptionsBuilder::default()
+            .from_image(image)
+            .build();
         let mut pull = self.docker.create_image(Some(opts), None, None);
         while let Some(item) = pull.next().await {
             if let Err(e) = item {
@@ -253,12 +366,18 @@ impl Engine for BollardEngine {
                     bollard::errors::Error::DockerResponseServerError { message, .. } => message,
                     other => other.to_string(),
                 };
-                return Err(DockerError::ImageUnavailable { image: image.to_string(), reason });
+                return Err(DockerError::ImageUnavailable {
+                    image: image.to_string(),
+                    reason,
+                });
             }
         }
         match self.docker.inspect_image(image).await {
             Ok(_) => Ok(()),
-            Err(e) => Err(DockerError::ImageUnavailable { image: image.to_string(), reason: e.to_string() }),
+            Err(e) => Err(DockerError::ImageUnavailable {
+                image: image.to_string(),
+                reason: e.to_string(),
+            }),
         }
     }
 
@@ -267,11 +386,26 @@ impl Engine for BollardEngine {
         let map = |e| DockerError::from_bollard(e, &format!("container {name}"));
         let created = self
             .docker
-            .create_exec(name, CreateExecOptions { cmd: Some(cmd), attach_stdout: Some(true), attach_stderr: Some(true), ..Default::default() })
+            .create_exec(
+                name,
+                CreateExecOptions {
+                    cmd: Some(cmd),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
             .await
             .map_err(map)?;
         let mut output = String::new();
-        if let StartExecResults::Attached { output: mut stream, .. } = self.docker.start_exec(&created.id, None).await.map_err(map)? {
+        if let StartExecResults::Attached {
+            output: mut stream, ..
+        } = self
+            .docker
+            .start_exec(&created.id, None)
+            .await
+            .map_err(map)?
+        {
             while let Some(chunk) = stream.next().await {
                 match chunk {
                     Ok(log) => {
@@ -284,7 +418,10 @@ impl Engine for BollardEngine {
             }
         }
         let inspect = self.docker.inspect_exec(&created.id).await.map_err(map)?;
-        Ok(ExecOutput { exit_code: inspect.exit_code.unwrap_or(-1), output })
+        Ok(ExecOutput {
+            exit_code: inspect.exit_code.unwrap_or(-1),
+            output,
+        })
     }
 
     fn events(&self, stack: &str) -> BoxStream<'static, DResult<EngineEvent>> {
@@ -306,9 +443,19 @@ impl Engine for BollardEngine {
             .boxed()
     }
 
-    fn logs(&self, name: &str, follow: bool, tail: Option<u64>) -> BoxStream<'static, DResult<String>> {
+    fn logs(
+        &self,
+        name: &str,
+        follow: bool,
+        tail: Option<u64>,
+    ) -> BoxStream<'static, DResult<String>> {
         let tail = tail.map_or_else(|| "all".to_string(), |t| t.to_string());
-        let opts = q::LogsOptionsBuilder::default().stdout(true).stderr(true).follow(follow).tail(&tail).build();
+        let opts = q::LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .follow(follow)
+            .tail(&tail)
+            .build();
         let object = name.to_string();
         self.docker
             .logs(name, Some(opts))

@@ -3,7 +3,9 @@
 /// An error talking to the Docker engine or applying the plan.
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
-    #[error("cannot reach the Docker engine: {0} (is dockerd running? see scripts/setup-engine.sh)")]
+    #[error(
+        "cannot reach the Docker engine: {0} (is dockerd running? see scripts/setup-engine.sh)"
+    )]
     Connect(String),
     #[error("{0} not found")]
     NotFound(String),
@@ -12,13 +14,24 @@ pub enum DockerError {
     #[error("image {image} is not present locally and could not be pulled: {reason}")]
     ImageUnavailable { image: String, reason: String },
     #[error("port {port} of component {component} is already in use on {host_ip} (change spec.ingress.publishedPorts or free the port)")]
-    PortInUse { component: String, host_ip: String, port: u16 },
+    PortInUse {
+        component: String,
+        host_ip: String,
+        port: u16,
+    },
     #[error("component {component} did not become healthy within {seconds}s: {detail}")]
-    Unhealthy { component: String, seconds: u64, detail: String },
+    Unhealthy {
+        component: String,
+        seconds: u64,
+        detail: String,
+    },
     #[error("component {component} exited (code {code}) before becoming healthy; see `appstack logs {component}`")]
     Exited { component: String, code: i64 },
     #[error("dependency {dependency} of {component} failed")]
-    DependencyFailed { component: String, dependency: String },
+    DependencyFailed {
+        component: String,
+        dependency: String,
+    },
     #[error("Docker engine error ({status}): {message}")]
     Engine { status: u16, message: String },
     #[error("Docker engine: {0}")]
@@ -46,10 +59,22 @@ impl DockerError {
     pub fn from_bollard(err: bollard::errors::Error, object: &str) -> Self {
         use bollard::errors::Error as B;
         match err {
-            B::DockerResponseServerError { status_code: 404, .. } => DockerError::NotFound(object.to_string()),
-            B::DockerResponseServerError { status_code: 409, .. } => DockerError::Conflict(object.to_string()),
-            B::DockerResponseServerError { status_code, message } => DockerError::Engine { status: status_code, message },
-            B::HyperResponseError { .. } | B::IOError { .. } => DockerError::Connect(err.to_string()),
+            B::DockerResponseServerError {
+                status_code: 404, ..
+            } => DockerError::NotFound(object.to_string()),
+            B::DockerResponseServerError {
+                status_code: 409, ..
+            } => DockerError::Conflict(object.to_string()),
+            B::DockerResponseServerError {
+                status_code,
+                message,
+            } => DockerError::Engine {
+                status: status_code,
+                message,
+            },
+            B::HyperResponseError { .. } | B::IOError { .. } => {
+                DockerError::Connect(err.to_string())
+            }
             other => DockerError::Other(other.to_string()),
         }
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 
-use super::engine::{EngineEvent, Engine};
+use super::engine::{Engine, EngineEvent};
 use super::error::DockerError;
 use crate::plan::Component;
 
@@ -27,7 +27,9 @@ pub fn probe_argv(c: &Component) -> Option<Vec<String>> {
 
 /// How long a component may take to become healthy.
 pub fn deadline(c: &Component) -> Duration {
-    let h = c.health.as_ref().map_or(0, |h| h.start_period_ms + h.interval_ms * u64::from(h.retries));
+    let h = c.health.as_ref().map_or(0, |h| {
+        h.start_period_ms + h.interval_ms * u64::from(h.retries)
+    });
     Duration::from_millis(h) + Duration::from_secs(30)
 }
 
@@ -39,7 +41,9 @@ pub async fn wait_healthy<E: Engine>(
     events: &mut broadcast::Receiver<EngineEvent>,
 ) -> Result<Duration, DockerError> {
     let started = Instant::now();
-    let Some(argv) = probe_argv(c) else { return Ok(Duration::ZERO) };
+    let Some(argv) = probe_argv(c) else {
+        return Ok(Duration::ZERO);
+    };
     let limit = deadline(c);
     let mut backoff = PROBE_START;
     let mut next_probe = tokio::time::Instant::now();
@@ -75,7 +79,11 @@ pub async fn wait_healthy<E: Engine>(
             },
         }
         if started.elapsed() > limit {
-            return Err(DockerError::Unhealthy { component: c.name.clone(), seconds: limit.as_secs(), detail: last_output });
+            return Err(DockerError::Unhealthy {
+                component: c.name.clone(),
+                seconds: limit.as_secs(),
+                detail: last_output,
+            });
         }
     }
 }

@@ -6,9 +6,9 @@ pub mod error;
 
 pub use engine::{BollardEngine, Engine};
 pub use error::DockerError;
-pub mod render;
+pub mod apply;
 pub mod diff;
 pub mod health;
 pub mod progress;
-pub mod apply;
+pub mod render;
 pub mod status;

@@ -16,7 +16,10 @@ pub struct Lines {
 
 impl Lines {
     pub fn new() -> Self {
-        Self { start: Instant::now(), color: std::io::stderr().is_terminal() }
+        Self {
+            start: Instant::now(),
+            color: std::io::stderr().is_terminal(),
+        }
     }
 }
 

@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig, Mount as DMount,
-    MountType, NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig,
+    Mount as DMount, MountType, NetworkingConfig, PortBinding, RestartPolicy,
+    RestartPolicyNameEnum,
 };
 use sha2::{Digest, Sha256};
 
@@ -49,7 +50,10 @@ pub fn container_body(plan: &Plan, c: &Component, hash: &str) -> ContainerCreate
         if let Some(publish) = &p.publish {
             port_bindings.insert(
                 key,
-                Some(vec![PortBinding { host_ip: Some(publish.host_ip.clone()), host_port: Some(publish.host_port.to_string()) }]),
+                Some(vec![PortBinding {
+                    host_ip: Some(publish.host_ip.clone()),
+                    host_port: Some(publish.host_port.to_string()),
+                }]),
             );
         }
     }
@@ -90,18 +94,30 @@ pub fn container_body(plan: &Plan, c: &Component, hash: &str) -> ContainerCreate
         port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
         mounts: Some(mounts),
         // unless-stopped: the engine restarts crashed processes; appstack handles unhealthy ones.
-        restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::UNLESS_STOPPED), maximum_retry_count: None }),
+        restart_policy: Some(RestartPolicy {
+            name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+            maximum_retry_count: None,
+        }),
         // An init as PID 1 forwards signals, so `down` never waits out the grace period.
         init: Some(true),
-        nano_cpus: c.resources.cpu_millis.map(|m| (m as i64).saturating_mul(1_000_000)),
+        nano_cpus: c
+            .resources
+            .cpu_millis
+            .map(|m| (m as i64).saturating_mul(1_000_000)),
         memory: c.resources.memory_bytes.map(|b| b as i64),
         log_config: Some(HostConfigLogConfig {
             typ: Some("json-file".into()),
-            config: Some(HashMap::from([("max-size".to_string(), "10m".to_string()), ("max-file".to_string(), "3".to_string())])),
+            config: Some(HashMap::from([
+                ("max-size".to_string(), "10m".to_string()),
+                ("max-file".to_string(), "3".to_string()),
+            ])),
         }),
         ..Default::default()
     };
-    let endpoint = EndpointSettings { aliases: Some(vec![name.clone(), c.name.clone()]), ..Default::default() };
+    let endpoint = EndpointSettings {
+        aliases: Some(vec![name.clone(), c.name.clone()]),
+        ..Default::default()
+    };
     ContainerCreateBody {
         image: Some(c.image.clone()),
         hostname: Some(c.name.clone()),
@@ -112,7 +128,9 @@ pub fn container_body(plan: &Plan, c: &Component, hash: &str) -> ContainerCreate
         healthcheck,
         stop_timeout: Some(i64::from(c.stop_grace_secs)),
         host_config: Some(host_config),
-        networking_config: Some(NetworkingConfig { endpoints_config: Some(HashMap::from([(network, endpoint)])) }),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(network, endpoint)])),
+        }),
         ..Default::default()
     }
 }
@@ -121,7 +139,11 @@ pub fn container_body(plan: &Plan, c: &Component, hash: &str) -> ContainerCreate
 /// Files are 0444: the service user inside the image must read them, and nothing is bind
 /// mounted from the host's 0700 secret store.
 pub fn files_tar(c: &Component, secrets: &Resolved) -> std::io::Result<Option<Vec<u8>>> {
-    let mut entries: Vec<(String, Vec<u8>)> = c.files.iter().map(|f| (f.path.clone(), f.content.clone().into_bytes())).collect();
+    let mut entries: Vec<(String, Vec<u8>)> = c
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), f.content.clone().into_bytes()))
+        .collect();
     for m in &c.secrets {
         if let Some(v) = secrets.get(&(m.secret.clone(), m.key.clone())) {
             entries.push((m.path.clone(), v.expose().as_bytes().to_vec()));

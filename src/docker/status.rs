@@ -16,9 +16,12 @@ pub fn stack_status(plan: &Plan, observed: &[ObservedContainer]) -> AppStackStat
         let s = match observed.iter().find(|o| o.name == name) {
             Some(o) => {
                 any_present = true;
-                let ready = o.state == "running" && (o.health == Health::Healthy || (c.health.is_none() && o.health == Health::None));
+                let ready = o.state == "running"
+                    && (o.health == Health::Healthy
+                        || (c.health.is_none() && o.health == Health::None));
                 all_ready &= ready;
-                any_failed |= o.health == Health::Unhealthy || matches!(o.state.as_str(), "exited" | "dead");
+                any_failed |=
+                    o.health == Health::Unhealthy || matches!(o.state.as_str(), "exited" | "dead");
                 ComponentStatus {
                     state: o.state.clone(),
                     health: o.health.as_str().to_string(),
@@ -30,7 +33,14 @@ pub fn stack_status(plan: &Plan, observed: &[ObservedContainer]) -> AppStackStat
             }
             None => {
                 all_ready = false;
-                ComponentStatus { state: "missing".into(), health: "none".into(), image: c.image.clone(), replicas: Some("0/1".into()), restarts: 0, message: None }
+                ComponentStatus {
+                    state: "missing".into(),
+                    health: "none".into(),
+                    image: c.image.clone(),
+                    replicas: Some("0/1".into()),
+                    restarts: 0,
+                    message: None,
+                }
             }
         };
         status.components.insert(c.name.clone(), s);
@@ -50,13 +60,22 @@ pub fn stack_status(plan: &Plan, observed: &[ObservedContainer]) -> AppStackStat
 /// Observes the stack; a container whose engine health is still "starting" (the engine only
 /// probes once per interval) gets the same health command run now, so `status` agrees with
 /// what `up` just saw.
-pub async fn observe<E: super::Engine>(engine: &E, plan: &Plan) -> Result<Vec<ObservedContainer>, super::DockerError> {
+pub async fn observe<E: super::Engine>(
+    engine: &E,
+    plan: &Plan,
+) -> Result<Vec<ObservedContainer>, super::DockerError> {
     let mut observed = engine.list_containers(&plan.stack).await?;
-    let probes = observed.iter().enumerate().filter(|(_, o)| o.health == Health::Starting && o.state == "running").filter_map(|(i, o)| {
-        let argv = plan.component(&o.component).and_then(super::health::probe_argv)?;
-        let name = o.name.clone();
-        Some(async move { (i, engine.exec(&name, argv).await) })
-    });
+    let probes = observed
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.health == Health::Starting && o.state == "running")
+        .filter_map(|(i, o)| {
+            let argv = plan
+                .component(&o.component)
+                .and_then(super::health::probe_argv)?;
+            let name = o.name.clone();
+            Some(async move { (i, engine.exec(&name, argv).await) })
+        });
     for (i, result) in futures::future::join_all(probes).await {
         if matches!(result, Ok(ref out) if out.exit_code == 0) {
             if let Some(o) = observed.get_mut(i) {

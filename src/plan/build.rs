@@ -16,12 +16,24 @@ pub fn build(stack: &ValidatedStack) -> Plan {
     let mut volumes = Vec::new();
     let mut secrets = Vec::new();
     let healthy = |names: &[String]| -> Vec<Dependency> {
-        names.iter().map(|n| Dependency { component: n.clone(), condition: Condition::Healthy }).collect()
+        names
+            .iter()
+            .map(|n| Dependency {
+                component: n.clone(),
+                condition: Condition::Healthy,
+            })
+            .collect()
     };
 
     if let Some(db) = &stack.database {
-        secrets.push(Secret { name: "database".into(), keys: vec![generated("password")] });
-        volumes.push(Volume { name: "database-data".into(), size_bytes: db.storage_bytes });
+        secrets.push(Secret {
+            name: "database".into(),
+            keys: vec![generated("password")],
+        });
+        volumes.push(Volume {
+            name: "database-data".into(),
+            size_bytes: db.storage_bytes,
+        });
         let mut args = vec!["postgres".to_string()];
         let mut params: BTreeMap<String, String> = db.parameters.clone();
         params.insert("max_connections".into(), db.max_connections.to_string());
@@ -40,11 +52,28 @@ pub fn build(stack: &ValidatedStack) -> Plan {
             ("PGDATA", "/var/lib/postgresql/data/pgdata".into()),
             ("POSTGRES_EXTENSIONS", db.extensions.join(" ")),
         ]);
-        c.secrets = vec![secret_mount("database", "password", "/run/secrets/database-password", Some("POSTGRES_PASSWORD_FILE"))];
+        c.secrets = vec![secret_mount(
+            "database",
+            "password",
+            "/run/secrets/database-password",
+            Some("POSTGRES_PASSWORD_FILE"),
+        )];
         c.ports = vec![port("postgres", d::DATABASE_PORT)];
-        c.mounts = vec![Mount::Volume { volume: "database-data".into(), path: "/var/lib/postgresql/data".into() }];
+        c.mounts = vec![Mount::Volume {
+            volume: "database-data".into(),
+            path: "/var/lib/postgresql/data".into(),
+        }];
         c.health = Some(health(
-            vec!["pg_isready".into(), "-q".into(), "-h".into(), "127.0.0.1".into(), "-U".into(), db.user.clone(), "-d".into(), db.name.clone()],
+            vec![
+                "pg_isready".into(),
+                "-q".into(),
+                "-h".into(),
+                "127.0.0.1".into(),
+                "-U".into(),
+                db.user.clone(),
+                "-d".into(),
+                db.name.clone(),
+            ],
             false,
             60_000,
         ));
@@ -56,18 +85,39 @@ pub fn build(stack: &ValidatedStack) -> Plan {
     if let Some(cache) = &stack.cache {
         secrets.push(Secret {
             name: "cache".into(),
-            keys: vec![generated("password"), SecretKey { key: "auth.conf".into(), source: SecretSource::Template { template: "requirepass ${password}\n".into() } }],
+            keys: vec![
+                generated("password"),
+                SecretKey {
+                    key: "auth.conf".into(),
+                    source: SecretSource::Template {
+                        template: "requirepass ${password}\n".into(),
+                    },
+                },
+            ],
         });
-        volumes.push(Volume { name: "cache-data".into(), size_bytes: cache.maxmemory_bytes.saturating_mul(2) });
+        volumes.push(Volume {
+            name: "cache-data".into(),
+            size_bytes: cache.maxmemory_bytes.saturating_mul(2),
+        });
         let mut c = component(stack, "cache", Role::Cache, &cache.image, cache.resources);
-        c.args = Some(vec!["redis-server".into(), "/etc/appstack/redis.conf".into()]);
-        c.files = vec![ConfigFile { name: "redis.conf".into(), path: "/etc/appstack/redis.conf".into(), content: cf::redis_conf(cache) }];
+        c.args = Some(vec![
+            "redis-server".into(),
+            "/etc/appstack/redis.conf".into(),
+        ]);
+        c.files = vec![ConfigFile {
+            name: "redis.conf".into(),
+            path: "/etc/appstack/redis.conf".into(),
+            content: cf::redis_conf(cache),
+        }];
         c.secrets = vec![
             secret_mount("cache", "password", "/run/secrets/cache-password", None),
             secret_mount("cache", "auth.conf", CACHE_AUTH_PATH, None),
         ];
         c.ports = vec![port("redis", d::CACHE_PORT)];
-        c.mounts = vec![Mount::Volume { volume: "cache-data".into(), path: "/data".into() }];
+        c.mounts = vec![Mount::Volume {
+            volume: "cache-data".into(),
+            path: "/data".into(),
+        }];
         c.health = Some(health(
             vec!["REDISCLI_AUTH=\"$(cat /run/secrets/cache-password)\" redis-cli -h 127.0.0.1 ping | grep -q PONG".into()],
             true,
@@ -81,14 +131,28 @@ pub fn build(stack: &ValidatedStack) -> Plan {
         c.args = s.command.clone();
         c.env = s.env.clone();
         c.ports = s.port.map(|p| vec![port("main", p)]).unwrap_or_default();
-        c.health = s.health_command.clone().map(|cmd| health(cmd, false, 30_000));
-        c.depends_on = s.depends_on.clone().iter().map(|n| Dependency { component: n.clone(), condition: Condition::Healthy }).collect();
+        c.health = s
+            .health_command
+            .clone()
+            .map(|cmd| health(cmd, false, 30_000));
+        c.depends_on = s
+            .depends_on
+            .clone()
+            .iter()
+            .map(|n| Dependency {
+                component: n.clone(),
+                condition: Condition::Healthy,
+            })
+            .collect();
         c.replicas = s.replicas;
         comps.push(c);
     }
 
     if let Some(cms) = &stack.cms {
-        secrets.push(Secret { name: "cms".into(), keys: vec![generated("key"), generated("secret")] });
+        secrets.push(Secret {
+            name: "cms".into(),
+            keys: vec![generated("key"), generated("secret")],
+        });
         let mut c = http_component(stack, "cms", Role::Cms, &cms.app);
         let mut e = cms.app.env.clone();
         e.insert("PORT".into(), cms.app.port.to_string());
@@ -100,7 +164,12 @@ pub fn build(stack: &ValidatedStack) -> Plan {
                 ("DB_DATABASE", db.name.clone()),
                 ("DB_USER", db.user.clone()),
             ]));
-            c.secrets.push(secret_mount("database", "password", "/run/secrets/database-password", Some("DB_PASSWORD_FILE")));
+            c.secrets.push(secret_mount(
+                "database",
+                "password",
+                "/run/secrets/database-password",
+                Some("DB_PASSWORD_FILE"),
+            ));
         }
         if stack.cache.is_some() {
             e.extend(env([
@@ -109,18 +178,45 @@ pub fn build(stack: &ValidatedStack) -> Plan {
                 ("CACHE_ENABLED", "true".into()),
                 ("CACHE_STORE", "redis".into()),
             ]));
-            c.secrets.push(secret_mount("cache", "password", "/run/secrets/cache-password", Some("REDIS_PASSWORD_FILE")));
+            c.secrets.push(secret_mount(
+                "cache",
+                "password",
+                "/run/secrets/cache-password",
+                Some("REDIS_PASSWORD_FILE"),
+            ));
         }
-        c.secrets.push(secret_mount("cms", "key", "/run/secrets/cms-key", Some("KEY_FILE")));
-        c.secrets.push(secret_mount("cms", "secret", "/run/secrets/cms-secret", Some("SECRET_FILE")));
+        c.secrets.push(secret_mount(
+            "cms",
+            "key",
+            "/run/secrets/cms-key",
+            Some("KEY_FILE"),
+        ));
+        c.secrets.push(secret_mount(
+            "cms",
+            "secret",
+            "/run/secrets/cms-secret",
+            Some("SECRET_FILE"),
+        ));
         match &cms.uploads {
             v::Uploads::Volume { size_bytes, path } => {
-                volumes.push(Volume { name: "cms-uploads".into(), size_bytes: *size_bytes });
-                c.mounts.push(Mount::Volume { volume: "cms-uploads".into(), path: path.clone() });
+                volumes.push(Volume {
+                    name: "cms-uploads".into(),
+                    size_bytes: *size_bytes,
+                });
+                c.mounts.push(Mount::Volume {
+                    volume: "cms-uploads".into(),
+                    path: path.clone(),
+                });
                 e.insert("STORAGE_LOCATIONS".into(), "local".into());
                 e.insert("STORAGE_LOCAL_ROOT".into(), path.clone());
             }
-            v::Uploads::S3 { bucket, prefix, endpoint, region, .. } => {
+            v::Uploads::S3 {
+                bucket,
+                prefix,
+                endpoint,
+                region,
+                ..
+            } => {
                 e.insert("STORAGE_LOCATIONS".into(), "s3".into());
                 e.insert("STORAGE_S3_DRIVER".into(), "s3".into());
                 e.insert("STORAGE_S3_BUCKET".into(), bucket.clone());
@@ -144,7 +240,8 @@ pub fn build(stack: &ValidatedStack) -> Plan {
         let mut e = f.env.clone();
         e.insert("PORT".into(), f.port.to_string());
         if let Some(cms) = &stack.cms {
-            e.entry("CMS_URL".into()).or_insert_with(|| format!("http://{}:{}", host("cms"), cms.app.port));
+            e.entry("CMS_URL".into())
+                .or_insert_with(|| format!("http://{}:{}", host("cms"), cms.app.port));
         }
         c.env = e;
         c.depends_on = healthy(&f.depends_on);
@@ -153,14 +250,22 @@ pub fn build(stack: &ValidatedStack) -> Plan {
 
     monitoring(stack, &mut comps, &mut volumes);
     publish(stack, &mut comps);
-    let without_health: BTreeSet<String> = comps.iter().filter(|c| c.health.is_none()).map(|c| c.name.clone()).collect();
+    let without_health: BTreeSet<String> = comps
+        .iter()
+        .filter(|c| c.health.is_none())
+        .map(|c| c.name.clone())
+        .collect();
     for c in &mut comps {
         for dep in &mut c.depends_on {
             if without_health.contains(&dep.component) {
                 dep.condition = Condition::Started;
             }
         }
-        c.env.extend(c.secrets.iter().filter_map(|s| s.env_file_var.clone().map(|var| (var, s.path.clone()))));
+        c.env.extend(
+            c.secrets
+                .iter()
+                .filter_map(|s| s.env_file_var.clone().map(|var| (var, s.path.clone()))),
+        );
     }
     Plan {
         stack: stack.name.clone(),
@@ -175,22 +280,54 @@ fn monitoring(stack: &ValidatedStack, comps: &mut Vec<Component>, volumes: &mut 
     let host = |c: &str| format!("{}-{}", stack.name, c);
     let m = &stack.monitoring;
     if let Some(p) = &m.prometheus {
-        let mut targets: Vec<cf::Target> = vec![("prometheus".into(), format!("127.0.0.1:{}", d::PROMETHEUS_PORT), "/metrics".into())];
+        let mut targets: Vec<cf::Target> = vec![(
+            "prometheus".into(),
+            format!("127.0.0.1:{}", d::PROMETHEUS_PORT),
+            "/metrics".into(),
+        )];
         if m.node_exporter_image.is_some() {
-            targets.push(("node".into(), format!("{}:{}", host("node-exporter"), d::NODE_EXPORTER_PORT), "/metrics".into()));
+            targets.push((
+                "node".into(),
+                format!("{}:{}", host("node-exporter"), d::NODE_EXPORTER_PORT),
+                "/metrics".into(),
+            ));
         }
         if m.alertmanager.is_some() {
-            targets.push(("alertmanager".into(), format!("{}:{}", host("alertmanager"), d::ALERTMANAGER_PORT), "/metrics".into()));
+            targets.push((
+                "alertmanager".into(),
+                format!("{}:{}", host("alertmanager"), d::ALERTMANAGER_PORT),
+                "/metrics".into(),
+            ));
         }
         if let Some(cms) = &stack.cms {
-            targets.push(("cms".into(), format!("{}:{}", host("cms"), cms.app.port), "/metrics".into()));
+            targets.push((
+                "cms".into(),
+                format!("{}:{}", host("cms"), cms.app.port),
+                "/metrics".into(),
+            ));
         }
         if let Some(f) = &stack.frontend {
-            targets.push(("frontend".into(), format!("{}:{}", host("frontend"), f.port), f.health_path.clone()));
+            targets.push((
+                "frontend".into(),
+                format!("{}:{}", host("frontend"), f.port),
+                f.health_path.clone(),
+            ));
         }
-        let am = m.alertmanager.as_ref().map(|_| format!("{}:{}", host("alertmanager"), d::ALERTMANAGER_PORT));
-        volumes.push(Volume { name: "prometheus-data".into(), size_bytes: 10 << 30 });
-        let mut c = component(stack, "prometheus", Role::Monitoring, &p.image, v::Resources::default());
+        let am = m
+            .alertmanager
+            .as_ref()
+            .map(|_| format!("{}:{}", host("alertmanager"), d::ALERTMANAGER_PORT));
+        volumes.push(Volume {
+            name: "prometheus-data".into(),
+            size_bytes: 10 << 30,
+        });
+        let mut c = component(
+            stack,
+            "prometheus",
+            Role::Monitoring,
+            &p.image,
+            v::Resources::default(),
+        );
         c.args = Some(vec![
             "--config.file=/etc/prometheus/prometheus.yml".into(),
             "--storage.tsdb.path=/prometheus".into(),
@@ -198,41 +335,80 @@ fn monitoring(stack: &ValidatedStack, comps: &mut Vec<Component>, volumes: &mut 
             format!("--web.listen-address=:{}", d::PROMETHEUS_PORT),
         ]);
         c.files = vec![
-            ConfigFile { name: "prometheus.yml".into(), path: "/etc/prometheus/prometheus.yml".into(), content: cf::prometheus_yml(p, &targets, am.as_deref()) },
-            ConfigFile { name: "rules.yml".into(), path: "/etc/prometheus/rules.yml".into(), content: cf::alert_rules(stack.database.as_ref().map(|db| db.max_connections)) },
+            ConfigFile {
+                name: "prometheus.yml".into(),
+                path: "/etc/prometheus/prometheus.yml".into(),
+                content: cf::prometheus_yml(p, &targets, am.as_deref()),
+            },
+            ConfigFile {
+                name: "rules.yml".into(),
+                path: "/etc/prometheus/rules.yml".into(),
+                content: cf::alert_rules(stack.database.as_ref().map(|db| db.max_connections)),
+            },
         ];
         c.ports = vec![port("http", d::PROMETHEUS_PORT)];
-        c.mounts = vec![Mount::Volume { volume: "prometheus-data".into(), path: "/prometheus".into() }];
+        c.mounts = vec![Mount::Volume {
+            volume: "prometheus-data".into(),
+            path: "/prometheus".into(),
+        }];
         c.health = Some(http_health(d::PROMETHEUS_PORT, "/-/ready"));
         comps.push(c);
     }
     if let Some(image) = &m.node_exporter_image {
-        let mut c = component(stack, "node-exporter", Role::Monitoring, image, v::Resources::default());
+        let mut c = component(
+            stack,
+            "node-exporter",
+            Role::Monitoring,
+            image,
+            v::Resources::default(),
+        );
         c.args = Some(vec![
             "--path.procfs=/host/proc".into(),
             "--path.sysfs=/host/sys".into(),
             format!("--web.listen-address=:{}", d::NODE_EXPORTER_PORT),
         ]);
         c.mounts = vec![
-            Mount::Host { host_path: "/proc".into(), path: "/host/proc".into() },
-            Mount::Host { host_path: "/sys".into(), path: "/host/sys".into() },
+            Mount::Host {
+                host_path: "/proc".into(),
+                path: "/host/proc".into(),
+            },
+            Mount::Host {
+                host_path: "/sys".into(),
+                path: "/host/sys".into(),
+            },
         ];
         c.ports = vec![port("metrics", d::NODE_EXPORTER_PORT)];
         c.health = Some(http_health(d::NODE_EXPORTER_PORT, "/metrics"));
         comps.push(c);
     }
     if let Some(a) = &m.alertmanager {
-        volumes.push(Volume { name: "alertmanager-data".into(), size_bytes: 1 << 30 });
-        let mut c = component(stack, "alertmanager", Role::Monitoring, &a.image, v::Resources::default());
+        volumes.push(Volume {
+            name: "alertmanager-data".into(),
+            size_bytes: 1 << 30,
+        });
+        let mut c = component(
+            stack,
+            "alertmanager",
+            Role::Monitoring,
+            &a.image,
+            v::Resources::default(),
+        );
         c.args = Some(vec![
             "--config.file=/etc/alertmanager/alertmanager.yml".into(),
             "--storage.path=/alertmanager".into(),
             format!("--web.listen-address=:{}", d::ALERTMANAGER_PORT),
             "--cluster.listen-address=".into(),
         ]);
-        c.files = vec![ConfigFile { name: "alertmanager.yml".into(), path: "/etc/alertmanager/alertmanager.yml".into(), content: cf::alertmanager_yml(a) }];
+        c.files = vec![ConfigFile {
+            name: "alertmanager.yml".into(),
+            path: "/etc/alertmanager/alertmanager.yml".into(),
+            content: cf::alertmanager_yml(a),
+        }];
         c.ports = vec![port("http", d::ALERTMANAGER_PORT)];
-        c.mounts = vec![Mount::Volume { volume: "alertmanager-data".into(), path: "/alertmanager".into() }];
+        c.mounts = vec![Mount::Volume {
+            volume: "alertmanager-data".into(),
+            path: "/alertmanager".into(),
+        }];
         c.health = Some(http_health(d::ALERTMANAGER_PORT, "/-/ready"));
         comps.push(c);
     }
@@ -242,7 +418,10 @@ fn publish(stack: &ValidatedStack, comps: &mut [Component]) {
     for p in &stack.published {
         if let Some(c) = comps.iter_mut().find(|c| c.name == p.component) {
             if let Some(first) = c.ports.first_mut() {
-                first.publish = Some(Publish { host_ip: p.bind.to_string(), host_port: p.host_port });
+                first.publish = Some(Publish {
+                    host_ip: p.bind.to_string(),
+                    host_port: p.host_port,
+                });
             }
         }
     }
@@ -256,7 +435,9 @@ fn topo_order(comps: Vec<Component>) -> Vec<Component> {
     let mut out = Vec::with_capacity(remaining.len());
     while !remaining.is_empty() {
         let ready = remaining.iter().position(|c| {
-            c.depends_on.iter().all(|dep| placed.contains(&dep.component) || !names.contains(&dep.component))
+            c.depends_on
+                .iter()
+                .all(|dep| placed.contains(&dep.component) || !names.contains(&dep.component))
         });
         // Validation rejects cycles; should one slip through, keep the order rather than loop.
         let idx = ready.unwrap_or(0);
@@ -267,7 +448,13 @@ fn topo_order(comps: Vec<Component>) -> Vec<Component> {
     out
 }
 
-fn component(stack: &ValidatedStack, name: &str, role: Role, image: &str, r: v::Resources) -> Component {
+fn component(
+    stack: &ValidatedStack,
+    name: &str,
+    role: Role,
+    image: &str,
+    r: v::Resources,
+) -> Component {
     let labels = BTreeMap::from([
         (LABEL_STACK.to_string(), stack.name.clone()),
         (LABEL_COMPONENT.to_string(), name.to_string()),
@@ -275,7 +462,10 @@ fn component(stack: &ValidatedStack, name: &str, role: Role, image: &str, r: v::
         (LABEL_MANAGED_BY.to_string(), "appstack".to_string()),
         ("app.kubernetes.io/name".to_string(), name.to_string()),
         ("app.kubernetes.io/instance".to_string(), stack.name.clone()),
-        ("app.kubernetes.io/part-of".to_string(), "appstack".to_string()),
+        (
+            "app.kubernetes.io/part-of".to_string(),
+            "appstack".to_string(),
+        ),
     ]);
     Component {
         name: name.to_string(),
@@ -289,7 +479,10 @@ fn component(stack: &ValidatedStack, name: &str, role: Role, image: &str, r: v::
         mounts: Vec::new(),
         health: None,
         depends_on: Vec::new(),
-        resources: Resources { cpu_millis: r.cpu_millis, memory_bytes: r.memory_bytes },
+        resources: Resources {
+            cpu_millis: r.cpu_millis,
+            memory_bytes: r.memory_bytes,
+        },
         replicas: 1,
         labels,
         stop_grace_secs: 10,
@@ -307,23 +500,48 @@ fn http_component(stack: &ValidatedStack, name: &str, role: Role, app: &v::HttpA
 fn http_health(port: u16, path: &str) -> HealthCheck {
     // wget exists in busybox, Alpine and Debian images alike; by IP, never by name
     // (busybox wget of a container name segfaults in Debian images).
-    health(vec![format!("wget -q -O /dev/null http://127.0.0.1:{port}{path} || exit 1")], true, 30_000)
+    health(
+        vec![format!(
+            "wget -q -O /dev/null http://127.0.0.1:{port}{path} || exit 1"
+        )],
+        true,
+        30_000,
+    )
 }
 
 fn health(command: Vec<String>, shell: bool, start_period_ms: u64) -> HealthCheck {
-    HealthCheck { command, shell, interval_ms: HEALTH_INTERVAL_MS, timeout_ms: 3_000, retries: 3, start_period_ms }
+    HealthCheck {
+        command,
+        shell,
+        interval_ms: HEALTH_INTERVAL_MS,
+        timeout_ms: 3_000,
+        retries: 3,
+        start_period_ms,
+    }
 }
 
 fn port(name: &str, p: u16) -> Port {
-    Port { name: name.into(), container_port: p, publish: None }
+    Port {
+        name: name.into(),
+        container_port: p,
+        publish: None,
+    }
 }
 
 fn generated(key: &str) -> SecretKey {
-    SecretKey { key: key.into(), source: SecretSource::Generated { length: 32 } }
+    SecretKey {
+        key: key.into(),
+        source: SecretSource::Generated { length: 32 },
+    }
 }
 
 fn secret_mount(secret: &str, key: &str, path: &str, env_var: Option<&str>) -> SecretMount {
-    SecretMount { secret: secret.into(), key: key.into(), path: path.into(), env_file_var: env_var.map(String::from) }
+    SecretMount {
+        secret: secret.into(),
+        key: key.into(),
+        path: path.into(),
+        env_file_var: env_var.map(String::from),
+    }
 }
 
 fn env<const N: usize>(pairs: [(&str, String); N]) -> BTreeMap<String, String> {

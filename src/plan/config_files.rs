@@ -25,10 +25,18 @@ pub type Target = (String, String, String);
 
 pub fn prometheus_yml(p: &Prometheus, targets: &[Target], alertmanager: Option<&str>) -> String {
     let mut out = String::from("# Rendered by appstack; edit the AppStack spec instead.\n");
-    let _ = writeln!(out, "global:\n  scrape_interval: {}\n  evaluation_interval: {}", secs(p.scrape_interval), secs(p.scrape_interval));
+    let _ = writeln!(
+        out,
+        "global:\n  scrape_interval: {}\n  evaluation_interval: {}",
+        secs(p.scrape_interval),
+        secs(p.scrape_interval)
+    );
     out.push_str("rule_files:\n  - /etc/prometheus/rules.yml\n");
     if let Some(am) = alertmanager {
-        let _ = writeln!(out, "alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{am}']");
+        let _ = writeln!(
+            out,
+            "alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{am}']"
+        );
     }
     out.push_str("scrape_configs:\n");
     for (job, target, path) in targets {
@@ -82,7 +90,10 @@ pub fn alertmanager_yml(a: &Alertmanager) -> String {
         secs(a.dedup_window)
     );
     if let Some(url) = &a.webhook_url {
-        let _ = writeln!(out, "    webhook_configs:\n      - url: '{url}'\n        send_resolved: true");
+        let _ = writeln!(
+            out,
+            "    webhook_configs:\n      - url: '{url}'\n        send_resolved: true"
+        );
     }
     out
 }

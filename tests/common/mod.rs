@@ -12,18 +12,29 @@ pub fn appstack() -> Command {
 }
 
 pub fn docker(args: &[&str]) -> Output {
-    Command::new("docker").args(args).output().expect("docker CLI")
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI")
 }
 
 pub fn docker_ok(args: &[&str]) -> String {
     let out = docker(args);
-    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// True when an engine answers. Panics in CI when none does: Docker tests must not skip there.
 pub fn engine_available() -> bool {
-    let ok = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output().map(|o| o.status.success()).unwrap_or(false);
+    let ok = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     if !ok {
         if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
             panic!("CI=true but no Docker engine is reachable: run scripts/setup-engine.sh");
@@ -44,7 +55,11 @@ impl TestStack {
     pub fn new(name: &str, spec: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let manifest = dir.path().join("stack.yaml");
-        let s = Self { name: name.to_string(), dir, manifest };
+        let s = Self {
+            name: name.to_string(),
+            dir,
+            manifest,
+        };
         s.cleanup();
         s.write(spec);
         s
@@ -61,7 +76,11 @@ impl TestStack {
 
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = appstack();
-        c.arg("--state-dir").arg(self.state_dir()).args(args).arg("-f").arg(&self.manifest);
+        c.arg("--state-dir")
+            .arg(self.state_dir())
+            .args(args)
+            .arg("-f")
+            .arg(&self.manifest);
         c
     }
 
@@ -71,19 +90,37 @@ impl TestStack {
 
     pub fn run_ok(&self, args: &[&str]) -> Output {
         let out = self.run(args);
-        assert!(out.status.success(), "appstack {args:?} failed: {}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "appstack {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
         out
     }
 
     /// (name, id, state, status) of every container of the stack.
     pub fn containers(&self) -> Vec<(String, String, String, String)> {
-        let out = docker_ok(&["ps", "-a", "--no-trunc", "--filter", &format!("label=appstack.io/stack={}", self.name), "--format", "{{.Names}}\t{{.ID}}\t{{.State}}\t{{.Status}}"]);
+        let out = docker_ok(&[
+            "ps",
+            "-a",
+            "--no-trunc",
+            "--filter",
+            &format!("label=appstack.io/stack={}", self.name),
+            "--format",
+            "{{.Names}}\t{{.ID}}\t{{.State}}\t{{.Status}}",
+        ]);
         let mut v: Vec<_> = out
             .lines()
             .filter(|l| !l.is_empty())
             .map(|l| {
                 let p: Vec<&str> = l.split('\t').collect();
-                (p[0].to_string(), p[1].to_string(), p[2].to_string(), p.get(3).unwrap_or(&"").to_string())
+                (
+                    p[0].to_string(),
+                    p[1].to_string(),
+                    p[2].to_string(),
+                    p.get(3).unwrap_or(&"").to_string(),
+                )
             })
             .collect();
         v.sort();
@@ -92,7 +129,10 @@ impl TestStack {
 
     pub fn container_id(&self, component: &str) -> Option<String> {
         let name = format!("{}-{component}", self.name);
-        self.containers().into_iter().find(|c| c.0 == name).map(|c| c.1)
+        self.containers()
+            .into_iter()
+            .find(|c| c.0 == name)
+            .map(|c| c.1)
     }
 
     pub fn psql(&self, sql: &str) -> String {
@@ -103,16 +143,38 @@ impl TestStack {
     /// Every secret value the stack's store holds.
     pub fn secret_values(&self) -> Vec<String> {
         let mut out = Vec::new();
-        collect_files(&self.state_dir().join("stacks").join(&self.name).join("secrets"), &mut out);
-        out.into_iter().filter_map(|p| std::fs::read_to_string(p).ok()).map(|s| s.trim().to_string()).filter(|s| s.len() >= 16 && !s.contains(' ')).collect()
+        collect_files(
+            &self
+                .state_dir()
+                .join("stacks")
+                .join(&self.name)
+                .join("secrets"),
+            &mut out,
+        );
+        out.into_iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .map(|s| s.trim().to_string())
+            .filter(|s| s.len() >= 16 && !s.contains(' '))
+            .collect()
     }
 
     pub fn cleanup(&self) {
-        let ids = docker(&["ps", "-aq", "--filter", &format!("label=appstack.io/stack={}", self.name)]);
+        let ids = docker(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=appstack.io/stack={}", self.name),
+        ]);
         for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
             let _ = docker(&["rm", "-f", id]);
         }
-        let vols = docker(&["volume", "ls", "-q", "--filter", &format!("label=appstack.io/stack={}", self.name)]);
+        let vols = docker(&[
+            "volume",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("label=appstack.io/stack={}", self.name),
+        ]);
         for v in String::from_utf8_lossy(&vols.stdout).split_whitespace() {
             let _ = docker(&["volume", "rm", "-f", v]);
         }
@@ -127,7 +189,9 @@ impl Drop for TestStack {
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -155,5 +219,9 @@ pub const SMALL: &str = "  database: {image: appstack/postgis:15, storage: 1Gi}\
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -1,0 +1,67 @@
+//! The exported compose file passes `docker-compose config` and brings up the same healthy stack.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn exported_compose_is_accepted_and_runs_healthy() {
+    if !engine_available() {
+        return;
+    }
+    let s = TestStack::new("it-compose", &format!("{SMALL}  monitoring:\n    prometheus: {{image: appstack/prometheus:1}}\n    nodeExporter: {{image: appstack/node-exporter:1}}\n    alertmanager: {{image: appstack/alertmanager:1}}\n"));
+    let out_dir = s.dir.path().join("compose");
+    s.run_ok(&["export", "compose", "-o", out_dir.to_str().unwrap()]);
+    let file = out_dir.join("docker-compose.yml");
+    let compose = |args: &[&str]| {
+        Command::new("docker-compose")
+            .arg("-f")
+            .arg(&file)
+            .arg("-p")
+            .arg("itcompose")
+            .args(args)
+            .output()
+            .expect("docker-compose (Debian package docker-compose) must be installed")
+    };
+    let cfg = compose(&["config", "-q"]);
+    assert!(
+        cfg.status.success(),
+        "docker-compose config: {}",
+        String::from_utf8_lossy(&cfg.stderr)
+    );
+    let up = compose(&["up", "-d"]);
+    assert!(
+        up.status.success(),
+        "docker-compose up: {}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let healthy = || {
+        let out = docker_ok(&[
+            "ps",
+            "--filter",
+            "label=com.docker.compose.project=itcompose",
+            "--format",
+            "{{.Status}}",
+        ]);
+        out.lines().filter(|l| l.contains("(healthy)")).count()
+    };
+    wait_for(
+        "all 7 compose services healthy",
+        Duration::from_secs(120),
+        || healthy() == 7,
+    );
+    let health = docker_ok(&["exec", "it-compose-cms", "python3", "-c", "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:8055/server/health').read().decode())"]);
+    assert!(
+        health.contains("\"database\": \"ok\"") && health.contains("\"cache\": \"ok\""),
+        "{health}"
+    );
+    let down = compose(&["down", "-v"]);
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+}
