@@ -1,7 +1,10 @@
 //! appstack: runs a whole web application stack from one declarative `AppStack` resource
 //! and keeps its data recoverable.
 #![forbid(unsafe_code)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod api;
 pub mod cli;
