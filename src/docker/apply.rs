@@ -17,7 +17,7 @@ use super::error::DockerError;
 use super::health::wait_healthy;
 use super::progress::Reporter;
 use super::render::{container_body, container_hash, files_tar, network_name, volume_name};
-use crate::plan::{Component, Condition, Plan, LABEL_STACK};
+use crate::plan::{Component, Condition, Plan};
 use crate::secrets::Resolved;
 
 /// What happened during an apply.
@@ -222,6 +222,21 @@ impl<E: Engine> Applier<E> {
         hash: &str,
         mut events: broadcast::Receiver<EngineEvent>,
     ) -> Result<(bool, Instant), DockerError> {
+        let name = self.plan.object_name(&c.name);
+        // Prepare the new container while dependencies boot; only the start waits for them.
+        match &step {
+            Some(Step::Create { .. }) => {
+                self.reporter.report(&c.name, "creating");
+                self.prepare(c, &name, hash).await?;
+                self.swap_in(c, &name, false).await?;
+            }
+            Some(Step::Recreate { .. }) => {
+                self.reporter
+                    .report(&c.name, "preparing replacement (spec changed)");
+                self.prepare(c, &name, hash).await?;
+            }
+            _ => {}
+        }
         for (dep, cond, mut rx) in deps {
             let ok = rx
                 .wait_for(|r| match cond {
@@ -238,15 +253,15 @@ impl<E: Engine> Applier<E> {
                 });
             }
         }
-        let name = self.plan.object_name(&c.name);
         match &step {
             Some(Step::Create { .. }) => {
-                self.reporter.report(&c.name, "creating");
-                self.create_and_swap(c, &name, hash, false).await?;
+                self.reporter.report(&c.name, "starting");
+                self.start(c, &name).await?;
             }
             Some(Step::Recreate { .. }) => {
-                self.reporter.report(&c.name, "recreating (spec changed)");
-                self.create_and_swap(c, &name, hash, true).await?;
+                self.reporter.report(&c.name, "replacing");
+                self.swap_in(c, &name, true).await?;
+                self.start(c, &name).await?;
             }
             Some(Step::Start { .. }) => {
                 self.reporter.report(&c.name, "starting");
@@ -279,38 +294,37 @@ impl<E: Engine> Applier<E> {
         }
     }
 
-    /// Creates the container under a pending name, fills it, and only then swaps it in, so an
-    /// interrupted run leaves either the old container or a leftover that the next run removes.
-    async fn create_and_swap(
-        &self,
-        c: &Component,
-        name: &str,
-        hash: &str,
-        replace: bool,
-    ) -> Result<(), DockerError> {
+    /// Creates the container under a pending name and fills it with its files, so an
+    /// interrupted run leaves either the old container or a leftover the next run removes.
+    async fn prepare(&self, c: &Component, name: &str, hash: &str) -> Result<(), DockerError> {
         let pending = format!("{name}{PENDING_SUFFIX}");
         ignore_not_found(self.engine.remove(&pending).await)?;
         let body = container_body(&self.plan, c, hash);
         self.engine.create_container(&pending, body).await?;
-        if let Some(tar) = files_tar(c, &self.secrets)
-            .map_err(|e| DockerError::Other(format!("packing files of {}: {e}", c.name)))?
-        {
+        let tar = files_tar(c, &self.secrets)
+            .map_err(|e| DockerError::Other(format!("packing files of {}: {e}", c.name)))?;
+        if let Some(tar) = tar {
             self.engine.upload(&pending, tar).await?;
         }
+        Ok(())
+    }
+
+    /// Renames the prepared container into place, replacing the old one when `replace`.
+    async fn swap_in(&self, c: &Component, name: &str, replace: bool) -> Result<(), DockerError> {
+        let pending = format!("{name}{PENDING_SUFFIX}");
         if replace {
             ignore_not_found(self.engine.stop(name, c.stop_grace_secs).await)?;
             ignore_not_found(self.engine.remove(name).await)?;
         }
         match self.engine.rename(&pending, name).await {
-            Ok(()) => {}
+            Ok(()) => Ok(()),
             // A container with the final name appeared meanwhile (another run): replace it.
             Err(DockerError::Conflict(_)) => {
                 ignore_not_found(self.engine.remove(name).await)?;
-                self.engine.rename(&pending, name).await?;
+                self.engine.rename(&pending, name).await
             }
-            Err(e) => return Err(e),
+            Err(e) => Err(e),
         }
-        self.start(c, name).await
     }
 
     async fn start(&self, c: &Component, name: &str) -> Result<(), DockerError> {
@@ -426,6 +440,5 @@ pub async fn down<E: Engine>(
             ignore_not_found(engine.remove_volume(&v).await)?;
         }
     }
-    let _ = LABEL_STACK;
     Ok(removed)
 }

@@ -11,8 +11,10 @@ use super::engine::{Engine, EngineEvent};
 use super::error::DockerError;
 use crate::plan::Component;
 
+// Startup probing is brief and cheap (one exec, ~80 ms of engine time): a short cap keeps
+// the detection lag of every level of the dependency chain small.
 const PROBE_START: Duration = Duration::from_millis(100);
-const PROBE_MAX: Duration = Duration::from_millis(1000);
+const PROBE_MAX: Duration = Duration::from_millis(250);
 const MAX_DEATHS: u32 = 3;
 
 /// The health command as an exec argv, as Docker runs it.
@@ -74,7 +76,7 @@ pub async fn wait_healthy<E: Engine>(
                     Ok(out) => last_output = format!("exit {}: {}", out.exit_code, out.output.trim()),
                     Err(e) => last_output = e.to_string(),
                 }
-                backoff = (backoff * 3 / 2).min(PROBE_MAX);
+                backoff = (backoff * 5 / 4).min(PROBE_MAX);
                 next_probe = tokio::time::Instant::now() + backoff;
             },
         }
