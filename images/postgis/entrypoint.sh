@@ -11,7 +11,9 @@ if [ "${1:-}" = "postgres" ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
   mkdir -p "$PGDATA" && chmod 0700 "$PGDATA"
   pwfile="$(mktemp)"
   printf '%s' "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE is required}" > "$pwfile"
-  initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$pwfile" --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
+  # No per-file fsync during init; one syncfs below makes the new cluster durable before
+  # the server ever accepts a connection (faster than initdb's ~1000 fsyncs).
+  initdb --no-sync -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$pwfile" --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
   rm -f "$pwfile"
   {
     echo "listen_addresses = '*'"
@@ -24,10 +26,11 @@ if [ "${1:-}" = "postgres" ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
   # Single-user mode: the server never listens before init is complete, so a
   # health probe cannot report ready on a half-initialised database.
   if [ "$POSTGRES_DB" != "postgres" ]; then
-    echo "CREATE DATABASE \"$POSTGRES_DB\"" | postgres --single -D "$PGDATA" postgres >/dev/null
+    echo "CREATE DATABASE \"$POSTGRES_DB\"" | postgres --single -F -D "$PGDATA" postgres >/dev/null
   fi
   for ext in ${POSTGRES_EXTENSIONS:-postgis}; do
-    echo "CREATE EXTENSION IF NOT EXISTS \"$ext\"" | postgres --single -D "$PGDATA" "$POSTGRES_DB" >/dev/null
+    echo "CREATE EXTENSION IF NOT EXISTS \"$ext\"" | postgres --single -F -D "$PGDATA" "$POSTGRES_DB" >/dev/null
   done
+  sync -f "$PGDATA"
 fi
 exec "$@"
