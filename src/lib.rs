@@ -12,4 +12,5 @@ pub mod compose;
 pub mod daemon;
 pub mod docker;
 pub mod plan;
+pub mod protect;
 pub mod secrets;

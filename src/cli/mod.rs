@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand; this file holds the argument types.
 
+pub(crate) mod backup;
 mod common;
 mod crd;
 mod down;
@@ -90,6 +91,9 @@ pub enum Command {
         after_help = "Examples:\n  appstack run -f examples/quickstart.yaml\n  appstack run -f a.yaml -f b.yaml --listen 127.0.0.1:9464"
     )]
     Run(run::Args),
+    /// Take, list and verify backups.
+    #[command(subcommand)]
+    Backup(backup::Command),
     /// Export the stack in another format.
     #[command(subcommand)]
     Export(export::Target),
@@ -108,6 +112,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Status(a) => status::run(a).await,
         Command::Logs(a) => logs::run(a).await,
         Command::Run(a) => run::run(a, &cli.state_dir).await,
+        Command::Backup(c) => backup::run(c).await,
         Command::Export(t) => export::run(t, &cli.state_dir),
         Command::Crd => crd::run(),
     }

@@ -1,6 +1,8 @@
 use super::common::{connect, load, table};
 use super::{CliError, FileArg};
+use crate::api::status::RecoverabilityStatus;
 use crate::docker::status::{observe, stack_status};
+use crate::protect::manifest::{catalog, Kind, Manifest};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -12,10 +14,11 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> Result<(), CliError> {
-    let (_, plan) = load(&args.file.file)?;
+    let (stack, plan) = load(&args.file.file)?;
     let engine = connect().await?;
     let observed = observe(engine.as_ref(), &plan).await?;
-    let status = stack_status(&plan, &observed);
+    let mut status = stack_status(&plan, &observed);
+    status.recoverability = recoverability(&stack).await;
     if args.output == "json" {
         let doc = serde_json::json!({"stack": plan.stack, "status": status});
         println!(
@@ -48,5 +51,34 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         "{}",
         table(&["COMPONENT", "STATE", "HEALTH", "IMAGE", "PORTS"], &rows)
     );
+    if stack.backup.is_some() {
+        let r = status.recoverability.unwrap_or_default();
+        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "never".into());
+        println!("\nrecoverability:");
+        println!("  last base backup:   {}", show(&r.last_base_backup));
+        println!("  last dump:          {}", show(&r.last_dump));
+        println!(
+            "  oldest base backup: {}",
+            show(&r.first_recoverability_point)
+        );
+    }
     Ok(())
+}
+
+/// What the backup store says about the stack; absent when the store cannot be read.
+async fn recoverability(stack: &crate::api::ValidatedStack) -> Option<RecoverabilityStatus> {
+    let store = super::backup::open_store(stack).ok()?;
+    let all = catalog(&store, &stack.name).await.ok()?;
+    let fmt = |m: &Manifest| {
+        m.finished_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let last = |k: Kind| all.iter().rev().find(|m| m.kind == k).map(fmt);
+    Some(RecoverabilityStatus {
+        last_base_backup: last(Kind::Base),
+        last_dump: last(Kind::Dump),
+        // Until WAL shipping lands, the restorable points are the base backups themselves.
+        first_recoverability_point: all.iter().find(|m| m.kind == Kind::Base).map(fmt),
+        ..Default::default()
+    })
 }

@@ -101,6 +101,14 @@ pub trait Engine: Send + Sync + 'static {
         name: &str,
         cmd: Vec<String>,
     ) -> impl Future<Output = DResult<ExecOutput>> + Send;
+    /// Runs `cmd` in a container, streaming its stdout into `stdout` (bounded: a slow reader
+    /// slows the command, memory stays flat). Returns the exit code and (truncated) stderr.
+    fn exec_stream(
+        &self,
+        name: &str,
+        cmd: Vec<String>,
+        stdout: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    ) -> impl Future<Output = DResult<ExecOutput>> + Send;
     fn events(&self, stack: &str) -> BoxStream<'static, DResult<EngineEvent>>;
     fn logs(
         &self,
@@ -421,6 +429,57 @@ impl Engine for BollardEngine {
         Ok(ExecOutput {
             exit_code: inspect.exit_code.unwrap_or(-1),
             output,
+        })
+    }
+
+    async fn exec_stream(
+        &self,
+        name: &str,
+        cmd: Vec<String>,
+        stdout: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    ) -> DResult<ExecOutput> {
+        use bollard::container::LogOutput;
+        use bollard::exec::{CreateExecOptions, StartExecResults};
+        let map = |e| DockerError::from_bollard(e, &format!("container {name}"));
+        let created = self
+            .docker
+            .create_exec(
+                name,
+                CreateExecOptions {
+                    cmd: Some(cmd),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(map)?;
+        let mut stderr = String::new();
+        if let StartExecResults::Attached {
+            output: mut stream, ..
+        } = self
+            .docker
+            .start_exec(&created.id, None)
+            .await
+            .map_err(map)?
+        {
+            while let Some(chunk) = stream.next().await {
+                match chunk.map_err(map)? {
+                    LogOutput::StdOut { message } => stdout.send(message).await.map_err(|_| {
+                        DockerError::Other(format!("the reader of {name}'s output went away"))
+                    })?,
+                    LogOutput::StdErr { message } if stderr.len() < 8192 => {
+                        stderr.push_str(&String::from_utf8_lossy(&message))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        drop(stdout);
+        let inspect = self.docker.inspect_exec(&created.id).await.map_err(map)?;
+        Ok(ExecOutput {
+            exit_code: inspect.exit_code.unwrap_or(-1),
+            output: stderr,
         })
     }
 

@@ -1,0 +1,225 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::common::{connect, load, table};
+use super::CliError;
+use crate::api::quantity::format_bytes;
+use crate::api::validated::{BackupTarget, Uploads, ValidatedStack};
+use crate::protect::backup::{self, Target};
+use crate::protect::manifest::{catalog, Kind, Manifest};
+use crate::protect::runner::DockerRunner;
+use crate::protect::verify::verify;
+use crate::protect::FsStore;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Take a backup now: base (physical, "db"), dump (logical), files (uploads) or all.
+    #[command(
+        after_help = "Examples:\n  appstack backup now -f examples/quickstart.yaml\n  appstack backup now -f stack.yaml --only dump"
+    )]
+    Now(NowArgs),
+    /// List the backups in the store (the catalog is rebuilt from the store itself).
+    #[command(
+        after_help = "Examples:\n  appstack backup list -f examples/quickstart.yaml\n  appstack backup list -f stack.yaml -o json"
+    )]
+    List(ListArgs),
+    /// Check every stored object's sha256 against its manifest.
+    #[command(
+        after_help = "Examples:\n  appstack backup verify -f examples/quickstart.yaml\n  appstack backup verify -f stack.yaml --id base-20261123T020000.000Z"
+    )]
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NowArgs {
+    /// The AppStack manifest (YAML).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: PathBuf,
+    /// What to back up: db (physical base backup), dump, files or all.
+    #[arg(long, default_value = "all", value_parser = ["db", "dump", "files", "all"])]
+    pub only: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// The AppStack manifest (YAML).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: PathBuf,
+    /// Output format: table or json.
+    #[arg(short = 'o', long, default_value = "table", value_parser = ["table", "json"])]
+    pub output: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The AppStack manifest (YAML).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: PathBuf,
+    /// Verify only this backup (default: all).
+    #[arg(long)]
+    pub id: Option<String>,
+}
+
+/// The store a stack's backups go to.
+pub fn open_store(stack: &ValidatedStack) -> Result<FsStore, CliError> {
+    let b = stack.backup.as_ref().ok_or_else(|| {
+        CliError::Invalid("spec.backup: not set; add a backup section to protect this stack".into())
+    })?;
+    match &b.target {
+        BackupTarget::Filesystem { path } => Ok(FsStore::new(path)),
+        BackupTarget::S3 { .. } => Err(CliError::Invalid("spec.backup.target: s3:// targets are not supported by this build yet; use file:///path".into())),
+    }
+}
+
+fn target(stack: &ValidatedStack) -> Result<Target, CliError> {
+    let b = stack
+        .backup
+        .as_ref()
+        .ok_or_else(|| CliError::Invalid("spec.backup: not set".into()))?;
+    let db = stack
+        .database
+        .as_ref()
+        .ok_or_else(|| CliError::Invalid("spec.database: not set; nothing to back up".into()))?;
+    Ok(Target {
+        stack: stack.name.clone(),
+        db_user: db.user.clone(),
+        db_name: db.name.clone(),
+        compression_level: b.compression_level,
+        timeout: b.timeout,
+        uploads_path: stack.cms.as_ref().and_then(|c| match &c.uploads {
+            Uploads::Volume { path, .. } => Some(path.clone()),
+            Uploads::S3 { .. } => None,
+        }),
+    })
+}
+
+pub async fn run(cmd: Command) -> Result<(), CliError> {
+    match cmd {
+        Command::Now(a) => now(a).await,
+        Command::List(a) => list(a).await,
+        Command::Verify(a) => verify_cmd(a).await,
+    }
+}
+
+fn summary(m: &Manifest) -> String {
+    let secs = (m.finished_at - m.started_at).num_milliseconds() as f64 / 1000.0;
+    let raw: u64 = m.objects.iter().map(|o| o.raw_size).sum();
+    format!(
+        "{} backup {}: {} stored ({} raw) in {secs:.1}s",
+        m.kind.as_str(),
+        m.id,
+        format_bytes(m.stored_bytes()),
+        format_bytes(raw)
+    )
+}
+
+async fn now(a: NowArgs) -> Result<(), CliError> {
+    let (stack, plan) = load(&a.file)?;
+    let store = open_store(&stack)?;
+    let t = target(&stack)?;
+    let engine = connect().await?;
+    let runner = DockerRunner {
+        engine: Arc::clone(&engine),
+        stack: plan.stack.clone(),
+    };
+    let err = |e: crate::protect::ProtectError| CliError::Runtime(e.to_string());
+    let kinds: Vec<Kind> = match a.only.as_str() {
+        "db" => vec![Kind::Base],
+        "dump" => vec![Kind::Dump],
+        "files" => vec![Kind::Files],
+        _ => {
+            let mut k = vec![Kind::Base, Kind::Dump];
+            if t.uploads_path.is_some() && plan.component("cms").is_some() {
+                k.push(Kind::Files);
+            }
+            k
+        }
+    };
+    for kind in kinds {
+        eprintln!(
+            "taking {} backup of {} into {} ...",
+            kind.as_str(),
+            plan.stack,
+            crate::protect::ObjectStore::location(&store)
+        );
+        let m = match kind {
+            Kind::Base => backup::base_backup(&store, &runner, &t)
+                .await
+                .map_err(err)?,
+            Kind::Dump => backup::dump(&store, &runner, &t).await.map_err(err)?,
+            Kind::Files => backup::files(&store, &runner, &t).await.map_err(err)?,
+        };
+        eprintln!("{}", summary(&m));
+    }
+    Ok(())
+}
+
+async fn list(a: ListArgs) -> Result<(), CliError> {
+    let (stack, _) = load(&a.file)?;
+    let store = open_store(&stack)?;
+    let all = catalog(&store, &stack.name)
+        .await
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    if a.output == "json" {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&all).map_err(|e| CliError::Runtime(e.to_string()))?
+        );
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = all
+        .iter()
+        .map(|m| {
+            vec![
+                m.id.clone(),
+                m.kind.as_str().into(),
+                m.finished_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                format_bytes(m.stored_bytes()),
+                m.start_lsn.clone().unwrap_or_default(),
+                m.stop_lsn.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        table(
+            &["ID", "KIND", "FINISHED", "SIZE", "START LSN", "STOP LSN"],
+            &rows
+        )
+    );
+    Ok(())
+}
+
+async fn verify_cmd(a: VerifyArgs) -> Result<(), CliError> {
+    let (stack, _) = load(&a.file)?;
+    let store = open_store(&stack)?;
+    let mut all = catalog(&store, &stack.name)
+        .await
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    if let Some(id) = &a.id {
+        all.retain(|m| &m.id == id);
+        if all.is_empty() {
+            return Err(CliError::Invalid(format!(
+                "--id: backup {id:?} not found (see `appstack backup list`)"
+            )));
+        }
+    }
+    let problems = verify(&store, &all)
+        .await
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    let objects: usize = all.iter().map(|m| m.objects.len()).sum();
+    if problems.is_empty() {
+        println!(
+            "{} backup(s), {objects} object(s): all checksums match",
+            all.len()
+        );
+        return Ok(());
+    }
+    for p in &problems {
+        eprintln!("CORRUPT {}: {}", p.object, p.message);
+    }
+    Err(CliError::Runtime(format!(
+        "{} of {objects} object(s) failed verification",
+        problems.len()
+    )))
+}

@@ -1,0 +1,388 @@
+//! Taking backups: a physical base backup (pg_basebackup, tar, streamed), logical dumps
+//! (pg_dump -Fc per database + globals) and the CMS uploads, each into the store through
+//! the compress-and-hash pipeline, each finished by its manifest.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::error::ProtectError;
+use super::manifest::{Kind, Manifest, ObjectEntry, FORMAT};
+use super::pipeline::{self, Compression};
+use super::runner::{capture, Runner};
+use super::store::ObjectStore;
+
+/// What a backup needs to know about the stack.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub stack: String,
+    pub db_user: String,
+    pub db_name: String,
+    pub compression_level: i32,
+    pub timeout: Duration,
+    /// Uploads directory inside the CMS container, when uploads live on a volume.
+    pub uploads_path: Option<String>,
+}
+
+const SOCKET: &str = "/var/run/postgresql";
+
+/// A fresh backup id: kind and UTC time, sortable.
+pub fn new_id(kind: Kind) -> String {
+    format!(
+        "{}-{}",
+        kind.as_str(),
+        Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+    )
+}
+
+/// One command whose stdout becomes one stored object.
+struct Job<'a> {
+    component: &'a str,
+    argv: Vec<String>,
+    key: &'a str,
+    compression: Compression,
+    capture: &'a [&'a str],
+}
+
+/// Streams the job's stdout into its key, returning the object entry and any captured tar
+/// members.
+async fn stream_object<S: ObjectStore, R: Runner>(
+    store: &S,
+    runner: &R,
+    t: &Target,
+    job: Job<'_>,
+) -> Result<(ObjectEntry, Vec<(String, Vec<u8>)>), ProtectError> {
+    let Job {
+        component,
+        argv,
+        key,
+        compression,
+        capture: capture_members,
+    } = job;
+    let tool = argv.first().cloned().unwrap_or_default();
+    // `timeout` in the container kills the tool itself when the job overruns.
+    let mut full = vec![
+        "timeout".to_string(),
+        format!("{}s", t.timeout.as_secs().max(1)),
+    ];
+    full.extend(argv);
+    let (raw_tx, out_rx, encoder) = pipeline::spawn(compression, capture_members);
+    let run = runner.run(component, full, raw_tx);
+    let put = store.put(key, out_rx);
+    let (run, put) = tokio::join!(run, put);
+    let encoded = encoder
+        .await
+        .map_err(|e| ProtectError::Io(e.to_string()))??;
+    let run = run?;
+    if run.exit_code == 124 {
+        let _ = store.delete(key).await;
+        return Err(ProtectError::Tool {
+            tool,
+            code: 124,
+            stderr: format!(
+                "killed after the backup timeout of {}s",
+                t.timeout.as_secs()
+            ),
+        });
+    }
+    if run.exit_code != 0 {
+        let _ = store.delete(key).await;
+        return Err(ProtectError::Tool {
+            tool,
+            code: run.exit_code,
+            stderr: run.stderr.trim().to_string(),
+        });
+    }
+    let size = put?;
+    let name = key.rsplit('/').next().unwrap_or(key).to_string();
+    Ok((
+        ObjectEntry {
+            name,
+            size,
+            raw_size: encoded.raw_size,
+            sha256: encoded.sha256,
+        },
+        encoded.members,
+    ))
+}
+
+/// Stores a small in-memory object, returning its entry.
+async fn put_small<S: ObjectStore>(
+    store: &S,
+    key: &str,
+    data: Vec<u8>,
+) -> Result<ObjectEntry, ProtectError> {
+    use sha2::Digest;
+    let sha256 = hex::encode(sha2::Sha256::digest(&data));
+    let raw_size = data.len() as u64;
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let _ = tx.send(bytes::Bytes::from(data)).await;
+    drop(tx);
+    let size = store.put(key, rx).await?;
+    Ok(ObjectEntry {
+        name: key.rsplit('/').next().unwrap_or(key).to_string(),
+        size,
+        raw_size,
+        sha256,
+    })
+}
+
+async fn versions<R: Runner>(
+    runner: &R,
+    t: &Target,
+    tools: &[&str],
+) -> Result<(String, BTreeMap<String, String>), ProtectError> {
+    let pg = capture(runner, "database", psql(t, "SHOW server_version")).await?;
+    let mut out = BTreeMap::new();
+    for tool in tools {
+        let v = capture(
+            runner,
+            "database",
+            vec![tool.to_string(), "--version".into()],
+        )
+        .await?;
+        out.insert(tool.to_string(), v);
+    }
+    Ok((pg, out))
+}
+
+fn psql(t: &Target, sql: &str) -> Vec<String> {
+    [
+        "psql", "-h", SOCKET, "-U", &t.db_user, "-d", &t.db_name, "-XtAc", sql,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// A physical base backup of the whole cluster (self-contained: WAL included, `-X fetch`).
+pub async fn base_backup<S: ObjectStore, R: Runner>(
+    store: &S,
+    runner: &R,
+    t: &Target,
+) -> Result<Manifest, ProtectError> {
+    let id = new_id(Kind::Base);
+    let started_at = Utc::now();
+    let (pg_version, tools) = versions(runner, t, &["pg_basebackup"]).await?;
+    let dir = Manifest::dir(&t.stack, Kind::Base, &id);
+    let argv: Vec<String> = [
+        "pg_basebackup",
+        "-h",
+        SOCKET,
+        "-U",
+        &t.db_user,
+        "-D",
+        "-",
+        "-Ft",
+        "-X",
+        "fetch",
+        "--checkpoint=fast",
+        "--manifest-checksums=SHA256",
+        "-l",
+        &format!("appstack {id}"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (entry, members) = stream_object(
+        store,
+        runner,
+        t,
+        Job {
+            component: "database",
+            argv,
+            key: &format!("{dir}/base.tar.zst"),
+            compression: Compression::Zstd(t.compression_level),
+            capture: &["backup_label", "backup_manifest"],
+        },
+    )
+    .await?;
+    let label = members
+        .iter()
+        .find(|(n, _)| n == "backup_label")
+        .map(|(_, d)| String::from_utf8_lossy(d).to_string())
+        .unwrap_or_default();
+    let pg_manifest = members
+        .into_iter()
+        .find(|(n, _)| n == "backup_manifest")
+        .map(|(_, d)| d);
+    let start_lsn = label_field(&label, "START WAL LOCATION:")
+        .map(|v| v.split_whitespace().next().unwrap_or("").to_string());
+    let timeline = label_field(&label, "START TIMELINE:").and_then(|v| v.trim().parse().ok());
+    let mut objects = vec![entry];
+    let mut stop_lsn = None;
+    if let Some(pm) = pg_manifest {
+        stop_lsn = serde_json::from_slice::<serde_json::Value>(&pm)
+            .ok()
+            .and_then(|v| v["WAL-Ranges"][0]["End-LSN"].as_str().map(String::from));
+        objects.push(put_small(store, &format!("{dir}/backup_manifest"), pm).await?);
+    }
+    let manifest = Manifest {
+        format: FORMAT,
+        id,
+        kind: Kind::Base,
+        stack: t.stack.clone(),
+        started_at,
+        finished_at: Utc::now(),
+        start_lsn,
+        stop_lsn,
+        timeline,
+        pg_version: Some(pg_version),
+        tools,
+        compression: format!("zstd:{}", t.compression_level),
+        encryption_key_id: None,
+        objects,
+    };
+    manifest.save(store).await?;
+    Ok(manifest)
+}
+
+fn label_field<'a>(label: &'a str, key: &str) -> Option<&'a str> {
+    label
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .map(str::trim)
+}
+
+/// Logical dumps: every non-template database (`pg_dump -Fc`) and the globals (roles).
+pub async fn dump<S: ObjectStore, R: Runner>(
+    store: &S,
+    runner: &R,
+    t: &Target,
+) -> Result<Manifest, ProtectError> {
+    let id = new_id(Kind::Dump);
+    let started_at = Utc::now();
+    let (pg_version, tools) = versions(runner, t, &["pg_dump", "pg_dumpall"]).await?;
+    let dir = Manifest::dir(&t.stack, Kind::Dump, &id);
+    let dbs = capture(
+        runner,
+        "database",
+        psql(
+            t,
+            "SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY 1",
+        ),
+    )
+    .await?;
+    let mut objects = Vec::new();
+    let level = Compression::Zstd(t.compression_level);
+    let globals = [
+        "pg_dumpall",
+        "-h",
+        SOCKET,
+        "-U",
+        &t.db_user,
+        "--globals-only",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    objects.push(
+        stream_object(
+            store,
+            runner,
+            t,
+            Job {
+                component: "database",
+                argv: globals,
+                key: &format!("{dir}/globals.sql.zst"),
+                compression: level,
+                capture: &[],
+            },
+        )
+        .await?
+        .0,
+    );
+    for db in dbs.lines().map(str::trim).filter(|d| !d.is_empty()) {
+        // -Z0: zstd compresses better and faster than pg_dump's zlib.
+        let argv = [
+            "pg_dump", "-h", SOCKET, "-U", &t.db_user, "-Fc", "-Z0", "-d", db,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        objects.push(
+            stream_object(
+                store,
+                runner,
+                t,
+                Job {
+                    component: "database",
+                    argv,
+                    key: &format!("{dir}/{db}.dump.zst"),
+                    compression: level,
+                    capture: &[],
+                },
+            )
+            .await?
+            .0,
+        );
+    }
+    let manifest = Manifest {
+        format: FORMAT,
+        id,
+        kind: Kind::Dump,
+        stack: t.stack.clone(),
+        started_at,
+        finished_at: Utc::now(),
+        start_lsn: None,
+        stop_lsn: None,
+        timeline: None,
+        pg_version: Some(pg_version),
+        tools,
+        compression: format!("zstd:{}", t.compression_level),
+        encryption_key_id: None,
+        objects,
+    };
+    manifest.save(store).await?;
+    Ok(manifest)
+}
+
+/// The CMS uploads directory as a tar.
+pub async fn files<S: ObjectStore, R: Runner>(
+    store: &S,
+    runner: &R,
+    t: &Target,
+) -> Result<Manifest, ProtectError> {
+    let path = t.uploads_path.clone().ok_or_else(|| {
+        ProtectError::Config("the stack keeps no uploads on a volume (spec.cms.uploads)".into())
+    })?;
+    let id = new_id(Kind::Files);
+    let started_at = Utc::now();
+    let dir = Manifest::dir(&t.stack, Kind::Files, &id);
+    let argv = ["tar", "-C", &path, "-cf", "-", "."]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let (entry, _) = stream_object(
+        store,
+        runner,
+        t,
+        Job {
+            component: "cms",
+            argv,
+            key: &format!("{dir}/uploads.tar.zst"),
+            compression: Compression::Zstd(t.compression_level),
+            capture: &[],
+        },
+    )
+    .await?;
+    let manifest = Manifest {
+        format: FORMAT,
+        id,
+        kind: Kind::Files,
+        stack: t.stack.clone(),
+        started_at,
+        finished_at: Utc::now(),
+        start_lsn: None,
+        stop_lsn: None,
+        timeline: None,
+        pg_version: None,
+        tools: BTreeMap::new(),
+        compression: format!("zstd:{}", t.compression_level),
+        encryption_key_id: None,
+        objects: vec![entry],
+    };
+    manifest.save(store).await?;
+    Ok(manifest)
+}

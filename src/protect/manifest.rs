@@ -1,0 +1,138 @@
+//! `manifest.json`: what a backup is, written last (its presence marks a complete backup),
+//! and the catalog, rebuilt from the store alone so a fresh machine can restore.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::error::ProtectError;
+use super::store::ObjectStore;
+
+pub const MANIFEST: &str = "manifest.json";
+pub const FORMAT: u32 = 1;
+
+/// Kind of backup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Physical base backup (pg_basebackup, tar).
+    Base,
+    /// Logical dump (pg_dump -Fc per database, plus globals).
+    Dump,
+    /// Uploaded files of the CMS.
+    Files,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Base => "base",
+            Kind::Dump => "dump",
+            Kind::Files => "files",
+        }
+    }
+}
+
+/// One stored object of a backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectEntry {
+    /// Name inside the backup's directory.
+    pub name: String,
+    /// Bytes stored.
+    pub size: u64,
+    /// Bytes before compression.
+    pub raw_size: u64,
+    /// sha256 of the stored bytes.
+    pub sha256: String,
+}
+
+/// The manifest of one backup.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub id: String,
+    pub kind: Kind,
+    pub stack: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_lsn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_lsn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pg_version: Option<String>,
+    /// Tool name → version string.
+    #[serde(default)]
+    pub tools: BTreeMap<String, String>,
+    /// e.g. "zstd:3", or "none" for already-compressed input.
+    pub compression: String,
+    /// Key id of client-side encryption; absent when not encrypted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_key_id: Option<String>,
+    pub objects: Vec<ObjectEntry>,
+}
+
+impl Manifest {
+    /// Directory (key prefix) of a backup.
+    pub fn dir(stack: &str, kind: Kind, id: &str) -> String {
+        format!("{stack}/{}/{id}", kind.as_str())
+    }
+
+    pub fn object_key(&self, name: &str) -> String {
+        format!("{}/{name}", Self::dir(&self.stack, self.kind, &self.id))
+    }
+
+    pub fn stored_bytes(&self) -> u64 {
+        self.objects.iter().map(|o| o.size).sum()
+    }
+
+    /// Writes the manifest; the last write of a backup.
+    pub async fn save<S: ObjectStore>(&self, store: &S) -> Result<(), ProtectError> {
+        let key = self.object_key(MANIFEST);
+        let json = serde_json::to_vec_pretty(self).map_err(|e| ProtectError::Manifest {
+            key: key.clone(),
+            message: e.to_string(),
+        })?;
+        let (tx, rx) = mpsc::channel(1);
+        let _ = tx.send(Bytes::from(json)).await;
+        drop(tx);
+        store.put(&key, rx).await.map(|_| ())
+    }
+}
+
+/// Reads a whole (small) object.
+pub async fn read_all<S: ObjectStore>(store: &S, key: &str) -> Result<Vec<u8>, ProtectError> {
+    let mut stream = store.get(key).await?;
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk?);
+    }
+    Ok(out)
+}
+
+/// Every complete backup of `stack` in the store, oldest first.
+pub async fn catalog<S: ObjectStore>(
+    store: &S,
+    stack: &str,
+) -> Result<Vec<Manifest>, ProtectError> {
+    let mut out = Vec::new();
+    for obj in store.list(&format!("{stack}/")).await? {
+        if !obj.key.ends_with(&format!("/{MANIFEST}")) {
+            continue;
+        }
+        let bytes = read_all(store, &obj.key).await?;
+        let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| ProtectError::Manifest {
+            key: obj.key.clone(),
+            message: e.to_string(),
+        })?;
+        out.push(m);
+    }
+    out.sort_by(|a, b| a.finished_at.cmp(&b.finished_at).then(a.id.cmp(&b.id)));
+    Ok(out)
+}

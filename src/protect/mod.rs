@@ -1,0 +1,15 @@
+//! Data protection: backups into a store (filesystem or S3-compatible), one manifest per
+//! backup, a catalog rebuilt from the store, verification. Independent of Docker: the tools
+//! run through a `Runner` (exec in the database container or pod).
+
+pub mod backup;
+pub mod error;
+pub mod manifest;
+pub mod pipeline;
+pub mod runner;
+pub mod store;
+pub mod tar_scan;
+pub mod verify;
+
+pub use error::ProtectError;
+pub use store::{FsStore, ObjectStore};

@@ -1,0 +1,88 @@
+//! Where PostgreSQL's own tools run: inside the database's container (Docker) or pod
+//! (Kubernetes), so their version always matches the server's. The engine only needs this.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use super::error::ProtectError;
+use crate::docker::Engine;
+
+/// Exit code and stderr of a finished command.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    pub exit_code: i64,
+    pub stderr: String,
+}
+
+/// Runs commands in a component of the stack.
+pub trait Runner: Send + Sync + 'static {
+    fn run(
+        &self,
+        component: &str,
+        argv: Vec<String>,
+        stdout: mpsc::Sender<Bytes>,
+    ) -> impl Future<Output = Result<RunOutput, ProtectError>> + Send;
+}
+
+/// Runs a command and returns its (small) stdout as text; a non-zero exit is an error.
+pub async fn capture<R: Runner>(
+    runner: &R,
+    component: &str,
+    argv: Vec<String>,
+) -> Result<String, ProtectError> {
+    let tool = argv.first().cloned().unwrap_or_default();
+    let (tx, mut rx) = mpsc::channel::<Bytes>(16);
+    let collect = tokio::spawn(async move {
+        let mut out = Vec::new();
+        while let Some(c) = rx.recv().await {
+            out.extend_from_slice(&c);
+        }
+        out
+    });
+    let result = runner.run(component, argv, tx).await?;
+    let out = collect.await.map_err(|e| ProtectError::Exec {
+        tool: tool.clone(),
+        message: e.to_string(),
+    })?;
+    if result.exit_code != 0 {
+        return Err(ProtectError::Tool {
+            tool,
+            code: result.exit_code,
+            stderr: result.stderr.trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out).trim().to_string())
+}
+
+/// Docker mode: `docker exec` in `<stack>-<component>`.
+pub struct DockerRunner<E: Engine> {
+    pub engine: Arc<E>,
+    pub stack: String,
+}
+
+impl<E: Engine> Runner for DockerRunner<E> {
+    async fn run(
+        &self,
+        component: &str,
+        argv: Vec<String>,
+        stdout: mpsc::Sender<Bytes>,
+    ) -> Result<RunOutput, ProtectError> {
+        let tool = argv.first().cloned().unwrap_or_default();
+        let name = format!("{}-{component}", self.stack);
+        let out = self
+            .engine
+            .exec_stream(&name, argv, stdout)
+            .await
+            .map_err(|e| ProtectError::Exec {
+                tool,
+                message: e.to_string(),
+            })?;
+        Ok(RunOutput {
+            exit_code: out.exit_code,
+            stderr: out.output,
+        })
+    }
+}
