@@ -123,6 +123,34 @@ impl SecretStore {
         Ok(out)
     }
 
+    /// Gives this stack the same secrets as `source` (a restored copy carries the source's
+    /// database roles, so it needs the source's passwords). Existing values are replaced.
+    pub fn copy_from(&self, source: &SecretStore) -> Result<usize, SecretError> {
+        let mut copied = 0;
+        let secrets = match fs::read_dir(&source.dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(io(&source.dir, e)),
+        };
+        for secret in secrets.flatten().filter(|e| e.path().is_dir()) {
+            let target = self.dir.join(secret.file_name());
+            create_private_dir(&target)?;
+            for key in fs::read_dir(secret.path())
+                .map_err(|e| io(&secret.path(), e))?
+                .flatten()
+            {
+                if key.path().extension().is_some_and(|x| x == "tmp") {
+                    continue;
+                }
+                if let Some(value) = read(&key.path())? {
+                    write_private(&target.join(key.file_name()), &value)?;
+                    copied += 1;
+                }
+            }
+        }
+        Ok(copied)
+    }
+
     /// Deletes every secret of the stack (only with `down --volumes`: the data they guard is gone).
     pub fn remove_all(&self) -> Result<(), SecretError> {
         match fs::remove_dir_all(&self.dir) {

@@ -58,6 +58,14 @@ impl Daemon {
     }
 }
 
+impl Drop for Daemon {
+    // A failed assertion must not leave a daemon reconciling behind the next test's back.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 const WITH_PROBE: &str = "  services:\n    - name: probe\n      image: appstack/web:1\n      healthCommand: [\"/bin/sh\", \"-c\", \"test ! -e /dev/shm/sick\"]\n";
 
 #[test]

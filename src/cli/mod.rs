@@ -7,6 +7,7 @@ mod down;
 mod export;
 mod logs;
 mod plan;
+mod restore;
 mod run;
 mod status;
 mod up;
@@ -94,6 +95,11 @@ pub enum Command {
     /// Take, list and verify backups.
     #[command(subcommand)]
     Backup(backup::Command),
+    /// Restore a verified base backup into a new, isolated stack and bring it up healthy.
+    #[command(
+        after_help = "Examples:\n  appstack restore -f examples/quickstart.yaml --into quickstart-copy\n  appstack restore -f stack.yaml --into crm-drill --to base-20261123T020000.000Z"
+    )]
+    Restore(restore::Args),
     /// Export the stack in another format.
     #[command(subcommand)]
     Export(export::Target),
@@ -113,6 +119,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Logs(a) => logs::run(a).await,
         Command::Run(a) => run::run(a, &cli.state_dir).await,
         Command::Backup(c) => backup::run(c).await,
+        Command::Restore(a) => restore::run(a, &cli.state_dir).await,
         Command::Export(t) => export::run(t, &cli.state_dir),
         Command::Crd => crd::run(),
     }

@@ -109,6 +109,24 @@ struct StackLoop<E: Engine> {
 }
 
 /// What identifies a version of the manifest file without reading it every second.
+/// Events of a stack, read by their own task from the moment of the call.
+fn subscribe<E: Engine>(
+    engine: &E,
+    stack: &str,
+) -> tokio::sync::mpsc::Receiver<Result<crate::docker::engine::EngineEvent, DockerError>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    // Replay a second: nothing that happened while connecting is missed.
+    let mut stream = engine.events(stack, Some(1));
+    tokio::spawn(async move {
+        while let Some(ev) = stream.next().await {
+            if tx.send(ev).await.is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 fn fingerprint(path: &Path) -> Option<(std::time::SystemTime, u64)> {
     let m = std::fs::metadata(path).ok()?;
     Some((m.modified().ok()?, m.len()))
@@ -130,10 +148,7 @@ impl<E: Engine> StackLoop<E> {
         // One events subscription, renewed only when it ends or the stack is renamed.
         let mut events: Option<(
             String,
-            futures::stream::BoxStream<
-                'static,
-                Result<crate::docker::engine::EngineEvent, DockerError>,
-            >,
+            tokio::sync::mpsc::Receiver<Result<crate::docker::engine::EngineEvent, DockerError>>,
         )> = None;
         loop {
             let fp = fingerprint(&self.file);
@@ -169,6 +184,17 @@ impl<E: Engine> StackLoop<E> {
                 poll.tick().await;
                 continue;
             };
+            // Subscribe before reconciling (watch, then list), polled eagerly by its own task,
+            // so nothing after the state the reconcile observed can be missed.
+            if events
+                .as_ref()
+                .is_none_or(|(stack, _)| *stack != current.stack)
+            {
+                events = Some((
+                    current.stack.clone(),
+                    subscribe(self.engine.as_ref(), &current.stack),
+                ));
+            }
             if need_reconcile && next_retry.is_none_or(|t| t <= tokio::time::Instant::now()) {
                 need_reconcile = false;
                 match self.reconcile(&current).await {
@@ -187,18 +213,12 @@ impl<E: Engine> StackLoop<E> {
                     self.mark_first_sync();
                 }
             }
-            if events
-                .as_ref()
-                .is_none_or(|(stack, _)| *stack != current.stack)
-            {
-                events = Some((current.stack.clone(), self.engine.events(&current.stack)));
-            }
             let Some((_, stream)) = events.as_mut() else {
                 continue;
             };
             let next_deferred = deferred.values().min().copied();
             tokio::select! {
-                ev = stream.next() => match ev {
+                ev = stream.recv() => match ev {
                     Some(Ok(ev)) => match ev.action.as_str() {
                         "destroy" => need_reconcile = true,
                         "health_status: unhealthy" if !ev.component.is_empty() => {

@@ -136,7 +136,7 @@ impl<E: Engine> Applier<E> {
 
         // Subscribe before anything starts, so no health event can be missed.
         let (tx, _) = broadcast::channel::<EngineEvent>(256);
-        let mut stream = self.engine.events(&self.plan.stack);
+        let mut stream = self.engine.events(&self.plan.stack, None);
         let feed_tx = tx.clone();
         let feeder = tokio::spawn(async move {
             while let Some(Ok(ev)) = stream.next().await {

@@ -109,7 +109,23 @@ pub trait Engine: Send + Sync + 'static {
         cmd: Vec<String>,
         stdout: tokio::sync::mpsc::Sender<bytes::Bytes>,
     ) -> impl Future<Output = DResult<ExecOutput>> + Send;
-    fn events(&self, stack: &str) -> BoxStream<'static, DResult<EngineEvent>>;
+    /// Runs a one-off container of `image` with `script` (sh -c), the named volumes mounted,
+    /// feeding `stdin` to it; removes it afterwards. Returns exit code and output.
+    fn run_with_stdin(
+        &self,
+        name: &str,
+        image: &str,
+        script: &str,
+        volumes: Vec<(String, String)>,
+        labels: HashMap<String, String>,
+        stdin: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    ) -> impl Future<Output = DResult<ExecOutput>> + Send;
+    /// Container events of a stack; `replay_secs` replays that many seconds before now.
+    fn events(
+        &self,
+        stack: &str,
+        replay_secs: Option<i64>,
+    ) -> BoxStream<'static, DResult<EngineEvent>>;
     fn logs(
         &self,
         name: &str,
@@ -390,45 +406,21 @@ impl Engine for BollardEngine {
     }
 
     async fn exec(&self, name: &str, cmd: Vec<String>) -> DResult<ExecOutput> {
-        use bollard::exec::{CreateExecOptions, StartExecResults};
-        let map = |e| DockerError::from_bollard(e, &format!("container {name}"));
-        let created = self
-            .docker
-            .create_exec(
-                name,
-                CreateExecOptions {
-                    cmd: Some(cmd),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(map)?;
-        let mut output = String::new();
-        if let StartExecResults::Attached {
-            output: mut stream, ..
-        } = self
-            .docker
-            .start_exec(&created.id, None)
-            .await
-            .map_err(map)?
-        {
-            while let Some(chunk) = stream.next().await {
-                match chunk {
-                    Ok(log) => {
-                        if output.len() < 4096 {
-                            output.push_str(&String::from_utf8_lossy(&log.into_bytes()));
-                        }
-                    }
-                    Err(e) => return Err(map(e)),
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
+        let collect = async move {
+            let mut out = String::new();
+            while let Some(chunk) = rx.recv().await {
+                if out.len() < 4096 {
+                    out.push_str(&String::from_utf8_lossy(&chunk));
                 }
             }
-        }
-        let inspect = self.docker.inspect_exec(&created.id).await.map_err(map)?;
+            out
+        };
+        let (result, stdout) = tokio::join!(self.exec_stream(name, cmd, tx), collect);
+        let result = result?;
         Ok(ExecOutput {
-            exit_code: inspect.exit_code.unwrap_or(-1),
-            output,
+            exit_code: result.exit_code,
+            output: format!("{stdout}{}", result.output),
         })
     }
 
@@ -483,10 +475,108 @@ impl Engine for BollardEngine {
         })
     }
 
-    fn events(&self, stack: &str) -> BoxStream<'static, DResult<EngineEvent>> {
+    async fn run_with_stdin(
+        &self,
+        name: &str,
+        image: &str,
+        script: &str,
+        volumes: Vec<(String, String)>,
+        labels: HashMap<String, String>,
+        mut stdin: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    ) -> DResult<ExecOutput> {
+        use bollard::models::{HostConfig, Mount, MountType};
+        use tokio::io::AsyncWriteExt;
+        let map = |e| DockerError::from_bollard(e, &format!("container {name}"));
+        let _ = self.remove(name).await;
+        let mounts = volumes
+            .into_iter()
+            .map(|(source, target)| Mount {
+                typ: Some(MountType::VOLUME),
+                source: Some(source),
+                target: Some(target),
+                ..Default::default()
+            })
+            .collect();
+        let body = ContainerCreateBody {
+            image: Some(image.to_string()),
+            entrypoint: Some(vec!["/bin/sh".into(), "-c".into(), script.to_string()]),
+            cmd: Some(vec![]),
+            open_stdin: Some(true),
+            stdin_once: Some(true),
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            labels: Some(labels),
+            host_config: Some(HostConfig {
+                mounts: Some(mounts),
+                network_mode: Some("none".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        self.create_container(name, body).await?;
+        let opts = q::AttachContainerOptionsBuilder::default()
+            .stdin(true)
+            .stdout(true)
+            .stderr(true)
+            .stream(true)
+            .build();
+        let attached = self
+            .docker
+            .attach_container(name, Some(opts))
+            .await
+            .map_err(map)?;
+        self.start(name).await?;
+        let mut input = attached.input;
+        let mut output = attached.output;
+        let feed = async move {
+            while let Some(chunk) = stdin.recv().await {
+                input.write_all(&chunk).await?;
+            }
+            input.shutdown().await
+        };
+        let drain = async move {
+            let mut text = String::new();
+            while let Some(Ok(log)) = output.next().await {
+                if text.len() < 8192 {
+                    text.push_str(&String::from_utf8_lossy(&log.into_bytes()));
+                }
+            }
+            text
+        };
+        let (fed, text) = tokio::join!(feed, drain);
+        let mut wait = self
+            .docker
+            .wait_container(name, None::<q::WaitContainerOptions>);
+        let mut code = -1;
+        while let Some(item) = wait.next().await {
+            match item {
+                Ok(r) => code = r.status_code,
+                // bollard reports a non-zero exit as an error carrying the code.
+                Err(bollard::errors::Error::DockerContainerWaitError { code: c, .. }) => code = c,
+                Err(e) => return Err(map(e)),
+            }
+        }
+        let _ = self.remove(name).await;
+        fed.map_err(|e| DockerError::Other(format!("writing to {name}: {e}")))?;
+        Ok(ExecOutput {
+            exit_code: code,
+            output: text,
+        })
+    }
+
+    fn events(
+        &self,
+        stack: &str,
+        replay_secs: Option<i64>,
+    ) -> BoxStream<'static, DResult<EngineEvent>> {
         let mut filters = Self::stack_filter(stack);
         filters.insert("type".to_string(), vec!["container".to_string()]);
-        let opts = q::EventsOptionsBuilder::default().filters(&filters).build();
+        let mut builder = q::EventsOptionsBuilder::default().filters(&filters);
+        if let Some(secs) = replay_secs {
+            builder = builder.since(&(chrono::Utc::now().timestamp() - secs).to_string());
+        }
+        let opts = builder.build();
         self.docker
             .events(Some(opts))
             .map(|item| {

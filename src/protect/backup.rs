@@ -147,6 +147,10 @@ async fn versions<R: Runner>(
     Ok((pg, out))
 }
 
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
 fn psql(t: &Target, sql: &str) -> Vec<String> {
     [
         "psql", "-h", SOCKET, "-U", &t.db_user, "-d", &t.db_name, "-XtAc", sql,
@@ -264,59 +268,37 @@ pub async fn dump<S: ObjectStore, R: Runner>(
         ),
     )
     .await?;
-    let mut objects = Vec::new();
-    let level = Compression::Zstd(t.compression_level);
-    let globals = [
-        "pg_dumpall",
-        "-h",
-        SOCKET,
-        "-U",
-        &t.db_user,
-        "--globals-only",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    objects.push(
-        stream_object(
-            store,
-            runner,
-            t,
-            Job {
-                component: "database",
-                argv: globals,
-                key: &format!("{dir}/globals.sql.zst"),
-                compression: level,
-                capture: &[],
-            },
-        )
-        .await?
-        .0,
-    );
+    // Globals (roles) first, then each database; -Z0: zstd beats pg_dump's own zlib.
+    let mut jobs: Vec<(Vec<String>, String)> = vec![(
+        args(&[
+            "pg_dumpall",
+            "-h",
+            SOCKET,
+            "-U",
+            &t.db_user,
+            "--globals-only",
+        ]),
+        "globals.sql.zst".into(),
+    )];
     for db in dbs.lines().map(str::trim).filter(|d| !d.is_empty()) {
-        // -Z0: zstd compresses better and faster than pg_dump's zlib.
-        let argv = [
-            "pg_dump", "-h", SOCKET, "-U", &t.db_user, "-Fc", "-Z0", "-d", db,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        objects.push(
-            stream_object(
-                store,
-                runner,
-                t,
-                Job {
-                    component: "database",
-                    argv,
-                    key: &format!("{dir}/{db}.dump.zst"),
-                    compression: level,
-                    capture: &[],
-                },
-            )
-            .await?
-            .0,
-        );
+        jobs.push((
+            args(&[
+                "pg_dump", "-h", SOCKET, "-U", &t.db_user, "-Fc", "-Z0", "-d", db,
+            ]),
+            format!("{db}.dump.zst"),
+        ));
+    }
+    let mut objects = Vec::new();
+    for (argv, name) in jobs {
+        let key = format!("{dir}/{name}");
+        let job = Job {
+            component: "database",
+            argv,
+            key: &key,
+            compression: Compression::Zstd(t.compression_level),
+            capture: &[],
+        };
+        objects.push(stream_object(store, runner, t, job).await?.0);
     }
     let manifest = Manifest {
         format: FORMAT,

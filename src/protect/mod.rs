@@ -3,9 +3,11 @@
 //! run through a `Runner` (exec in the database container or pod).
 
 pub mod backup;
+pub mod decode;
 pub mod error;
 pub mod manifest;
 pub mod pipeline;
+pub mod restore;
 pub mod runner;
 pub mod store;
 pub mod tar_scan;

@@ -1,0 +1,46 @@
+//! Choosing and checking what to restore. A backup is only restored after every one of
+//! its objects matched its sha256: a corrupt backup is refused, naming the object.
+
+use super::error::ProtectError;
+use super::manifest::{catalog, Kind, Manifest};
+use super::store::ObjectStore;
+use super::verify::verify;
+
+/// Which base backup to restore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pick {
+    Latest,
+    Id(String),
+}
+
+/// The base backup to restore, verified.
+pub async fn pick_verified<S: ObjectStore>(
+    store: &S,
+    stack: &str,
+    pick: &Pick,
+) -> Result<Manifest, ProtectError> {
+    let all = catalog(store, stack).await?;
+    let mut bases = all.into_iter().filter(|m| m.kind == Kind::Base);
+    let chosen = match pick {
+        Pick::Latest => bases.next_back(),
+        Pick::Id(id) => bases.into_iter().find(|m| &m.id == id),
+    };
+    let m = chosen.ok_or_else(|| ProtectError::UnknownBackup {
+        id: match pick {
+            Pick::Latest => format!("(any base backup of stack {stack})"),
+            Pick::Id(id) => id.clone(),
+        },
+    })?;
+    if let Some(p) = verify(store, std::slice::from_ref(&m))
+        .await?
+        .into_iter()
+        .next()
+    {
+        return Err(ProtectError::Checksum {
+            key: p.object,
+            expected: "the manifest's sha256".into(),
+            actual: p.message,
+        });
+    }
+    Ok(m)
+}
