@@ -63,6 +63,19 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = log
+                .lines()
+                .filter(|l| !l.contains("exec"))
+                .rev()
+                .take(40)
+                .collect();
+            eprintln!(
+                "--- daemon log (last lines) ---\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
     }
 }
 

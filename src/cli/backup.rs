@@ -4,9 +4,11 @@ use std::sync::Arc;
 use super::common::{connect, load, table};
 use super::CliError;
 use crate::api::quantity::format_bytes;
+use crate::api::quantity::parse_duration;
 use crate::api::validated::{BackupTarget, Uploads, ValidatedStack};
 use crate::protect::backup::{self, Target};
 use crate::protect::manifest::{catalog, Kind, Manifest};
+use crate::protect::retention::{prune, Policy};
 use crate::protect::runner::DockerRunner;
 use crate::protect::verify::verify;
 use crate::protect::FsStore;
@@ -38,6 +40,18 @@ pub struct NowArgs {
     /// What to back up: db (physical base backup), dump, files or all.
     #[arg(long, default_value = "all", value_parser = ["db", "dump", "files", "all"])]
     pub only: String,
+    /// Apply retention only; take no backup.
+    #[arg(long)]
+    pub prune_only: bool,
+    /// Override spec.backup.retention.maxAge for this run (e.g. 30d).
+    #[arg(long, value_name = "DURATION")]
+    pub max_age: Option<String>,
+    /// Override spec.backup.retention.keepLast for this run.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
+    /// Show what retention would delete, delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -116,6 +130,10 @@ fn summary(m: &Manifest) -> String {
 async fn now(a: NowArgs) -> Result<(), CliError> {
     let (stack, plan) = load(&a.file)?;
     let store = open_store(&stack)?;
+    let policy = policy(&stack, &a)?;
+    if a.prune_only {
+        return apply_retention(&store, &stack.name, policy, a.dry_run).await;
+    }
     let t = target(&stack)?;
     let engine = connect().await?;
     let runner = DockerRunner {
@@ -151,6 +169,51 @@ async fn now(a: NowArgs) -> Result<(), CliError> {
         };
         eprintln!("{}", summary(&m));
     }
+    apply_retention(&store, &stack.name, policy, a.dry_run).await
+}
+
+fn policy(stack: &ValidatedStack, a: &NowArgs) -> Result<Policy, CliError> {
+    let b = stack
+        .backup
+        .as_ref()
+        .ok_or_else(|| CliError::Invalid("spec.backup: not set".into()))?;
+    let max_age = match &a.max_age {
+        Some(text) => parse_duration(text)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                CliError::Invalid(format!("--max-age: {text:?} is not a duration (e.g. 14d)"))
+            })?,
+        None => b.max_age,
+    };
+    Ok(Policy {
+        keep_last: a.keep_last.unwrap_or(b.keep_last),
+        max_age,
+    })
+}
+
+async fn apply_retention(
+    store: &FsStore,
+    stack: &str,
+    policy: Policy,
+    dry_run: bool,
+) -> Result<(), CliError> {
+    let (decisions, pruned) = prune(store, stack, policy, chrono::Utc::now(), dry_run)
+        .await
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    for d in &decisions {
+        if !d.keep {
+            eprintln!("retention: {verb} {} ({})", d.id, d.reason);
+        }
+    }
+    eprintln!(
+        "retention (keep-last {}, max-age {}d): {} backup(s) kept, {verb} {} backup(s) and {} orphan object(s)",
+        policy.keep_last,
+        policy.max_age.as_secs() / 86400,
+        decisions.iter().filter(|d| d.keep).count(),
+        pruned.backups.len(),
+        pruned.orphan_objects
+    );
     Ok(())
 }
 

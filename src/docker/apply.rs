@@ -223,17 +223,18 @@ impl<E: Engine> Applier<E> {
         mut events: broadcast::Receiver<EngineEvent>,
     ) -> Result<(bool, Instant), DockerError> {
         let name = self.plan.object_name(&c.name);
+        let mut container_id: Option<String> = None;
         // Prepare the new container while dependencies boot; only the start waits for them.
         match &step {
             Some(Step::Create { .. }) => {
                 self.reporter.report(&c.name, "creating");
-                self.prepare(c, &name, hash).await?;
+                container_id = Some(self.prepare(c, &name, hash).await?);
                 self.swap_in(c, &name, false).await?;
             }
             Some(Step::Recreate { .. }) => {
                 self.reporter
                     .report(&c.name, "preparing replacement (spec changed)");
-                self.prepare(c, &name, hash).await?;
+                container_id = Some(self.prepare(c, &name, hash).await?);
             }
             _ => {}
         }
@@ -275,13 +276,20 @@ impl<E: Engine> Applier<E> {
             }
             return Ok((false, Instant::now()));
         }
-        if step.is_none() && observed.is_some_and(|o| o.health == Health::Healthy) {
+        if step.is_none()
+            && observed
+                .as_ref()
+                .is_some_and(|o| o.health == Health::Healthy)
+        {
             return Ok((true, Instant::now()));
         }
         if !self.wait {
             return Ok((false, Instant::now()));
         }
-        match wait_healthy(self.engine.as_ref(), c, &name, &mut events).await {
+        let id = container_id
+            .or_else(|| observed.map(|o| o.id))
+            .unwrap_or_default();
+        match wait_healthy(self.engine.as_ref(), c, &name, &id, &mut events).await {
             Ok(took) => {
                 self.reporter
                     .report(&c.name, &format!("healthy ({:.1}s)", took.as_secs_f64()));
@@ -296,17 +304,17 @@ impl<E: Engine> Applier<E> {
 
     /// Creates the container under a pending name and fills it with its files, so an
     /// interrupted run leaves either the old container or a leftover the next run removes.
-    async fn prepare(&self, c: &Component, name: &str, hash: &str) -> Result<(), DockerError> {
+    async fn prepare(&self, c: &Component, name: &str, hash: &str) -> Result<String, DockerError> {
         let pending = format!("{name}{PENDING_SUFFIX}");
         ignore_not_found(self.engine.remove(&pending).await)?;
         let body = container_body(&self.plan, c, hash);
-        self.engine.create_container(&pending, body).await?;
+        let id = self.engine.create_container(&pending, body).await?;
         let tar = files_tar(c, &self.secrets)
             .map_err(|e| DockerError::Other(format!("packing files of {}: {e}", c.name)))?;
         if let Some(tar) = tar {
             self.engine.upload(&pending, tar).await?;
         }
-        Ok(())
+        Ok(id)
     }
 
     /// Renames the prepared container into place, replacing the old one when `replace`.

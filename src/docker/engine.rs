@@ -49,6 +49,8 @@ pub struct ObservedContainer {
 /// A container event of the stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineEvent {
+    /// Container id (names are reused across recreates; ids never are).
+    pub id: String,
     pub component: String,
     pub container: String,
     /// Docker's action: start, die, destroy, health_status: healthy, ...
@@ -584,6 +586,7 @@ impl Engine for BollardEngine {
                 let actor = msg.actor.unwrap_or_default();
                 let attrs = actor.attributes.unwrap_or_default();
                 Ok(EngineEvent {
+                    id: actor.id.unwrap_or_default(),
                     component: attrs.get(LABEL_COMPONENT).cloned().unwrap_or_default(),
                     container: attrs.get("name").cloned().unwrap_or_default(),
                     action: msg.action.unwrap_or_default(),

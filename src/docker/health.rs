@@ -35,11 +35,12 @@ pub fn deadline(c: &Component) -> Duration {
     Duration::from_millis(h) + Duration::from_secs(30)
 }
 
-/// Waits until `container` (component `c`) is healthy.
+/// Waits until `container` (component `c`, container id `id`) is healthy.
 pub async fn wait_healthy<E: Engine>(
     engine: &E,
     c: &Component,
     container: &str,
+    id: &str,
     events: &mut broadcast::Receiver<EngineEvent>,
 ) -> Result<Duration, DockerError> {
     let started = Instant::now();
@@ -54,9 +55,13 @@ pub async fn wait_healthy<E: Engine>(
     loop {
         tokio::select! {
             ev = events.recv() => match ev {
-                Ok(ev) if ev.container == container => {
+                Ok(ev) if ev.id == id => {
                     if ev.action == "health_status: healthy" {
                         return Ok(started.elapsed());
+                    }
+                    // Removed while we wait: give up now so the caller's next pass recreates it.
+                    if ev.action == "destroy" {
+                        return Err(DockerError::NotFound(format!("container {container}")));
                     }
                     if ev.action == "die" {
                         deaths += 1;
@@ -74,6 +79,7 @@ pub async fn wait_healthy<E: Engine>(
                 match engine.exec(container, argv.clone()).await {
                     Ok(out) if out.exit_code == 0 => return Ok(started.elapsed()),
                     Ok(out) => last_output = format!("exit {}: {}", out.exit_code, out.output.trim()),
+                    Err(e @ DockerError::NotFound(_)) => return Err(e),
                     Err(e) => last_output = e.to_string(),
                 }
                 backoff = (backoff * 5 / 4).min(PROBE_MAX);

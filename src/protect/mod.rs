@@ -8,6 +8,7 @@ pub mod error;
 pub mod manifest;
 pub mod pipeline;
 pub mod restore;
+pub mod retention;
 pub mod runner;
 pub mod store;
 pub mod tar_scan;
