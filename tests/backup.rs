@@ -108,7 +108,13 @@ fn backup_now_list_verify_and_corruption_detected() {
     assert!(toc.contains("TABLE public places"), "{toc}");
 
     let ok = s.run_ok(&["backup", "verify"]);
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("all checksums match"));
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(text.contains("all checksums match"), "{text}");
+    // PostgreSQL's own check of the base backup (backup_manifest + WAL), from the db image.
+    assert!(
+        text.contains(&format!("{base_id}: backup successfully verified")),
+        "{text}"
+    );
 
     // Flip one byte in the middle of the base backup: verify fails and names the object.
     let mut bytes = std::fs::read(&tar_path).unwrap();

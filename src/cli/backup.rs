@@ -5,13 +5,14 @@ use super::common::{connect, load, table};
 use super::CliError;
 use crate::api::quantity::format_bytes;
 use crate::api::quantity::parse_duration;
-use crate::api::validated::{BackupTarget, Uploads, ValidatedStack};
+use crate::api::validated::{Uploads, ValidatedStack};
 use crate::protect::backup::{self, Target};
 use crate::protect::manifest::{catalog, Kind, Manifest};
 use crate::protect::retention::{prune, Policy};
 use crate::protect::runner::DockerRunner;
+use crate::protect::target::AnyStore;
 use crate::protect::verify::verify;
-use crate::protect::FsStore;
+use crate::protect::ObjectStore;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -72,17 +73,17 @@ pub struct VerifyArgs {
     /// Verify only this backup (default: all).
     #[arg(long)]
     pub id: Option<String>,
+    /// Only compare checksums (no Docker engine needed); skip pg_verifybackup.
+    #[arg(long)]
+    pub checksums_only: bool,
 }
 
 /// The store a stack's backups go to.
-pub fn open_store(stack: &ValidatedStack) -> Result<FsStore, CliError> {
+pub fn open_store(stack: &ValidatedStack) -> Result<AnyStore, CliError> {
     let b = stack.backup.as_ref().ok_or_else(|| {
         CliError::Invalid("spec.backup: not set; add a backup section to protect this stack".into())
     })?;
-    match &b.target {
-        BackupTarget::Filesystem { path } => Ok(FsStore::new(path)),
-        BackupTarget::S3 { .. } => Err(CliError::Invalid("spec.backup.target: s3:// targets are not supported by this build yet; use file:///path".into())),
-    }
+    crate::protect::target::open(&b.target).map_err(|e| CliError::Invalid(e.to_string()))
 }
 
 fn target(stack: &ValidatedStack) -> Result<Target, CliError> {
@@ -158,7 +159,7 @@ async fn now(a: NowArgs) -> Result<(), CliError> {
             "taking {} backup of {} into {} ...",
             kind.as_str(),
             plan.stack,
-            crate::protect::ObjectStore::location(&store)
+            store.location()
         );
         let m = match kind {
             Kind::Base => backup::base_backup(&store, &runner, &t)
@@ -192,7 +193,7 @@ fn policy(stack: &ValidatedStack, a: &NowArgs) -> Result<Policy, CliError> {
 }
 
 async fn apply_retention(
-    store: &FsStore,
+    store: &AnyStore,
     stack: &str,
     policy: Policy,
     dry_run: bool,
@@ -253,6 +254,39 @@ async fn list(a: ListArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// PostgreSQL's own check of a base backup (its backup_manifest and the WAL it needs), in a
+/// throwaway container of the database image, so the tool's version matches the server's.
+async fn pg_verifybackup<E: crate::docker::Engine>(
+    engine: &E,
+    store: &AnyStore,
+    stack: &str,
+    image: &str,
+    m: &Manifest,
+) -> Result<crate::docker::engine::ExecOutput, CliError> {
+    let object = store
+        .get(&m.object_key("base.tar.zst"))
+        .await
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    let (tar, decoder) = crate::protect::decode::spawn_zstd(object);
+    let labels = std::collections::HashMap::from([
+        (crate::plan::LABEL_STACK.to_string(), stack.to_string()),
+        (
+            crate::plan::LABEL_COMPONENT.to_string(),
+            "verify".to_string(),
+        ),
+    ]);
+    let script = "set -e; d=$(mktemp -d); tar -x -C \"$d\"; pg_verifybackup \"$d\"; rm -rf \"$d\"";
+    let name = format!("{stack}-verify");
+    let (out, decoded) = tokio::join!(
+        engine.run_with_stdin(&name, image, script, Vec::new(), labels, tar),
+        decoder
+    );
+    decoded
+        .map_err(|e| CliError::Runtime(e.to_string()))?
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    Ok(out?)
+}
+
 async fn verify_cmd(a: VerifyArgs) -> Result<(), CliError> {
     let (stack, _) = load(&a.file)?;
     let store = open_store(&stack)?;
@@ -276,6 +310,34 @@ async fn verify_cmd(a: VerifyArgs) -> Result<(), CliError> {
             "{} backup(s), {objects} object(s): all checksums match",
             all.len()
         );
+        if a.checksums_only {
+            return Ok(());
+        }
+        let bases: Vec<&Manifest> = all.iter().filter(|m| m.kind == Kind::Base).collect();
+        if bases.is_empty() {
+            return Ok(());
+        }
+        let image = stack
+            .database
+            .as_ref()
+            .map(|d| d.image.clone())
+            .ok_or_else(|| CliError::Invalid("spec.database: not set".into()))?;
+        let engine = connect().await?;
+        for m in bases {
+            let out = pg_verifybackup(engine.as_ref(), &store, &stack.name, &image, m).await?;
+            if out.exit_code != 0 {
+                return Err(CliError::Runtime(format!(
+                    "pg_verifybackup rejected {}: {}",
+                    m.id,
+                    out.output.trim()
+                )));
+            }
+            println!(
+                "{}: {}",
+                m.id,
+                out.output.lines().last().unwrap_or("verified").trim()
+            );
+        }
         return Ok(());
     }
     for p in &problems {

@@ -10,8 +10,10 @@ pub mod pipeline;
 pub mod restore;
 pub mod retention;
 pub mod runner;
+pub mod s3;
 pub mod store;
 pub mod tar_scan;
+pub mod target;
 pub mod verify;
 
 pub use error::ProtectError;
