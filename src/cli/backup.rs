@@ -7,6 +7,7 @@ use crate::api::quantity::format_bytes;
 use crate::api::quantity::parse_duration;
 use crate::api::validated::{Uploads, ValidatedStack};
 use crate::protect::backup::{self, Target};
+use crate::protect::crypto::Key;
 use crate::protect::manifest::{catalog, Kind, Manifest};
 use crate::protect::retention::{prune, Policy};
 use crate::protect::runner::DockerRunner;
@@ -26,6 +27,11 @@ pub enum Command {
         after_help = "Examples:\n  appstack backup list -f examples/quickstart.yaml\n  appstack backup list -f stack.yaml -o json"
     )]
     List(ListArgs),
+    /// Write a new client-side encryption key (0600) for spec.backup.encryption.keyFile.
+    #[command(
+        after_help = "Keep a copy of the key outside the machine: without it the backups cannot be restored.\n\nExamples:\n  appstack backup keygen -o /etc/appstack/backup.key"
+    )]
+    Keygen(KeygenArgs),
     /// Check every stored object's sha256 against its manifest.
     #[command(
         after_help = "Examples:\n  appstack backup verify -f examples/quickstart.yaml\n  appstack backup verify -f stack.yaml --id base-20261123T020000.000Z"
@@ -66,6 +72,13 @@ pub struct ListArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct KeygenArgs {
+    /// Where to write the key (refuses to overwrite an existing file).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
     /// The AppStack manifest (YAML).
     #[arg(short = 'f', long = "file", value_name = "FILE")]
@@ -76,6 +89,36 @@ pub struct VerifyArgs {
     /// Only compare checksums (no Docker engine needed); skip pg_verifybackup.
     #[arg(long)]
     pub checksums_only: bool,
+}
+
+/// The encryption key the spec names, if any.
+pub fn spec_key(stack: &ValidatedStack) -> Result<Option<Key>, CliError> {
+    match stack
+        .backup
+        .as_ref()
+        .and_then(|b| b.encryption_key_file.as_deref())
+    {
+        Some(path) => Key::from_file(path)
+            .map(Some)
+            .map_err(|e| CliError::Invalid(e.to_string())),
+        None => Ok(None),
+    }
+}
+
+/// The key needed to read `m`: refuses clearly when it is missing or is not the one used.
+pub fn key_for(stack: &ValidatedStack, m: &Manifest) -> Result<Option<Key>, CliError> {
+    let Some(want) = &m.encryption_key_id else {
+        return Ok(None);
+    };
+    match spec_key(stack)? {
+        None => Err(CliError::Invalid(format!("backup {} is encrypted (key id {want}): set spec.backup.encryption.keyFile to its key", m.id))),
+        Some(k) if &k.id() != want => Err(CliError::Invalid(format!(
+            "wrong key: backup {} was encrypted with key id {want}, but spec.backup.encryption.keyFile holds key id {}",
+            m.id,
+            k.id()
+        ))),
+        Some(k) => Ok(Some(k)),
+    }
 }
 
 /// The store a stack's backups go to.
@@ -96,6 +139,7 @@ fn target(stack: &ValidatedStack) -> Result<Target, CliError> {
         .as_ref()
         .ok_or_else(|| CliError::Invalid("spec.database: not set; nothing to back up".into()))?;
     Ok(Target {
+        key: spec_key(stack)?,
         stack: stack.name.clone(),
         db_user: db.user.clone(),
         db_name: db.name.clone(),
@@ -113,6 +157,7 @@ pub async fn run(cmd: Command) -> Result<(), CliError> {
         Command::Now(a) => now(a).await,
         Command::List(a) => list(a).await,
         Command::Verify(a) => verify_cmd(a).await,
+        Command::Keygen(a) => keygen(a),
     }
 }
 
@@ -256,18 +301,20 @@ async fn list(a: ListArgs) -> Result<(), CliError> {
 
 /// PostgreSQL's own check of a base backup (its backup_manifest and the WAL it needs), in a
 /// throwaway container of the database image, so the tool's version matches the server's.
+#[allow(clippy::too_many_arguments)]
 async fn pg_verifybackup<E: crate::docker::Engine>(
     engine: &E,
     store: &AnyStore,
     stack: &str,
     image: &str,
     m: &Manifest,
+    key: Option<Key>,
 ) -> Result<crate::docker::engine::ExecOutput, CliError> {
     let object = store
         .get(&m.object_key("base.tar.zst"))
         .await
         .map_err(|e| CliError::Runtime(e.to_string()))?;
-    let (tar, decoder) = crate::protect::decode::spawn_zstd(object);
+    let (tar, decoder) = crate::protect::decode::spawn_zstd(object, key);
     let labels = std::collections::HashMap::from([
         (crate::plan::LABEL_STACK.to_string(), stack.to_string()),
         (
@@ -324,7 +371,15 @@ async fn verify_cmd(a: VerifyArgs) -> Result<(), CliError> {
             .ok_or_else(|| CliError::Invalid("spec.database: not set".into()))?;
         let engine = connect().await?;
         for m in bases {
-            let out = pg_verifybackup(engine.as_ref(), &store, &stack.name, &image, m).await?;
+            let out = pg_verifybackup(
+                engine.as_ref(),
+                &store,
+                &stack.name,
+                &image,
+                m,
+                key_for(&stack, m)?,
+            )
+            .await?;
             if out.exit_code != 0 {
                 return Err(CliError::Runtime(format!(
                     "pg_verifybackup rejected {}: {}",
@@ -347,4 +402,24 @@ async fn verify_cmd(a: VerifyArgs) -> Result<(), CliError> {
         "{} of {objects} object(s) failed verification",
         problems.len()
     )))
+}
+
+fn keygen(a: KeygenArgs) -> Result<(), CliError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let key = Key::generate();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&a.output)
+        .map_err(|e| CliError::Invalid(format!("--output {}: {e}", a.output.display())))?;
+    f.write_all(format!("{}\n", key.to_hex()).as_bytes())
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    eprintln!(
+        "wrote a new key to {} (key id {}); keep a copy off this machine",
+        a.output.display(),
+        key.id()
+    );
+    Ok(())
 }

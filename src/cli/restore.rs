@@ -67,6 +67,8 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
             )),
             other => CliError::Runtime(other.to_string()),
         })?;
+    // A missing or wrong key is refused before anything is created.
+    let key = super::backup::key_for(&stack, &manifest)?;
     eprintln!(
         "restoring {} (stop LSN {}) of {} into stack {into}",
         manifest.id,
@@ -108,7 +110,7 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
         .get(&manifest.object_key("base.tar.zst"))
         .await
         .map_err(|e| CliError::Runtime(e.to_string()))?;
-    let (tar, decoder) = spawn_zstd(object);
+    let (tar, decoder) = spawn_zstd(object, key);
     let mut helper_labels = labels;
     helper_labels.insert(LABEL_COMPONENT.to_string(), "restore".to_string());
     // Runs as the image's user; as root (official images) it hands the files to postgres.

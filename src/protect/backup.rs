@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
+use super::crypto::Key;
 use super::error::ProtectError;
 use super::manifest::{Kind, Manifest, ObjectEntry, FORMAT};
 use super::pipeline::{self, Compression};
@@ -23,6 +24,8 @@ pub struct Target {
     pub timeout: Duration,
     /// Uploads directory inside the CMS container, when uploads live on a volume.
     pub uploads_path: Option<String>,
+    /// Client-side encryption key.
+    pub key: Option<Key>,
 }
 
 const SOCKET: &str = "/var/run/postgresql";
@@ -67,7 +70,7 @@ async fn stream_object<S: ObjectStore, R: Runner>(
         format!("{}s", t.timeout.as_secs().max(1)),
     ];
     full.extend(argv);
-    let (raw_tx, out_rx, encoder) = pipeline::spawn(compression, capture_members);
+    let (raw_tx, out_rx, encoder) = pipeline::spawn(compression, capture_members, t.key.clone());
     let run = runner.run(component, full, raw_tx);
     let put = store.put(key, out_rx);
     let (run, put) = tokio::join!(run, put);
@@ -222,24 +225,40 @@ pub async fn base_backup<S: ObjectStore, R: Runner>(
             .and_then(|v| v["WAL-Ranges"][0]["End-LSN"].as_str().map(String::from));
         objects.push(put_small(store, &format!("{dir}/backup_manifest"), pm).await?);
     }
-    let manifest = Manifest {
+    let mut manifest = finished(t, id, Kind::Base, started_at, objects);
+    manifest.pg_version = Some(pg_version);
+    manifest.tools = tools;
+    manifest.start_lsn = start_lsn;
+    manifest.stop_lsn = stop_lsn;
+    manifest.timeline = timeline;
+    manifest.save(store).await?;
+    Ok(manifest)
+}
+
+/// The manifest of a backup that just finished; callers add what their kind knows.
+fn finished(
+    t: &Target,
+    id: String,
+    kind: Kind,
+    started_at: chrono::DateTime<Utc>,
+    objects: Vec<ObjectEntry>,
+) -> Manifest {
+    Manifest {
         format: FORMAT,
         id,
-        kind: Kind::Base,
+        kind,
         stack: t.stack.clone(),
         started_at,
         finished_at: Utc::now(),
-        start_lsn,
-        stop_lsn,
-        timeline,
-        pg_version: Some(pg_version),
-        tools,
+        start_lsn: None,
+        stop_lsn: None,
+        timeline: None,
+        pg_version: None,
+        tools: BTreeMap::new(),
         compression: format!("zstd:{}", t.compression_level),
-        encryption_key_id: None,
+        encryption_key_id: t.key.as_ref().map(Key::id),
         objects,
-    };
-    manifest.save(store).await?;
-    Ok(manifest)
+    }
 }
 
 fn label_field<'a>(label: &'a str, key: &str) -> Option<&'a str> {
@@ -300,22 +319,9 @@ pub async fn dump<S: ObjectStore, R: Runner>(
         };
         objects.push(stream_object(store, runner, t, job).await?.0);
     }
-    let manifest = Manifest {
-        format: FORMAT,
-        id,
-        kind: Kind::Dump,
-        stack: t.stack.clone(),
-        started_at,
-        finished_at: Utc::now(),
-        start_lsn: None,
-        stop_lsn: None,
-        timeline: None,
-        pg_version: Some(pg_version),
-        tools,
-        compression: format!("zstd:{}", t.compression_level),
-        encryption_key_id: None,
-        objects,
-    };
+    let mut manifest = finished(t, id, Kind::Dump, started_at, objects);
+    manifest.pg_version = Some(pg_version);
+    manifest.tools = tools;
     manifest.save(store).await?;
     Ok(manifest)
 }
@@ -349,22 +355,7 @@ pub async fn files<S: ObjectStore, R: Runner>(
         },
     )
     .await?;
-    let manifest = Manifest {
-        format: FORMAT,
-        id,
-        kind: Kind::Files,
-        stack: t.stack.clone(),
-        started_at,
-        finished_at: Utc::now(),
-        start_lsn: None,
-        stop_lsn: None,
-        timeline: None,
-        pg_version: None,
-        tools: BTreeMap::new(),
-        compression: format!("zstd:{}", t.compression_level),
-        encryption_key_id: None,
-        objects: vec![entry],
-    };
+    let manifest = finished(t, id, Kind::Files, started_at, vec![entry]);
     manifest.save(store).await?;
     Ok(manifest)
 }

@@ -9,6 +9,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::crypto::{DecryptReader, Key};
 use super::error::ProtectError;
 use super::pipeline::{CHUNK, DEPTH};
 
@@ -36,6 +37,7 @@ impl Read for ChannelReader {
 /// Decodes a zstd object stream; the handle reports decode errors.
 pub fn spawn_zstd(
     mut source: BoxStream<'static, Result<Bytes, ProtectError>>,
+    key: Option<Key>,
 ) -> (mpsc::Receiver<Bytes>, JoinHandle<Result<u64, ProtectError>>) {
     let (in_tx, in_rx) = mpsc::channel::<Result<Bytes, ProtectError>>(DEPTH);
     let (out_tx, out_rx) = mpsc::channel::<Bytes>(DEPTH);
@@ -51,6 +53,10 @@ pub fn spawn_zstd(
         let reader = ChannelReader {
             rx: in_rx,
             current: Bytes::new(),
+        };
+        let reader: Box<dyn Read + Send> = match &key {
+            Some(k) => Box::new(DecryptReader::new(k, reader)?),
+            None => Box::new(reader),
         };
         let mut decoder = zstd::stream::read::Decoder::new(reader)
             .map_err(|e| ProtectError::Io(format!("zstd: {e}")))?;

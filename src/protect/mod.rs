@@ -3,6 +3,7 @@
 //! run through a `Runner` (exec in the database container or pod).
 
 pub mod backup;
+pub mod crypto;
 pub mod decode;
 pub mod error;
 pub mod manifest;

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::crypto::{EncryptWriter, Key};
 use super::error::ProtectError;
 use super::tar_scan::TarScan;
 
@@ -62,6 +63,34 @@ impl Write for Sink {
     }
 }
 
+/// Where compressed bytes go: straight to the sink, or through encryption first.
+enum Out {
+    Plain(Sink),
+    Sealed(EncryptWriter<Sink>),
+}
+
+impl Out {
+    fn finish(self) -> std::io::Result<Sink> {
+        match self {
+            Out::Plain(s) => Ok(s),
+            Out::Sealed(e) => e.finish(),
+        }
+    }
+}
+
+impl Write for Out {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Out::Plain(s) => s.write(data),
+            Out::Sealed(e) => e.write(data),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Compression of a pipeline.
 #[derive(Debug, Clone, Copy)]
 pub enum Compression {
@@ -74,6 +103,7 @@ pub enum Compression {
 pub fn spawn(
     compression: Compression,
     capture: &[&str],
+    key: Option<Key>,
 ) -> (
     mpsc::Sender<Bytes>,
     mpsc::Receiver<Bytes>,
@@ -90,11 +120,16 @@ pub fn spawn(
             hash: Sha256::new(),
             size: 0,
         };
+        // raw → zstd → (encrypt) → sha256 of what is stored → store.
+        let out = match &key {
+            Some(k) => Out::Sealed(EncryptWriter::new(k, sink).map_err(io)?),
+            None => Out::Plain(sink),
+        };
         let mut scan = (!capture.is_empty()).then(|| TarScan::new(capture));
         let mut raw_size = 0u64;
         let mut sink = match compression {
             Compression::Zstd(level) => {
-                let mut enc = zstd::stream::write::Encoder::new(sink, level).map_err(io)?;
+                let mut enc = zstd::stream::write::Encoder::new(out, level).map_err(io)?;
                 // Use the second core when there is one; compression is the hot loop.
                 let _ = enc.multithread(1);
                 while let Some(chunk) = raw_rx.blocking_recv() {
@@ -104,15 +139,15 @@ pub fn spawn(
                     }
                     enc.write_all(&chunk).map_err(io)?;
                 }
-                enc.finish().map_err(io)?
+                enc.finish().map_err(io)?.finish().map_err(io)?
             }
             Compression::None => {
-                let mut sink = sink;
+                let mut out = out;
                 while let Some(chunk) = raw_rx.blocking_recv() {
                     raw_size += chunk.len() as u64;
-                    sink.write_all(&chunk).map_err(io)?;
+                    out.write_all(&chunk).map_err(io)?;
                 }
-                sink
+                out.finish().map_err(io)?
             }
         };
         sink.flush_chunk().map_err(io)?;
