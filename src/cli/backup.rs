@@ -129,7 +129,7 @@ pub fn open_store(stack: &ValidatedStack) -> Result<AnyStore, CliError> {
     crate::protect::target::open(&b.target).map_err(|e| CliError::Invalid(e.to_string()))
 }
 
-fn target(stack: &ValidatedStack) -> Result<Target, CliError> {
+pub(crate) fn target(stack: &ValidatedStack) -> Result<Target, CliError> {
     let b = stack
         .backup
         .as_ref()

@@ -30,6 +30,19 @@ pub struct ActionLabels {
     pub action: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub stack: String,
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindErrorLabels {
+    pub stack: String,
+    pub kind: String,
+    pub category: String,
+}
+
 /// Every metric the daemon exports.
 pub struct Metrics {
     pub registry: Registry,
@@ -39,6 +52,9 @@ pub struct Metrics {
     pub healthy: Family<ComponentLabels, Gauge>,
     pub unhealthy_restarts: Family<ComponentLabels, Counter>,
     pub spec_valid: Family<StackLabel, Gauge>,
+    pub backup_last_success: Family<KindLabels, Gauge>,
+    pub backup_failures: Family<KindErrorLabels, Counter>,
+    pub backup_missing: Family<KindLabels, Gauge>,
 }
 
 impl Metrics {
@@ -82,6 +98,24 @@ impl Metrics {
             "1 when the stack's manifest is valid",
             spec_valid.clone(),
         );
+        let backup_last_success = Family::<KindLabels, Gauge>::default();
+        let backup_failures = Family::<KindErrorLabels, Counter>::default();
+        let backup_missing = Family::<KindLabels, Gauge>::default();
+        registry.register(
+            "backup_last_success_timestamp_seconds",
+            "Unix time of the last successful scheduled backup",
+            backup_last_success.clone(),
+        );
+        registry.register(
+            "backup_failures",
+            "Failed scheduled backups by error category",
+            backup_failures.clone(),
+        );
+        registry.register(
+            "backup_missing",
+            "1 when a schedule has had no success within 1.5x its period",
+            backup_missing.clone(),
+        );
         Self {
             registry,
             reconcile_seconds,
@@ -90,6 +124,9 @@ impl Metrics {
             healthy,
             unhealthy_restarts,
             spec_valid,
+            backup_last_success,
+            backup_failures,
+            backup_missing,
         }
     }
 

@@ -2,10 +2,12 @@
 //! plus a periodic resync; a removed container is recreated at once, an unhealthy one is
 //! restarted (Docker never does, moby#28400) with backoff and flap damping, and a change of
 //! the manifest file is applied. Invalid manifests are reported and wait for the next edit.
+//! Backup schedules of the spec run here too (see `schedules`).
 
 pub mod http;
 pub mod metrics;
 pub mod restarts;
+pub mod schedules;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -135,6 +137,8 @@ fn fingerprint(path: &Path) -> Option<(std::time::SystemTime, u64)> {
 impl<E: Engine> StackLoop<E> {
     async fn run(self) {
         let mut plan: Option<Arc<Plan>> = None;
+        let mut current_spec: Option<crate::api::ValidatedStack> = None;
+        let mut schedules: Vec<tokio::task::JoinHandle<()>> = Vec::new();
         let mut seen = None;
         let mut need_reconcile = true;
         let mut first_done = false;
@@ -155,7 +159,19 @@ impl<E: Engine> StackLoop<E> {
             if fp != seen {
                 seen = fp;
                 match self.load() {
-                    Ok(p) => {
+                    Ok((p, validated)) => {
+                        // Schedules follow the spec: restarted only when it changed.
+                        if current_spec.as_ref() != Some(&validated) {
+                            for h in schedules.drain(..) {
+                                h.abort();
+                            }
+                            schedules = schedules::spawn(
+                                self.engine.clone(),
+                                &validated,
+                                self.metrics.clone(),
+                            );
+                            current_spec = Some(validated);
+                        }
                         if plan.as_deref() != Some(&p) {
                             info!(file = %self.file.display(), stack = %p.stack, "manifest loaded");
                             plan = Some(Arc::new(p));
@@ -271,7 +287,7 @@ impl<E: Engine> StackLoop<E> {
         }
     }
 
-    fn load(&self) -> Result<Plan, String> {
+    fn load(&self) -> Result<(Plan, crate::api::ValidatedStack), String> {
         let (_, stack) = crate::api::load_validated(&self.file).map_err(|e| e.to_string())?;
         self.metrics
             .spec_valid
@@ -279,7 +295,7 @@ impl<E: Engine> StackLoop<E> {
                 stack: stack.name.clone(),
             })
             .set(1);
-        Ok(crate::plan::build(&stack))
+        Ok((crate::plan::build(&stack), stack))
     }
 
     #[instrument(skip_all, fields(stack = %plan.stack))]

@@ -12,6 +12,7 @@ pub mod restore;
 pub mod retention;
 pub mod runner;
 pub mod s3;
+pub mod schedule;
 pub mod store;
 pub mod tar_scan;
 pub mod target;

@@ -1,0 +1,165 @@
+//! Scheduled backups in `appstack run`: one task per scheduled kind. Each run is bounded by
+//! the spec's timeout and followed by retention. Last success, failures by category and a
+//! "missing" flag (no success within 1.5× the period) go to /metrics and the log.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use super::metrics::{KindErrorLabels, KindLabels, Metrics};
+use crate::api::ValidatedStack;
+use crate::docker::Engine;
+use crate::protect::backup::{self, Target};
+use crate::protect::manifest::Kind;
+use crate::protect::retention::{prune, Policy};
+use crate::protect::runner::DockerRunner;
+use crate::protect::schedule::Schedule;
+use crate::protect::target::AnyStore;
+
+/// How often a waiting schedule re-evaluates "missing".
+const CHECK: Duration = Duration::from_secs(30);
+
+/// Starts the schedule tasks of a stack; abort the handles when the spec changes.
+pub fn spawn<E: Engine>(
+    engine: Arc<E>,
+    stack: &ValidatedStack,
+    metrics: Arc<Metrics>,
+) -> Vec<JoinHandle<()>> {
+    let Some(b) = &stack.backup else {
+        return Vec::new();
+    };
+    let (store, target) = match (
+        crate::cli::backup::open_store(stack),
+        crate::cli::backup::target(stack),
+    ) {
+        (Ok(s), Ok(t)) => (s, t),
+        (Err(e), _) | (_, Err(e)) => {
+            error!(stack = %stack.name, "scheduled backups disabled: {e}");
+            return Vec::new();
+        }
+    };
+    let policy = Policy {
+        keep_last: b.keep_last,
+        max_age: b.max_age,
+    };
+    let mut kinds = vec![
+        (Kind::Base, b.base_backup_schedule.clone()),
+        (Kind::Dump, b.dump_schedule.clone()),
+    ];
+    if target.uploads_path.is_some() {
+        kinds.push((Kind::Files, b.files_schedule.clone()));
+    }
+    kinds
+        .into_iter()
+        .filter_map(|(kind, expr)| Schedule::new(kind, expr.as_deref()?))
+        .map(|schedule| {
+            let job = Job {
+                engine: engine.clone(),
+                store: store.clone(),
+                target: target.clone(),
+                policy,
+                metrics: metrics.clone(),
+            };
+            tokio::spawn(job.run(schedule))
+        })
+        .collect()
+}
+
+struct Job<E: Engine> {
+    engine: Arc<E>,
+    store: AnyStore,
+    target: Target,
+    policy: Policy,
+    metrics: Arc<Metrics>,
+}
+
+impl<E: Engine> Job<E> {
+    async fn run(self, schedule: Schedule) {
+        let stack = self.target.stack.clone();
+        let labels = KindLabels {
+            stack: stack.clone(),
+            kind: schedule.kind.as_str().into(),
+        };
+        let mut last_ok = Utc::now();
+        info!(stack, kind = schedule.kind.as_str(), schedule = %schedule.expression, "backup schedule active");
+        loop {
+            let Some(next) = schedule.next_after(Utc::now()) else {
+                return;
+            };
+            while Utc::now() < next {
+                let missing = schedule.missing(last_ok, Utc::now());
+                self.metrics
+                    .backup_missing
+                    .get_or_create(&labels)
+                    .set(i64::from(missing));
+                if missing {
+                    warn!(
+                        stack,
+                        kind = schedule.kind.as_str(),
+                        "missing backup: no success within 1.5x the schedule's period"
+                    );
+                }
+                let left = (next - Utc::now()).to_std().unwrap_or_default();
+                tokio::time::sleep(left.min(CHECK)).await;
+            }
+            match self.once(schedule.kind).await {
+                Ok(id) => {
+                    last_ok = Utc::now();
+                    self.metrics
+                        .backup_last_success
+                        .get_or_create(&labels)
+                        .set(last_ok.timestamp());
+                    self.metrics.backup_missing.get_or_create(&labels).set(0);
+                    info!(stack, id, "scheduled backup done");
+                    if let Err(e) = prune(&self.store, &stack, self.policy, Utc::now(), false).await
+                    {
+                        warn!(stack, category = e.category(), "retention failed: {e}");
+                    }
+                }
+                Err((category, message)) => {
+                    self.metrics
+                        .backup_failures
+                        .get_or_create(&KindErrorLabels {
+                            stack: stack.clone(),
+                            kind: schedule.kind.as_str().into(),
+                            category: category.into(),
+                        })
+                        .inc();
+                    error!(
+                        stack,
+                        kind = schedule.kind.as_str(),
+                        category,
+                        "scheduled backup failed: {message}"
+                    );
+                }
+            }
+        }
+    }
+
+    async fn once(&self, kind: Kind) -> Result<String, (&'static str, String)> {
+        let runner = DockerRunner {
+            engine: self.engine.clone(),
+            stack: self.target.stack.clone(),
+        };
+        let t = &self.target;
+        let work = async {
+            match kind {
+                Kind::Base => backup::base_backup(&self.store, &runner, t).await,
+                Kind::Dump => backup::dump(&self.store, &runner, t).await,
+                Kind::Files => backup::files(&self.store, &runner, t).await,
+            }
+        };
+        // The tools are killed in the container at the timeout; this bounds the wait too.
+        match tokio::time::timeout(t.timeout + Duration::from_secs(60), work).await {
+            Ok(Ok(m)) => Ok(m.id),
+            Ok(Err(e)) => Err((e.category(), e.to_string())),
+            Err(_) => Err((
+                "timeout",
+                format!("still running after the {}s timeout", t.timeout.as_secs()),
+            )),
+        }
+    }
+}
