@@ -289,7 +289,12 @@ impl<E: Engine> Applier<E> {
         let id = container_id
             .or_else(|| observed.map(|o| o.id))
             .unwrap_or_default();
-        match wait_healthy(self.engine.as_ref(), c, &name, &id, &mut events).await {
+        let critical = self
+            .plan
+            .components
+            .iter()
+            .any(|o| o.depends_on.iter().any(|d| d.component == c.name));
+        match wait_healthy(self.engine.as_ref(), c, &name, &id, critical, &mut events).await {
             Ok(took) => {
                 self.reporter
                     .report(&c.name, &format!("healthy ({:.1}s)", took.as_secs_f64()));

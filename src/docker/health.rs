@@ -15,6 +15,9 @@ use crate::plan::Component;
 // the detection lag of every level of the dependency chain small.
 const PROBE_START: Duration = Duration::from_millis(100);
 const PROBE_MAX: Duration = Duration::from_millis(250);
+/// Components others wait for are probed at a steady 100 ms: their detection lag adds up
+/// along the dependency chain, a leaf's does not.
+const PROBE_CRITICAL: Duration = Duration::from_millis(100);
 const MAX_DEATHS: u32 = 3;
 
 /// The health command as an exec argv, as Docker runs it.
@@ -41,6 +44,7 @@ pub async fn wait_healthy<E: Engine>(
     c: &Component,
     container: &str,
     id: &str,
+    critical: bool,
     events: &mut broadcast::Receiver<EngineEvent>,
 ) -> Result<Duration, DockerError> {
     let started = Instant::now();
@@ -82,7 +86,7 @@ pub async fn wait_healthy<E: Engine>(
                     Err(e @ DockerError::NotFound(_)) => return Err(e),
                     Err(e) => last_output = e.to_string(),
                 }
-                backoff = (backoff * 5 / 4).min(PROBE_MAX);
+                backoff = if critical { PROBE_CRITICAL } else { (backoff * 5 / 4).min(PROBE_MAX) };
                 next_probe = tokio::time::Instant::now() + backoff;
             },
         }
