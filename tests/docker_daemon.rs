@@ -2,82 +2,9 @@
 
 mod common;
 
-use std::io::Read;
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use common::*;
-
-struct Daemon {
-    child: Child,
-    port: u16,
-    log: std::path::PathBuf,
-}
-
-impl Daemon {
-    fn start(s: &TestStack) -> Self {
-        let port = free_port();
-        // A file, not a pipe: an unread pipe would block the daemon once full.
-        let log = s.dir.path().join("daemon.log");
-        let child = s
-            .cmd(&[
-                "--log-level",
-                "debug",
-                "run",
-                "--resync",
-                "5s",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let d = Self { child, port, log };
-        wait_for("/readyz", Duration::from_secs(120), || {
-            d.get("/readyz")
-                .is_some_and(|b| b.starts_with("HTTP/1.1 200"))
-        });
-        d
-    }
-
-    fn get(&self, path: &str) -> Option<String> {
-        use std::io::Write;
-        let mut sock = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        sock.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
-            .ok()?;
-        let mut out = String::new();
-        sock.read_to_string(&mut out).ok()?;
-        Some(out)
-    }
-
-    fn stop(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Daemon {
-    // A failed assertion must not leave a daemon reconciling behind the next test's back.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let tail: Vec<&str> = log
-                .lines()
-                .filter(|l| !l.contains("exec"))
-                .rev()
-                .take(40)
-                .collect();
-            eprintln!(
-                "--- daemon log (last lines) ---\n{}",
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
-        }
-    }
-}
 
 const WITH_PROBE: &str = "  services:\n    - name: probe\n      image: appstack/web:1\n      healthCommand: [\"/bin/sh\", \"-c\", \"test ! -e /dev/shm/sick\"]\n";
 
@@ -87,7 +14,7 @@ fn daemon_repairs_drift_restarts_unhealthy_and_follows_edits() {
         return;
     }
     let s = TestStack::new("it-daemon", &format!("{SMALL}{WITH_PROBE}"));
-    let d = Daemon::start(&s);
+    let d = Daemon::start(&s, &["--log-level", "debug", "run", "--resync", "5s"]);
     assert_eq!(s.containers().len(), 5);
 
     // 1. A container removed by hand is back within 5 s.

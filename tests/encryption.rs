@@ -68,16 +68,6 @@ fn encrypted_backup_restores_only_with_its_key() {
     // The right key restores.
     s.write(&spec(&key));
     s.run_ok(&["restore", "--into", "it-enc-copy"]);
-    let v = docker_ok(&[
-        "exec",
-        "it-enc-copy-database",
-        "psql",
-        "-U",
-        "app",
-        "-d",
-        "app",
-        "-tAc",
-        "SELECT v FROM secrets_of_the_trade",
-    ]);
+    let v = psql("it-enc-copy", "SELECT v FROM secrets_of_the_trade");
     assert_eq!(v, "plaintext-marker-4711");
 }

@@ -32,17 +32,7 @@ fn restore_into_a_new_stack_and_refuse_corruption() {
         log.contains("stack it-restore-copy restored from base-"),
         "{log}"
     );
-    let count = docker_ok(&[
-        "exec",
-        "it-restore-copy-database",
-        "psql",
-        "-U",
-        "app",
-        "-d",
-        "app",
-        "-tAc",
-        "SELECT count(*), max(id) FROM orders",
-    ]);
+    let count = psql("it-restore-copy", "SELECT count(*), max(id) FROM orders");
     assert_eq!(
         count, "1000|1000",
         "the copy holds exactly what was committed before the backup"

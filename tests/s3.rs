@@ -96,17 +96,7 @@ fn base_backup_to_s3_multipart_verify_and_restore() {
 
     let restored = s.run_ok(&["restore", "--into", "it-s3-copy"]);
     assert!(String::from_utf8_lossy(&restored.stderr).contains("restored from base-"));
-    let count = docker_ok(&[
-        "exec",
-        "it-s3-copy-database",
-        "psql",
-        "-U",
-        "app",
-        "-d",
-        "app",
-        "-tAc",
-        "SELECT count(*) FROM blobs",
-    ]);
+    let count = psql("it-s3-copy", "SELECT count(*) FROM blobs");
     assert_eq!(count, "400000");
     drop(copy);
 }

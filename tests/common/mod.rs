@@ -136,8 +136,7 @@ impl TestStack {
     }
 
     pub fn psql(&self, sql: &str) -> String {
-        let db = format!("{}-database", self.name);
-        docker_ok(&["exec", &db, "psql", "-U", "app", "-d", "app", "-tAc", sql])
+        psql(&self.name, sql)
     }
 
     /// Every secret value the stack's store holds.
@@ -198,6 +197,81 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
             collect_files(&p, out);
         } else {
             out.push(p);
+        }
+    }
+}
+
+/// Runs `sql` in the application database of stack `stack` (any stack, e.g. a restored copy).
+pub fn psql(stack: &str, sql: &str) -> String {
+    let db = format!("{stack}-database");
+    docker_ok(&["exec", &db, "psql", "-U", "app", "-d", "app", "-tAc", sql])
+}
+
+/// `appstack run` on a test stack, killed (and its log shown on failure) when dropped.
+pub struct Daemon {
+    child: std::process::Child,
+    pub port: u16,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `appstack <args> run --listen ...` and waits for /readyz.
+    pub fn start(s: &TestStack, args: &[&str]) -> Self {
+        let port = free_port();
+        // A file, not a pipe: an unread pipe would block the daemon once full.
+        let log = s.dir.path().join("daemon.log");
+        let listen = format!("127.0.0.1:{port}");
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--listen", &listen]);
+        let child = s
+            .cmd(&all)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let d = Self { child, port, log };
+        wait_for("/readyz", Duration::from_secs(120), || {
+            d.get("/readyz")
+                .is_some_and(|b| b.starts_with("HTTP/1.1 200"))
+        });
+        d
+    }
+
+    pub fn get(&self, path: &str) -> Option<String> {
+        use std::io::{Read, Write};
+        let mut sock = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        sock.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .ok()?;
+        let mut out = String::new();
+        sock.read_to_string(&mut out).ok()?;
+        Some(out)
+    }
+
+    /// Stops the daemon and returns its whole log.
+    pub fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    // A failed assertion must not leave a daemon reconciling behind the next test's back.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = log
+                .lines()
+                .filter(|l| !l.contains("exec"))
+                .rev()
+                .take(40)
+                .collect();
+            eprintln!(
+                "--- daemon log (last lines) ---\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
         }
     }
 }
