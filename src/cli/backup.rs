@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::common::{connect, load, table};
-use super::CliError;
+use super::{CliError, FileArg};
 use crate::api::quantity::format_bytes;
 use crate::api::quantity::parse_duration;
 use crate::api::validated::{Uploads, ValidatedStack};
@@ -41,9 +41,8 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct NowArgs {
-    /// The AppStack manifest (YAML).
-    #[arg(short = 'f', long = "file", value_name = "FILE")]
-    pub file: PathBuf,
+    #[command(flatten)]
+    pub file: FileArg,
     /// What to back up: db (physical base backup), dump, files or all.
     #[arg(long, default_value = "all", value_parser = ["db", "dump", "files", "all"])]
     pub only: String,
@@ -63,9 +62,8 @@ pub struct NowArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
-    /// The AppStack manifest (YAML).
-    #[arg(short = 'f', long = "file", value_name = "FILE")]
-    pub file: PathBuf,
+    #[command(flatten)]
+    pub file: FileArg,
     /// Output format: table or json.
     #[arg(short = 'o', long, default_value = "table", value_parser = ["table", "json"])]
     pub output: String,
@@ -80,9 +78,8 @@ pub struct KeygenArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
-    /// The AppStack manifest (YAML).
-    #[arg(short = 'f', long = "file", value_name = "FILE")]
-    pub file: PathBuf,
+    #[command(flatten)]
+    pub file: FileArg,
     /// Verify only this backup (default: all).
     #[arg(long)]
     pub id: Option<String>,
@@ -174,7 +171,7 @@ fn summary(m: &Manifest) -> String {
 }
 
 async fn now(a: NowArgs) -> Result<(), CliError> {
-    let (stack, plan) = load(&a.file)?;
+    let (stack, plan) = load(&a.file.file)?;
     let store = open_store(&stack)?;
     let policy = policy(&stack, &a)?;
     if a.prune_only {
@@ -264,7 +261,7 @@ async fn apply_retention(
 }
 
 async fn list(a: ListArgs) -> Result<(), CliError> {
-    let (stack, _) = load(&a.file)?;
+    let (stack, _) = load(&a.file.file)?;
     let store = open_store(&stack)?;
     let all = catalog(&store, &stack.name)
         .await
@@ -335,7 +332,7 @@ async fn pg_verifybackup<E: crate::docker::Engine>(
 }
 
 async fn verify_cmd(a: VerifyArgs) -> Result<(), CliError> {
-    let (stack, _) = load(&a.file)?;
+    let (stack, _) = load(&a.file.file)?;
     let store = open_store(&stack)?;
     let mut all = catalog(&store, &stack.name)
         .await

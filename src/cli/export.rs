@@ -4,7 +4,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::common::{load, secrets};
-use super::CliError;
+use super::{CliError, FileArg};
 use crate::compose;
 
 #[derive(Debug, clap::Subcommand)]
@@ -18,9 +18,8 @@ pub enum Target {
 
 #[derive(Debug, clap::Args)]
 pub struct ComposeArgs {
-    /// The AppStack manifest (YAML).
-    #[arg(short = 'f', long = "file", value_name = "FILE")]
-    pub file: PathBuf,
+    #[command(flatten)]
+    pub file: FileArg,
     /// Directory to write docker-compose.yml, files/ and secrets/ into.
     #[arg(short = 'o', long = "output", value_name = "DIR")]
     pub output: PathBuf,
@@ -28,7 +27,7 @@ pub struct ComposeArgs {
 
 pub fn run(target: Target, state_dir: &Path) -> Result<(), CliError> {
     let Target::Compose(args) = target;
-    let (_, plan) = load(&args.file)?;
+    let (_, plan) = load(&args.file.file)?;
     let resolved = secrets(state_dir, &plan)?;
     let (doc, files) = compose::render(&plan);
     let io = |p: &Path, e: std::io::Error| CliError::Runtime(format!("{}: {e}", p.display()));

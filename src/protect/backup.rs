@@ -155,12 +155,9 @@ fn args(list: &[&str]) -> Vec<String> {
 }
 
 fn psql(t: &Target, sql: &str) -> Vec<String> {
-    [
+    args(&[
         "psql", "-h", SOCKET, "-U", &t.db_user, "-d", &t.db_name, "-XtAc", sql,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    ])
 }
 
 /// A physical base backup of the whole cluster (self-contained: WAL included, `-X fetch`).
@@ -173,7 +170,7 @@ pub async fn base_backup<S: ObjectStore, R: Runner>(
     let started_at = Utc::now();
     let (pg_version, tools) = versions(runner, t, &["pg_basebackup"]).await?;
     let dir = Manifest::dir(&t.stack, Kind::Base, &id);
-    let argv: Vec<String> = [
+    let argv: Vec<String> = args(&[
         "pg_basebackup",
         "-h",
         SOCKET,
@@ -188,10 +185,7 @@ pub async fn base_backup<S: ObjectStore, R: Runner>(
         "--manifest-checksums=SHA256",
         "-l",
         &format!("appstack {id}"),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    ]);
     let (entry, members) = stream_object(
         store,
         runner,
@@ -338,10 +332,7 @@ pub async fn files<S: ObjectStore, R: Runner>(
     let id = new_id(Kind::Files);
     let started_at = Utc::now();
     let dir = Manifest::dir(&t.stack, Kind::Files, &id);
-    let argv = ["tar", "-C", &path, "-cf", "-", "."]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let argv = args(&["tar", "-C", &path, "-cf", "-", "."]);
     let (entry, _) = stream_object(
         store,
         runner,
