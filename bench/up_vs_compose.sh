@@ -6,8 +6,8 @@
 #   3. the `run` daemon's idle RSS (target <= 25 MB).
 # "All healthy" for compose is the first moment `docker ps` shows every container
 # "(healthy)" (polled every 50 ms). appstack is measured two ways: when `up` returns (it
-# returns once every health command passed) and, like compose, when the engine shows all
-# seven "(healthy)". Both ratios are printed.
+# returns once every health command passed) and, like compose, when the engine shows every
+# container "(healthy)". Both ratios are printed.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -26,13 +26,17 @@ sed -e 's/name: quickstart/name: bench/' -e 's/hostPort: 3000/hostPort: 23000/' 
 compose=(docker-compose -f "$work/compose/docker-compose.yml" -p benchcompose)
 
 now() { date +%s.%N; }
-all_healthy() { [ "$(docker ps --filter "name=^bench-" --format '{{.Status}}' | grep -c '(healthy)')" = 7 ]; }
+services=$("${compose[@]}" config --services | wc -l)
+all_healthy() { [ "$(docker ps --filter "name=^bench-" --format '{{.Status}}' | grep -c '(healthy)')" = "$services" ]; }
 wait_healthy() { until all_healthy; do sleep 0.05; done; }
 clean() {
   "$bin" --state-dir "$state" down -f "$manifest" --volumes --yes >/dev/null 2>&1 || true
   "${compose[@]}" down -v >/dev/null 2>&1 || true
   # The secrets must survive for the compose file's copies to stay valid.
   "$bin" --state-dir "$state" export compose -f "$manifest" -o "$work/compose" 2>/dev/null
+  # Both sides start from an idle engine: `down -v` leaves dockerd deleting layers for a
+  # while, and that work would land on whichever run comes next.
+  sleep "${SETTLE:-3}"
 }
 
 declare -a ours ours_engine theirs

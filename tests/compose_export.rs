@@ -49,9 +49,9 @@ fn exported_compose_is_accepted_and_runs_healthy() {
         out.lines().filter(|l| l.contains("(healthy)")).count()
     };
     wait_for(
-        "all 7 compose services healthy",
+        "all 8 compose services healthy (with the WAL receiver)",
         Duration::from_secs(120),
-        || healthy() == 7,
+        || healthy() == 8,
     );
     let health = docker_ok(&["exec", "it-compose-cms", "python3", "-c", "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:8055/server/health').read().decode())"]);
     assert!(

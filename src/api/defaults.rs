@@ -117,7 +117,7 @@ pub fn s3_region() -> String {
     "us-east-1".into()
 }
 pub fn wal_segment_ship_interval() -> String {
-    "5s".into()
+    "2s".into()
 }
 pub fn spool_alert_threshold() -> String {
     "1Gi".into()

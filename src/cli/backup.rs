@@ -345,13 +345,24 @@ async fn verify_cmd(a: VerifyArgs) -> Result<(), CliError> {
             )));
         }
     }
-    let problems = verify(&store, &all)
+    let mut problems = verify(&store, &all)
         .await
         .map_err(|e| CliError::Runtime(e.to_string()))?;
-    let objects: usize = all.iter().map(|m| m.objects.len()).sum();
+    let mut objects: usize = all.iter().map(|m| m.objects.len()).sum();
+    let bases: Vec<Manifest> = all
+        .iter()
+        .filter(|m| m.kind == Kind::Base)
+        .cloned()
+        .collect();
+    let (wal_objects, wal_problems) =
+        crate::protect::verify::verify_wal(&store, &stack.name, &bases, spec_key(&stack)?)
+            .await
+            .map_err(|e| CliError::Runtime(e.to_string()))?;
+    objects += wal_objects;
+    problems.extend(wal_problems);
     if problems.is_empty() {
         println!(
-            "{} backup(s), {objects} object(s): all checksums match",
+            "{} backup(s), {wal_objects} WAL file(s), {objects} object(s): all checksums match, WAL continuous from every base backup",
             all.len()
         );
         if a.checksums_only {

@@ -115,7 +115,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Plan(a) => plan::run(a, &cli.state_dir).await,
         Command::Up(a) => up::run(a, &cli.state_dir).await,
         Command::Down(a) => down::run(a, &cli.state_dir).await,
-        Command::Status(a) => status::run(a).await,
+        Command::Status(a) => status::run(a, &cli.state_dir).await,
         Command::Logs(a) => logs::run(a).await,
         Command::Run(a) => run::run(a, &cli.state_dir).await,
         Command::Backup(c) => backup::run(c).await,

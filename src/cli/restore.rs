@@ -1,22 +1,43 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::common::{connect, load};
 use super::CliError;
 use crate::api::validate::is_dns_label;
-use crate::docker::apply::Applier;
+use crate::api::ValidatedStack;
+use crate::docker::apply::{down, Applier};
 use crate::docker::progress::Lines;
 use crate::docker::render::volume_name;
-use crate::docker::Engine;
-use crate::plan::{self, LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_STACK};
+use crate::docker::{BollardEngine, Engine};
+use crate::plan::{self, Plan, LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_STACK};
 use crate::protect::decode::spawn_zstd;
+use crate::protect::manifest::Manifest;
 use crate::protect::restore::{pick_verified, Pick};
+use crate::protect::runner::{capture, DockerRunner};
+use crate::protect::target::AnyStore;
+use crate::protect::wal::{self, Lsn, Segment, WalObject};
+use crate::protect::wal_fetch;
 use crate::protect::{ObjectStore, ProtectError};
 use crate::secrets::SecretStore;
 
+const PGDATA: &str = "/var/lib/postgresql/data/pgdata";
+const WAL_DIR: &str = "/var/lib/postgresql/data/pgdata/appstack_wal";
+const RECOVERY_SETTINGS: [&str; 4] = [
+    "restore_command",
+    "recovery_target_action",
+    "recovery_target_timeline",
+    "recovery_target_time",
+];
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  appstack restore -f stack.yaml --into shop-copy
+  appstack restore -f stack.yaml --into shop-copy --to 2026-11-23T10:15:00Z
+  appstack restore -f stack.yaml --into shop-copy --to base-20261123T020000.000Z")]
 pub struct Args {
     /// The AppStack manifest (YAML) of the stack whose backup is restored.
     #[arg(short = 'f', long = "file", value_name = "FILE")]
@@ -24,12 +45,72 @@ pub struct Args {
     /// Restore into a new, isolated stack of this name (no published ports, same images).
     #[arg(long, value_name = "NAME")]
     pub into: Option<String>,
-    /// What to restore: `latest` or a base backup id (see `appstack backup list`).
+    /// What to restore: `latest` (newest base backup plus all shipped WAL), an RFC 3339
+    /// time (point in time: base backup plus WAL replayed up to it), or a base backup id
+    /// (that backup alone, see `appstack backup list`).
     #[arg(long, default_value = "latest")]
     pub to: String,
 }
 
-/// Restores the data volume from the chosen base backup, then brings the copy up healthy.
+fn parse_to(to: &str) -> Result<Pick, CliError> {
+    if to == "latest" {
+        return Ok(Pick::Latest);
+    }
+    if to.starts_with("base-") {
+        return Ok(Pick::Id(to.to_string()));
+    }
+    DateTime::parse_from_rfc3339(to)
+        .map(|t| Pick::Time(t.with_timezone(&Utc)))
+        .map_err(|e| {
+            CliError::Invalid(format!(
+                "--to: {to:?} is not `latest`, a base backup id (base-...) or an RFC 3339 time such as 2026-11-23T10:15:00Z ({e})"
+            ))
+        })
+}
+
+/// The WAL to replay after `base`, or nothing when `pick` restores the backup alone.
+async fn wal_chain(
+    store: &AnyStore,
+    stack: &ValidatedStack,
+    base: &Manifest,
+    pick: &Pick,
+) -> Result<Vec<WalObject>, CliError> {
+    if matches!(pick, Pick::Id(_)) {
+        return Ok(Vec::new());
+    }
+    let start = match (
+        base.timeline,
+        base.start_lsn.as_deref().and_then(Lsn::parse),
+    ) {
+        (Some(tli), Some(lsn)) => Segment::of(tli, lsn),
+        _ => {
+            return Err(CliError::Runtime(format!(
+                "backup {} records no start LSN/timeline; it can only be restored by id",
+                base.id
+            )))
+        }
+    };
+    let all = wal::list(store, &stack.name)
+        .await
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    let (chain, gap) = wal::chain(&all, start);
+    match (pick, gap) {
+        (Pick::Time(t), Some(gap)) => Err(CliError::Runtime(format!(
+            "cannot restore to {t}: {gap}; restore to an earlier time or to `latest`"
+        ))),
+        (Pick::Time(t), None) if chain.is_empty() => Err(CliError::Runtime(format!(
+            "cannot restore to {t}: no WAL was shipped after backup {} (is WAL shipping on and `appstack run` running?)",
+            base.id
+        ))),
+        (_, Some(gap)) => {
+            eprintln!("warning: {gap}; restoring up to the last segment before it");
+            Ok(chain)
+        }
+        _ => Ok(chain),
+    }
+}
+
+/// Restores the chosen backup (and WAL) into a new isolated stack and brings it up healthy.
 pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
     let started = Instant::now();
     let (stack, _) = load(&args.file)?;
@@ -44,21 +125,14 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
             "--into must name a new stack, not the source".into(),
         ));
     }
-    let pick = match args.to.as_str() {
-        "latest" => Pick::Latest,
-        id if id.starts_with("base-") => Pick::Id(id.to_string()),
-        other => {
-            return Err(CliError::Invalid(format!(
-                "--to: {other:?} is neither `latest` nor a base backup id; restoring to a point in time needs WAL shipping, which is not available yet"
-            )))
-        }
-    };
-    let db = stack
-        .database
-        .clone()
-        .ok_or_else(|| CliError::Invalid("spec.database: not set; nothing to restore".into()))?;
-    let store = super::backup::open_store(&stack)?;
-    let manifest = pick_verified(&store, &stack.name, &pick)
+    let pick = parse_to(&args.to)?;
+    if stack.database.is_none() {
+        return Err(CliError::Invalid(
+            "spec.database: not set; nothing to restore".into(),
+        ));
+    }
+    let store = Arc::new(super::backup::open_store(&stack)?);
+    let manifest = pick_verified(store.as_ref(), &stack.name, &pick)
         .await
         .map_err(|e| match e {
             ProtectError::UnknownBackup { .. } => CliError::Invalid(e.to_string()),
@@ -69,11 +143,26 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
         })?;
     // A missing or wrong key is refused before anything is created.
     let key = super::backup::key_for(&stack, &manifest)?;
+    let chain = wal_chain(&store, &stack, &manifest, &pick).await?;
+    let wal_key = if chain.iter().any(|o| o.encrypted) {
+        Some(super::backup::spec_key(&stack)?.ok_or_else(|| {
+            CliError::Invalid(
+                "the WAL is encrypted: set spec.backup.encryption.keyFile to its key".into(),
+            )
+        })?)
+    } else {
+        None
+    };
     eprintln!(
-        "restoring {} (stop LSN {}) of {} into stack {into}",
+        "restoring {} (stop LSN {}) of {} into stack {into}, then {} WAL file(s){}",
         manifest.id,
         manifest.stop_lsn.as_deref().unwrap_or("?"),
-        stack.name
+        stack.name,
+        chain.len(),
+        match &pick {
+            Pick::Time(t) => format!(" replayed to {}", t.to_rfc3339()),
+            _ => String::new(),
+        }
     );
 
     // The copy: same components and images, its own names, network and volumes, nothing
@@ -94,65 +183,267 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
         )));
     }
     SecretStore::new(state_dir, &into).copy_from(&SecretStore::new(state_dir, &stack.name))?;
-    let secrets = super::common::secrets(state_dir, &plan)?;
+    let job = Job {
+        engine: engine.clone(),
+        store,
+        stack: &stack,
+        plan: Arc::new(plan),
+        manifest: &manifest,
+        key,
+        chain,
+        wal_key,
+        pick: &pick,
+        started,
+        state_dir,
+    };
+    match job.run().await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            // Nothing half-made stays behind: the copy is new, so all of it goes.
+            eprintln!("restore failed; removing the partial copy {into}");
+            let _ = down(engine.as_ref(), &job.plan, true, &Lines::new()).await;
+            let _ = SecretStore::new(state_dir, &into).remove_all();
+            Err(e)
+        }
+    }
+}
 
-    let labels: HashMap<String, String> = HashMap::from([
-        (LABEL_STACK.to_string(), into.clone()),
-        (LABEL_MANAGED_BY.to_string(), "appstack".to_string()),
-        (
-            "appstack.io/volume".to_string(),
-            "database-data".to_string(),
-        ),
-    ]);
-    let volume = volume_name(&into, "database-data");
-    engine.create_volume(&volume, labels.clone()).await?;
-    let object = store
-        .get(&manifest.object_key("base.tar.zst"))
-        .await
-        .map_err(|e| CliError::Runtime(e.to_string()))?;
-    let (tar, decoder) = spawn_zstd(object, key);
-    let mut helper_labels = labels;
-    helper_labels.insert(LABEL_COMPONENT.to_string(), "restore".to_string());
-    // Runs as the image's user; as root (official images) it hands the files to postgres.
-    let script = "set -e; d=/var/lib/postgresql/data/pgdata; mkdir -p \"$d\"; chmod 700 \"$d\"; tar -x -C \"$d\"; rm -f \"$d/postmaster.pid\"; if [ \"$(id -u)\" = 0 ]; then chown -R postgres:postgres /var/lib/postgresql/data; fi";
-    let helper = format!("{into}-restore");
-    let fill = engine.run_with_stdin(
-        &helper,
-        &db.image,
-        script,
-        vec![(volume, "/var/lib/postgresql/data".into())],
-        helper_labels,
-        tar,
-    );
-    let (filled, decoded) = tokio::join!(fill, decoder);
-    let raw = decoded
-        .map_err(|e| CliError::Runtime(e.to_string()))?
-        .map_err(|e| CliError::Runtime(e.to_string()))?;
-    let filled = filled?;
-    if filled.exit_code != 0 {
+struct Job<'a> {
+    engine: Arc<BollardEngine>,
+    store: Arc<AnyStore>,
+    stack: &'a ValidatedStack,
+    plan: Arc<Plan>,
+    manifest: &'a Manifest,
+    key: Option<crate::protect::crypto::Key>,
+    chain: Vec<WalObject>,
+    wal_key: Option<crate::protect::crypto::Key>,
+    pick: &'a Pick,
+    started: Instant,
+    state_dir: &'a Path,
+}
+
+impl Job<'_> {
+    async fn run(&self) -> Result<(), CliError> {
+        let into = self.plan.stack.clone();
+        let Some(db) = &self.stack.database else {
+            return Ok(());
+        };
+        let labels: HashMap<String, String> = HashMap::from([
+            (LABEL_STACK.to_string(), into.clone()),
+            (LABEL_MANAGED_BY.to_string(), "appstack".to_string()),
+            (
+                "appstack.io/volume".to_string(),
+                "database-data".to_string(),
+            ),
+        ]);
+        let volume = volume_name(&into, "database-data");
+        self.engine.create_volume(&volume, labels.clone()).await?;
+        let mut helper_labels = labels;
+        helper_labels.insert(LABEL_COMPONENT.to_string(), "restore".to_string());
+        let mounts = vec![(volume, "/var/lib/postgresql/data".to_string())];
+
+        // WAL downloads start now and run ahead while the base backup is extracted.
+        let (wal_tar, wal_fetch) =
+            wal_fetch::spawn_tar(self.store.clone(), self.chain.clone(), self.wal_key.clone());
+        let object = self
+            .store
+            .get(&self.manifest.object_key("base.tar.zst"))
+            .await
+            .map_err(|e| CliError::Runtime(e.to_string()))?;
+        let (tar, decoder) = spawn_zstd(object, self.key.clone());
+        // Runs as the image's user; as root (official images) it hands the files to postgres.
+        let script = format!("set -e; d={PGDATA}; mkdir -p \"$d\"; chmod 700 \"$d\"; tar -x -C \"$d\"; rm -f \"$d/postmaster.pid\"; if [ \"$(id -u)\" = 0 ]; then chown -R postgres:postgres /var/lib/postgresql/data; fi");
+        let helper = format!("{into}-restore");
+        let fill = self.engine.run_with_stdin(
+            &helper,
+            &db.image,
+            &script,
+            mounts.clone(),
+            helper_labels.clone(),
+            tar,
+        );
+        let (filled, decoded) = tokio::join!(fill, decoder);
+        let raw = decoded
+            .map_err(|e| CliError::Runtime(e.to_string()))?
+            .map_err(|e| CliError::Runtime(e.to_string()))?;
+        check_helper("filling the data volume", filled?)?;
+        eprintln!(
+            "base backup restored: {} in {:.1}s",
+            crate::api::quantity::format_bytes(raw),
+            self.started.elapsed().as_secs_f64()
+        );
+
+        let replay = !self.chain.is_empty();
+        if replay {
+            let script = format!(
+                "set -e; d={PGDATA}; w={WAL_DIR}; mkdir -p \"$w\"; chmod 700 \"$w\"; tar -x -C \"$w\"\n\
+                 cat >> \"$d/postgresql.auto.conf\" <<'APPSTACK_EOF'\n{}APPSTACK_EOF\n\
+                 touch \"$d/recovery.signal\"; if [ \"$(id -u)\" = 0 ]; then chown -R postgres:postgres /var/lib/postgresql/data; fi",
+                recovery_conf(self.pick)
+            );
+            let helper = format!("{into}-restore-wal");
+            let fill = self.engine.run_with_stdin(
+                &helper,
+                &db.image,
+                &script,
+                mounts,
+                helper_labels,
+                wal_tar,
+            );
+            let (filled, fetched) = tokio::join!(fill, wal_fetch);
+            let fetched = fetched
+                .map_err(|e| CliError::Runtime(e.to_string()))?
+                .map_err(|e| CliError::Runtime(format!("refusing to replay WAL: {e}")))?;
+            check_helper("placing the WAL", filled?)?;
+            eprintln!(
+                "WAL fetched: {} file(s), {} in {:.1}s; starting the stack (replay runs first)",
+                fetched.files,
+                crate::api::quantity::format_bytes(fetched.bytes),
+                self.started.elapsed().as_secs_f64()
+            );
+        } else {
+            wal_fetch.abort();
+        }
+
+        let applier = Applier {
+            engine: self.engine.clone(),
+            plan: self.plan.clone(),
+            secrets: super::common::secrets(self.state_dir, &self.plan)?,
+            reporter: Arc::new(Lines::new()),
+            wait: true,
+        };
+        applier.apply().await?;
+        let runner = DockerRunner {
+            engine: self.engine.clone(),
+            stack: into.clone(),
+        };
+        let psql = |sql: &str| -> Vec<String> {
+            [
+                "psql",
+                "-h",
+                "/var/run/postgresql",
+                "-U",
+                &db.user,
+                "-d",
+                &db.name,
+                "-XtAc",
+                sql,
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+        };
+        if replay {
+            self.wait_promoted(&runner, &psql).await?;
+            // The copy is a primary now: it must not keep the restore's recovery settings.
+            let mut argv = psql("SELECT 1");
+            argv.truncate(7);
+            for s in RECOVERY_SETTINGS {
+                argv.push("-c".into());
+                argv.push(format!("ALTER SYSTEM RESET {s}"));
+            }
+            argv.push("-c".into());
+            argv.push("SELECT pg_reload_conf()".into());
+            capture(&runner, "database", argv).await.map_err(rt)?;
+        }
+        let mut checks = Vec::new();
+        if db.extensions.iter().any(|e| e == "postgis") {
+            let v = capture(&runner, "database", psql("SELECT postgis_lib_version()"))
+                .await
+                .map_err(|e| CliError::Runtime(format!("PostGIS check failed: {e}")))?;
+            checks.push(format!("PostGIS {v} works"));
+        }
+        let tables = capture(&runner, "database", psql("SELECT count(*) || ' table(s), ~' || coalesce(sum(greatest(c.reltuples, 0))::bigint, 0) || ' row(s)' FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')")).await.map_err(rt)?;
+        checks.push(tables);
+        let target = match self.pick {
+            Pick::Time(t) => t.to_rfc3339_opts(SecondsFormat::Millis, true),
+            Pick::Latest if replay => "latest shipped WAL".to_string(),
+            _ => format!("backup {}", self.manifest.id),
+        };
+        eprintln!(
+            "stack {into} restored from {} ({target}) and healthy in {:.1}s: {}",
+            self.manifest.id,
+            self.started.elapsed().as_secs_f64(),
+            checks.join(", ")
+        );
+        Ok(())
+    }
+
+    /// Replay ends with promotion; bounded by the stack's RTO.
+    async fn wait_promoted(
+        &self,
+        runner: &DockerRunner<BollardEngine>,
+        psql: &dyn Fn(&str) -> Vec<String>,
+    ) -> Result<(), CliError> {
+        let deadline = Instant::now() + self.stack.recovery.rto;
+        loop {
+            let r = capture(runner, "database", psql("SELECT pg_is_in_recovery()")).await;
+            if let Ok(v) = &r {
+                if v == "f" {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(CliError::Runtime(format!(
+                    "WAL replay did not finish within the RTO of {}s",
+                    self.stack.recovery.rto.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn rt(e: ProtectError) -> CliError {
+    CliError::Runtime(e.to_string())
+}
+
+fn check_helper(what: &str, out: crate::docker::engine::ExecOutput) -> Result<(), CliError> {
+    if out.exit_code != 0 {
         return Err(CliError::Runtime(format!(
-            "filling the data volume failed (exit {}): {}",
-            filled.exit_code,
-            filled.output.trim()
+            "{what} failed (exit {}): {}",
+            out.exit_code,
+            out.output.trim()
         )));
     }
-    let data_secs = started.elapsed().as_secs_f64();
-    eprintln!(
-        "data restored: {} in {data_secs:.1}s; starting the stack",
-        crate::api::quantity::format_bytes(raw)
-    );
-    let applier = Applier {
-        engine,
-        plan: Arc::new(plan),
-        secrets,
-        reporter: Arc::new(Lines::new()),
-        wait: true,
-    };
-    applier.apply().await?;
-    eprintln!(
-        "stack {into} restored from {} and healthy in {:.1}s",
-        manifest.id,
-        started.elapsed().as_secs_f64()
-    );
     Ok(())
+}
+
+/// Recovery settings of the restored cluster: WAL from the fetched directory, stay on the
+/// backup's timeline, stop at the target time (or the end of the WAL), then promote.
+fn recovery_conf(pick: &Pick) -> String {
+    let mut conf = format!(
+        "# appstack restore (reset after promotion)\n\
+         restore_command = 'cp {WAL_DIR}/%f \"%p\"'\n\
+         recovery_target_timeline = 'current'\n\
+         recovery_target_action = 'promote'\n"
+    );
+    if let Pick::Time(t) = pick {
+        conf.push_str(&format!(
+            "recovery_target_time = '{}'\n",
+            t.format("%Y-%m-%d %H:%M:%S%.6f+00")
+        ));
+    }
+    conf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn to_accepts_latest_ids_and_times_only() {
+        assert_eq!(parse_to("latest").unwrap(), Pick::Latest);
+        assert!(matches!(
+            parse_to("base-20261123T020000.000Z").unwrap(),
+            Pick::Id(_)
+        ));
+        let Pick::Time(t) = parse_to("2026-11-23T10:15:00.250+01:00").unwrap() else {
+            panic!("not a time")
+        };
+        assert!(recovery_conf(&Pick::Time(t))
+            .contains("recovery_target_time = '2026-11-23 09:15:00.250000+00'"));
+        let err = parse_to("yesterday").unwrap_err().to_string();
+        assert!(err.contains("--to") && err.contains("RFC 3339"), "{err}");
+    }
 }

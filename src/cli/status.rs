@@ -13,12 +13,22 @@ pub struct Args {
     pub output: String,
 }
 
-pub async fn run(args: Args) -> Result<(), CliError> {
+pub async fn run(args: Args, state_dir: &std::path::Path) -> Result<(), CliError> {
     let (stack, plan) = load(&args.file.file)?;
     let engine = connect().await?;
     let observed = observe(engine.as_ref(), &plan).await?;
     let mut status = stack_status(&plan, &observed);
     status.recoverability = recoverability(&stack).await;
+    let wal = wal_status(&stack, state_dir);
+    if let (Some(r), Some(w)) = (status.recoverability.as_mut(), &wal) {
+        let at =
+            |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        r.last_wal_shipped = w.newest_wal_at.map(at);
+        r.rpo_estimate = w
+            .rpo_estimate(chrono::Utc::now())
+            .map(|d| format!("{}s", d.as_secs()));
+        r.spool_bytes = Some(w.spool_bytes);
+    }
     if args.output == "json" {
         let doc = serde_json::json!({"stack": plan.stack, "status": status});
         println!(
@@ -61,6 +71,35 @@ pub async fn run(args: Args) -> Result<(), CliError> {
             "  oldest base backup: {}",
             show(&r.first_recoverability_point)
         );
+        match &wal {
+            Some(w) => {
+                println!("  last WAL shipped:   {}", show(&r.last_wal_shipped));
+                println!(
+                    "  RPO estimate:       {}",
+                    r.rpo_estimate.clone().unwrap_or_else(|| "unknown".into())
+                );
+                println!(
+                    "  WAL spool:          {}{}",
+                    crate::api::quantity::format_bytes(w.spool_bytes),
+                    if w.spool_alert {
+                        " (above the alert threshold)"
+                    } else {
+                        ""
+                    }
+                );
+                match &w.failing_since {
+                    None => println!("  WAL shipping:       ok"),
+                    Some(t) => println!(
+                        "  WAL shipping:       FAILING since {t}: {}",
+                        w.last_error.as_deref().unwrap_or("")
+                    ),
+                }
+            }
+            None if streams_wal(&stack) => {
+                println!("  WAL shipping:       not running (start `appstack run -f <file>`)")
+            }
+            None => {}
+        }
     }
     Ok(())
 }
@@ -77,8 +116,30 @@ async fn recoverability(stack: &crate::api::ValidatedStack) -> Option<Recoverabi
     Some(RecoverabilityStatus {
         last_base_backup: last(Kind::Base),
         last_dump: last(Kind::Dump),
-        // Until WAL shipping lands, the restorable points are the base backups themselves.
+        // Restore starts from a base backup: the oldest one is the earliest point.
         first_recoverability_point: all.iter().find(|m| m.kind == Kind::Base).map(fmt),
         ..Default::default()
     })
+}
+
+fn streams_wal(stack: &crate::api::ValidatedStack) -> bool {
+    stack
+        .backup
+        .as_ref()
+        .and_then(|b| b.wal.as_ref())
+        .is_some_and(|w| w.mode == crate::api::validated::WalMode::Stream)
+}
+
+/// What the daemon's shipper last reported, when the stack streams WAL.
+fn wal_status(
+    stack: &crate::api::ValidatedStack,
+    state_dir: &std::path::Path,
+) -> Option<crate::protect::shipper::ShipStatus> {
+    if !streams_wal(stack) {
+        return None;
+    }
+    crate::protect::shipper::load_status(&crate::protect::shipper::status_path(
+        state_dir,
+        &stack.name,
+    ))
 }

@@ -55,6 +55,7 @@ pub struct Metrics {
     pub backup_last_success: Family<KindLabels, Gauge>,
     pub backup_failures: Family<KindErrorLabels, Counter>,
     pub backup_missing: Family<KindLabels, Gauge>,
+    pub wal: WalMetrics,
 }
 
 impl Metrics {
@@ -116,7 +117,9 @@ impl Metrics {
             "1 when a schedule has had no success within 1.5x its period",
             backup_missing.clone(),
         );
+        let wal = WalMetrics::register(&mut registry);
         Self {
+            wal,
             registry,
             reconcile_seconds,
             reconcile_errors,
@@ -142,5 +145,55 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Continuous WAL shipping, per stack.
+#[derive(Debug, Clone, Default)]
+pub struct WalMetrics {
+    pub synced: Family<StackLabel, Gauge>,
+    pub rpo_seconds: Family<StackLabel, Gauge>,
+    pub spool_bytes: Family<StackLabel, Gauge>,
+    pub spool_alert: Family<StackLabel, Gauge>,
+    pub shipping_ok: Family<StackLabel, Gauge>,
+    pub failures: Family<StackLabel, Counter>,
+    pub files: Family<StackLabel, Counter>,
+}
+
+impl WalMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let m = Self::default();
+        registry.register(
+            "wal_synced_timestamp_seconds",
+            "Unix time the store last held every WAL byte received (all earlier writes are safe)",
+            m.synced.clone(),
+        );
+        registry.register(
+            "wal_rpo_seconds",
+            "Current data-loss window estimate: now minus the last time the store held all WAL",
+            m.rpo_seconds.clone(),
+        );
+        registry.register(
+            "wal_spool_bytes",
+            "WAL bytes in the local spool waiting for the store",
+            m.spool_bytes.clone(),
+        );
+        registry.register(
+            "wal_spool_alert",
+            "1 when the spool passed spec.backup.wal.spoolAlertThreshold",
+            m.spool_alert.clone(),
+        );
+        registry.register(
+            "wal_shipping_ok",
+            "1 while WAL shipping works (the WalShipping condition)",
+            m.shipping_ok.clone(),
+        );
+        registry.register(
+            "wal_ship_failures",
+            "Failed WAL shipping attempts",
+            m.failures.clone(),
+        );
+        registry.register("wal_files_shipped", "WAL files stored", m.files.clone());
+        m
     }
 }

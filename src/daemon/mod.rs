@@ -8,6 +8,7 @@ pub mod http;
 pub mod metrics;
 pub mod restarts;
 pub mod schedules;
+pub mod wal;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -170,6 +171,12 @@ impl<E: Engine> StackLoop<E> {
                                 &validated,
                                 self.metrics.clone(),
                             );
+                            schedules.extend(wal::spawn(
+                                self.engine.clone(),
+                                &validated,
+                                self.metrics.clone(),
+                                &self.opts.state_dir,
+                            ));
                             current_spec = Some(validated);
                         }
                         if plan.as_deref() != Some(&p) {

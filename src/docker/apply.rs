@@ -151,6 +151,13 @@ impl<E: Engine> Applier<E> {
             senders.insert(c.name.clone(), s);
             receivers.insert(c.name.clone(), r);
         }
+        // The roots of the longest dependency chains start first and alone; everything else
+        // waits until they are ready. Database initialisation is CPU-bound and the longest
+        // pole, and on a small host every concurrent create or start slows it (measured:
+        // 1.7-2.5 s to a healthy database alone, 2.2-2.9 s with the rest starting beside it).
+        let leads = lead_components(&self.plan);
+        let (lead_tx, lead_rx) = watch::channel(leads.len());
+        let lead_tx = Arc::new(lead_tx);
         let step_of: HashMap<String, Step> = steps
             .iter()
             .filter_map(|s| s.component().map(|c| (c.to_string(), s.clone())))
@@ -170,10 +177,17 @@ impl<E: Engine> Applier<E> {
             let observed = by_name.get(&self.plan.object_name(&c.name)).cloned();
             let hash = hashes.get(&c.name).cloned().unwrap_or_default();
             let events = tx.subscribe();
+            let is_lead = leads.contains(&c.name);
+            let mut lead_rx = lead_rx.clone();
+            let lead = is_lead.then(|| LeadSignal(lead_tx.clone()));
             async move {
+                if !is_lead {
+                    let _ = lead_rx.wait_for(|booting| *booting == 0).await;
+                }
                 let result = self
                     .component_task(c, deps, step, observed, &hash, events)
                     .await;
+                drop(lead);
                 if let Some(s) = sender {
                     let _ = s.send(match &result {
                         Ok((true, _)) => Ready::Healthy,
@@ -383,6 +397,42 @@ impl<E: Engine> Applier<E> {
         }
         Ok(())
     }
+}
+
+/// A lead component's share of the count of leads still booting; dropping it (ready or
+/// failed) releases whatever was held back behind it.
+struct LeadSignal(Arc<watch::Sender<usize>>);
+
+impl Drop for LeadSignal {
+    fn drop(&mut self) {
+        self.0
+            .send_modify(|booting| *booting = booting.saturating_sub(1));
+    }
+}
+
+/// Components with no dependencies that head the longest dependency chains.
+fn lead_components(plan: &Plan) -> Vec<String> {
+    // Components are in dependency order, so walking backwards sees dependents first.
+    let mut chain: HashMap<&str, usize> = HashMap::new();
+    for c in plan.components.iter().rev() {
+        let below = plan
+            .components
+            .iter()
+            .filter(|o| o.depends_on.iter().any(|d| d.component == c.name))
+            .map(|o| chain.get(o.name.as_str()).copied().unwrap_or(1))
+            .max()
+            .unwrap_or(0);
+        chain.insert(c.name.as_str(), below + 1);
+    }
+    let longest = chain.values().copied().max().unwrap_or(0);
+    if longest < 2 {
+        return Vec::new();
+    }
+    plan.components
+        .iter()
+        .filter(|c| c.depends_on.is_empty() && chain.get(c.name.as_str()) == Some(&longest))
+        .map(|c| c.name.clone())
+        .collect()
 }
 
 fn ignore_not_found(r: Result<(), DockerError>) -> Result<(), DockerError> {

@@ -135,6 +135,7 @@ mod tests {
             names,
             vec![
                 "database",
+                "wal-receiver",
                 "cache",
                 "cms",
                 "frontend",
@@ -167,8 +168,9 @@ mod tests {
             .iter()
             .map(|c| obs(&p.object_name(&c.name), &h[&c.name], "running"))
             .collect();
-        observed[2].spec_hash = Some("old".into());
-        observed[1].state = "exited".into();
+        let at = |name: &str| p.components.iter().position(|c| c.name == name).unwrap();
+        observed[at("cms")].spec_hash = Some("old".into());
+        observed[at("cache")].state = "exited".into();
         observed.push(obs("quickstart-worker", "x", "running"));
         observed.push(obs("quickstart-cms-new", "x", "created"));
         let steps = diff(&p, &h, &observed);

@@ -91,6 +91,8 @@ pub trait Engine: Send + Sync + 'static {
     ) -> impl Future<Output = DResult<()>> + Send;
     fn remove_network(&self, name: &str) -> impl Future<Output = DResult<()>> + Send;
     fn list_volumes(&self, stack: &str) -> impl Future<Output = DResult<Vec<String>>> + Send;
+    /// Where the engine keeps a volume's files on its host (local driver).
+    fn volume_mountpoint(&self, name: &str) -> impl Future<Output = DResult<String>> + Send;
     fn create_volume(
         &self,
         name: &str,
@@ -352,6 +354,14 @@ impl Engine for BollardEngine {
             .into_iter()
             .map(|v| v.name)
             .collect())
+    }
+
+    async fn volume_mountpoint(&self, name: &str) -> DResult<String> {
+        self.docker
+            .inspect_volume(name)
+            .await
+            .map(|v| v.mountpoint)
+            .map_err(|e| DockerError::from_bollard(e, &format!("volume {name}")))
     }
 
     async fn create_volume(&self, name: &str, labels: HashMap<String, String>) -> DResult<()> {

@@ -80,6 +80,10 @@ pub fn build(stack: &ValidatedStack) -> Plan {
         // PostgreSQL needs time to checkpoint on shutdown; a kill mid-checkpoint means recovery.
         c.stop_grace_secs = 60;
         comps.push(c);
+        if let Some((receiver, spool)) = super::wal::wal_receiver(stack, db) {
+            comps.push(receiver);
+            volumes.push(spool);
+        }
     }
 
     if let Some(cache) = &stack.cache {
@@ -448,7 +452,7 @@ fn topo_order(comps: Vec<Component>) -> Vec<Component> {
     out
 }
 
-fn component(
+pub(super) fn component(
     stack: &ValidatedStack,
     name: &str,
     role: Role,
@@ -509,7 +513,7 @@ fn http_health(port: u16, path: &str) -> HealthCheck {
     )
 }
 
-fn health(command: Vec<String>, shell: bool, start_period_ms: u64) -> HealthCheck {
+pub(super) fn health(command: Vec<String>, shell: bool, start_period_ms: u64) -> HealthCheck {
     HealthCheck {
         command,
         shell,
@@ -535,7 +539,12 @@ fn generated(key: &str) -> SecretKey {
     }
 }
 
-fn secret_mount(secret: &str, key: &str, path: &str, env_var: Option<&str>) -> SecretMount {
+pub(super) fn secret_mount(
+    secret: &str,
+    key: &str,
+    path: &str,
+    env_var: Option<&str>,
+) -> SecretMount {
     SecretMount {
         secret: secret.into(),
         key: key.into(),
@@ -544,6 +553,6 @@ fn secret_mount(secret: &str, key: &str, path: &str, env_var: Option<&str>) -> S
     }
 }
 
-fn env<const N: usize>(pairs: [(&str, String); N]) -> BTreeMap<String, String> {
+pub(super) fn env<const N: usize>(pairs: [(&str, String); N]) -> BTreeMap<String, String> {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }

@@ -6,6 +6,7 @@
 mod build;
 mod config_files;
 mod hash;
+pub mod wal;
 
 pub use build::build;
 pub use hash::spec_hash;
@@ -30,6 +31,8 @@ pub enum Role {
     Frontend,
     Service,
     Monitoring,
+    /// Data protection (the WAL receiver).
+    Backup,
 }
 
 impl Role {
@@ -41,6 +44,7 @@ impl Role {
             Role::Frontend => "frontend",
             Role::Service => "service",
             Role::Monitoring => "monitoring",
+            Role::Backup => "backup",
         }
     }
 }

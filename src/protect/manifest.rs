@@ -122,7 +122,12 @@ pub async fn catalog<S: ObjectStore>(
     stack: &str,
 ) -> Result<Vec<Manifest>, ProtectError> {
     let mut out = Vec::new();
-    for obj in store.list(&format!("{stack}/")).await? {
+    let mut listed = Vec::new();
+    // Per kind, so the (large) WAL listing is never read here.
+    for kind in [Kind::Base, Kind::Dump, Kind::Files] {
+        listed.extend(store.list(&format!("{stack}/{}/", kind.as_str())).await?);
+    }
+    for obj in listed {
         if !obj.key.ends_with(&format!("/{MANIFEST}")) {
             continue;
         }

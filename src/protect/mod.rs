@@ -13,10 +13,13 @@ pub mod retention;
 pub mod runner;
 pub mod s3;
 pub mod schedule;
+pub mod shipper;
 pub mod store;
 pub mod tar_scan;
 pub mod target;
 pub mod verify;
+pub mod wal;
+pub mod wal_fetch;
 
 pub use error::ProtectError;
 pub use store::{FsStore, ObjectStore};

@@ -11,6 +11,8 @@ use super::verify::verify;
 pub enum Pick {
     Latest,
     Id(String),
+    /// The newest base backup that finished at or before this time (WAL replays to it).
+    Time(chrono::DateTime<chrono::Utc>),
 }
 
 /// The base backup to restore, verified.
@@ -24,11 +26,13 @@ pub async fn pick_verified<S: ObjectStore>(
     let chosen = match pick {
         Pick::Latest => bases.next_back(),
         Pick::Id(id) => bases.into_iter().find(|m| &m.id == id),
+        Pick::Time(t) => bases.rev().find(|m| m.finished_at <= *t),
     };
     let m = chosen.ok_or_else(|| ProtectError::UnknownBackup {
         id: match pick {
             Pick::Latest => format!("(any base backup of stack {stack})"),
             Pick::Id(id) => id.clone(),
+            Pick::Time(t) => format!("(a base backup of stack {stack} finished before {t})"),
         },
     })?;
     if let Some(p) = verify(store, std::slice::from_ref(&m))

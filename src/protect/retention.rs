@@ -11,6 +11,7 @@ use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use super::error::ProtectError;
 use super::manifest::{catalog, Kind, Manifest, MANIFEST};
 use super::store::ObjectStore;
+use super::wal::{self, Lsn, Segment, WalKind};
 
 /// How long objects without a manifest may stay (a backup may still be writing them).
 pub const ORPHAN_GRACE: Duration = Duration::from_secs(24 * 3600);
@@ -70,6 +71,8 @@ pub fn decide(all: &[Manifest], policy: Policy, now: DateTime<Utc>) -> Vec<Decis
 pub struct Pruned {
     pub backups: Vec<String>,
     pub orphan_objects: usize,
+    /// WAL objects older than the oldest kept base backup needs.
+    pub wal_objects: usize,
 }
 
 /// Applies `policy` to the stack's backups in the store.
@@ -95,6 +98,7 @@ pub async fn prune<S: ObjectStore>(
         }
         pruned.backups.push(m.id.clone());
     }
+    pruned.wal_objects = prune_wal(store, stack, &all, &decisions, dry_run).await?;
     // Objects of backups that have no manifest (interrupted prune, failed backup).
     let live: BTreeSet<String> = all
         .iter()
@@ -106,6 +110,9 @@ pub async fn prune<S: ObjectStore>(
         let (Some(_), Some(kind), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
             continue;
         };
+        if kind == "wal" {
+            continue;
+        }
         let dir = format!("{stack}/{kind}/{id}");
         if live.contains(&dir) || obj.key.ends_with(&format!("/{MANIFEST}")) {
             continue;
@@ -121,6 +128,45 @@ pub async fn prune<S: ObjectStore>(
         }
     }
     Ok((decisions, pruned))
+}
+
+/// Deletes WAL no kept base backup can replay: everything before the start segment of the
+/// oldest kept base backup. Without a kept base backup nothing is deleted.
+async fn prune_wal<S: ObjectStore>(
+    store: &S,
+    stack: &str,
+    all: &[Manifest],
+    decisions: &[Decision],
+    dry_run: bool,
+) -> Result<usize, ProtectError> {
+    let oldest = all
+        .iter()
+        .filter(|m| m.kind == Kind::Base)
+        .filter(|m| decisions.iter().any(|d| d.id == m.id && d.keep))
+        .filter_map(|m| {
+            Some(Segment::of(
+                m.timeline?,
+                Lsn::parse(m.start_lsn.as_deref()?)?,
+            ))
+        })
+        .min_by_key(|s| s.number);
+    let Some(oldest) = oldest else {
+        return Ok(0);
+    };
+    let mut n = 0;
+    for o in wal::list(store, stack).await? {
+        let before = match o.kind {
+            WalKind::Segment(s) | WalKind::Partial(s) => s.number < oldest.number,
+            WalKind::History(_) => false,
+        };
+        if before {
+            if !dry_run {
+                store.delete(&o.key).await?;
+            }
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// The time in a backup id (`base-20261123T020000.000Z`).

@@ -1,0 +1,233 @@
+//! Fetching WAL for a restore: the chain after a base backup, downloaded and checked with
+//! parallel prefetch, padded back to whole segments, as one tar stream in replay order
+//! (extracted where `restore_command` finds it).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::crypto::Key;
+use super::error::ProtectError;
+use super::shipper::fetch_raw;
+use super::store::ObjectStore;
+use super::wal::{WalKind, WalObject, SEGMENT_SIZE};
+
+/// Segments downloaded ahead of the one being written out.
+pub const PREFETCH: usize = 4;
+
+/// What was fetched.
+#[derive(Debug, Clone, Default)]
+pub struct Fetched {
+    pub files: usize,
+    pub bytes: u64,
+}
+
+/// Streams `chain` as a tar; the handle reports the first failure (a corrupt object names
+/// itself) and the receiver then ends early, so the consumer sees a short tar.
+pub fn spawn_tar<S: ObjectStore>(
+    store: Arc<S>,
+    chain: Vec<WalObject>,
+    key: Option<Key>,
+) -> (
+    mpsc::Receiver<Bytes>,
+    JoinHandle<Result<Fetched, ProtectError>>,
+) {
+    let (tx, rx) = mpsc::channel::<Bytes>(2);
+    let handle = tokio::spawn(async move {
+        let mut fetched = Fetched::default();
+        let downloads = futures::stream::iter(chain.into_iter().map(|o| {
+            let store = store.clone();
+            let key = key.clone();
+            async move { fetch_raw(store.as_ref(), &o, key).await.map(|raw| (o, raw)) }
+        }))
+        .buffered(PREFETCH);
+        futures::pin_mut!(downloads);
+        while let Some(next) = downloads.next().await {
+            let (o, mut raw) = next?;
+            if matches!(o.kind, WalKind::Partial(_)) {
+                raw.resize(SEGMENT_SIZE as usize, 0);
+            }
+            fetched.files += 1;
+            fetched.bytes += raw.len() as u64;
+            let header = tar_header(&o.kind.restore_name(), raw.len() as u64)?;
+            let pad = (512 - raw.len() % 512) % 512;
+            raw.extend(std::iter::repeat_n(0u8, pad));
+            if tx.send(Bytes::from(header)).await.is_err()
+                || tx.send(Bytes::from(raw)).await.is_err()
+            {
+                return Err(ProtectError::Io(
+                    "the restore target stopped reading WAL".into(),
+                ));
+            }
+        }
+        let _ = tx.send(Bytes::from(vec![0u8; 1024])).await;
+        Ok(fetched)
+    });
+    (rx, handle)
+}
+
+fn tar_header(name: &str, size: u64) -> Result<Vec<u8>, ProtectError> {
+    let mut h = tar::Header::new_ustar();
+    h.set_path(name)
+        .map_err(|e| ProtectError::Io(format!("tar header for {name}: {e}")))?;
+    h.set_size(size);
+    h.set_mode(0o600);
+    h.set_mtime(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    Ok(h.as_bytes().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protect::shipper::{ShipStatus, Shipper, ShipperConfig};
+    use crate::protect::wal::{self, Segment};
+    use crate::protect::FsStore;
+    use std::io::Read;
+    use std::sync::Mutex;
+
+    fn segment_bytes(fill: u8, valid: usize) -> Vec<u8> {
+        let mut v = vec![0u8; SEGMENT_SIZE as usize];
+        v[..valid].iter_mut().for_each(|b| *b = fill);
+        v
+    }
+
+    async fn ship(store: Arc<FsStore>, spool: &std::path::Path) -> ShipStatus {
+        let status = Arc::new(Mutex::new(ShipStatus::default()));
+        let cfg = ShipperConfig {
+            stack: "s".into(),
+            spool: spool.to_path_buf(),
+            interval: std::time::Duration::from_millis(10),
+            compression_level: 1,
+            key: None,
+            alert_bytes: u64::MAX,
+            parallel: 2,
+        };
+        let mut shipper = Shipper::new(store, cfg, status.clone());
+        shipper.tick().await.unwrap();
+        let s = status.lock().unwrap().clone();
+        s
+    }
+
+    #[tokio::test]
+    async fn shipped_spool_comes_back_as_a_tar_of_whole_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("spool");
+        std::fs::create_dir(&spool).unwrap();
+        let store = Arc::new(FsStore::new(dir.path().join("store")));
+        let s1 = Segment {
+            timeline: 1,
+            number: 1,
+        };
+        let s2 = s1.next();
+        std::fs::write(
+            spool.join(s1.name()),
+            segment_bytes(1, SEGMENT_SIZE as usize),
+        )
+        .unwrap();
+        std::fs::write(
+            spool.join(format!("{}.partial", s2.name())),
+            segment_bytes(2, 20_000),
+        )
+        .unwrap();
+        std::fs::write(spool.join("junk.tmp"), b"x").unwrap();
+        let status = ship(store.clone(), &spool).await;
+        assert_eq!(status.files_shipped, 2);
+        assert!(status.synced_at.is_some());
+        // The complete segment left the spool, the open one stays for pg_receivewal.
+        assert!(!spool.join(s1.name()).exists());
+        assert!(spool.join(format!("{}.partial", s2.name())).exists());
+
+        let all = wal::list(store.as_ref(), "s").await.unwrap();
+        let (chain, gap) = wal::chain(&all, s1);
+        assert_eq!(gap, None);
+        assert_eq!(chain.len(), 2);
+        // The partial was trimmed to its last non-zero page.
+        assert!(chain[1].size < 10_000, "{}", chain[1].size);
+        let (mut rx, handle) = spawn_tar(store.clone(), chain, None);
+        let mut tar_bytes = Vec::new();
+        while let Some(c) = rx.recv().await {
+            tar_bytes.extend_from_slice(&c);
+        }
+        assert_eq!(handle.await.unwrap().unwrap().files, 2);
+        let mut archive = tar::Archive::new(tar_bytes.as_slice());
+        let mut seen = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut e = entry.unwrap();
+            let name = e.path().unwrap().to_string_lossy().to_string();
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).unwrap();
+            seen.push((name, data));
+        }
+        assert_eq!(
+            seen[0],
+            (s1.name(), segment_bytes(1, SEGMENT_SIZE as usize))
+        );
+        // Restored under the segment's own name, padded back to a whole segment.
+        assert_eq!(seen[1].0, s2.name());
+        assert_eq!(seen[1].1[..8192], segment_bytes(2, 20_000)[..8192]);
+        assert_eq!(seen[1].1.len(), SEGMENT_SIZE as usize);
+        assert_eq!(seen[1].1[..20_000], vec![2u8; 20_000][..]);
+    }
+
+    #[tokio::test]
+    async fn a_changed_partial_supersedes_the_old_one_and_a_flipped_byte_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("spool");
+        std::fs::create_dir(&spool).unwrap();
+        let store = Arc::new(FsStore::new(dir.path().join("store")));
+        let s1 = Segment {
+            timeline: 1,
+            number: 5,
+        };
+        let partial = spool.join(format!("{}.partial", s1.name()));
+        std::fs::write(&partial, segment_bytes(3, 9000)).unwrap();
+        let status = Arc::new(Mutex::new(ShipStatus::default()));
+        let cfg = ShipperConfig {
+            stack: "s".into(),
+            spool: spool.clone(),
+            interval: std::time::Duration::from_millis(10),
+            compression_level: 1,
+            key: None,
+            alert_bytes: 1,
+            parallel: 1,
+        };
+        let mut shipper = Shipper::new(store.clone(), cfg, status.clone());
+        shipper.tick().await.unwrap();
+        // Unchanged: nothing new is shipped.
+        shipper.tick().await.unwrap();
+        assert_eq!(status.lock().unwrap().files_shipped, 1);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&partial, segment_bytes(3, 30_000)).unwrap();
+        shipper.tick().await.unwrap();
+        let all = wal::list(store.as_ref(), "s").await.unwrap();
+        assert_eq!(all.len(), 1, "{all:?}");
+        // The segment completes: its partial object goes once the segment is stored.
+        std::fs::rename(&partial, spool.join(s1.name())).unwrap();
+        std::fs::write(
+            spool.join(format!("{}.partial", s1.next().name())),
+            segment_bytes(4, 100),
+        )
+        .unwrap();
+        shipper.tick().await.unwrap();
+        let all = wal::list(store.as_ref(), "s").await.unwrap();
+        let kinds: Vec<WalKind> = all.iter().map(|o| o.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![WalKind::Segment(s1), WalKind::Partial(s1.next())]
+        );
+
+        // Flip one stored byte of the segment.
+        let path = dir.path().join("store").join(&all[0].key);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x40;
+        std::fs::write(&path, bytes).unwrap();
+        let err = fetch_raw(store.as_ref(), &all[0], None).await.unwrap_err();
+        assert!(err.to_string().contains(&all[0].key), "{err}");
+    }
+}
