@@ -125,3 +125,34 @@ fn every_command_has_help_with_examples() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("Examples:"));
 }
+
+#[test]
+fn committed_compose_export_matches_the_exporter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let status = appstack()
+        .args(["--state-dir", tmp.path().join("state").to_str().unwrap()])
+        .args(["export", "compose", "-f", "examples/quickstart.yaml", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let committed = Path::new("compose/quickstart");
+    for rel in [
+        "docker-compose.yml",
+        "files/cache/redis.conf",
+        "files/prometheus/prometheus.yml",
+        "files/prometheus/rules.yml",
+        "files/alertmanager/alertmanager.yml",
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(committed.join(rel)).unwrap(),
+            std::fs::read_to_string(out.join(rel)).unwrap(),
+            "compose/quickstart/{rel} drifted: rerun `appstack export compose -f examples/quickstart.yaml -o compose/quickstart` and delete its secrets/"
+        );
+    }
+}

@@ -12,7 +12,9 @@ fn exported_compose_is_accepted_and_runs_healthy() {
     if !engine_available() {
         return;
     }
-    let s = TestStack::new("it-compose", &format!("{SMALL}  monitoring:\n    prometheus: {{image: appstack/prometheus:1}}\n    nodeExporter: {{image: appstack/node-exporter:1}}\n    alertmanager: {{image: appstack/alertmanager:1}}\n"));
+    let backups = tempfile::tempdir().unwrap();
+    // With backups on, the export carries the WAL receiver too (8 services).
+    let s = TestStack::new("it-compose", &format!("{SMALL}  monitoring:\n    prometheus: {{image: appstack/prometheus:1}}\n    nodeExporter: {{image: appstack/node-exporter:1}}\n    alertmanager: {{image: appstack/alertmanager:1}}\n  backup:\n    target: file://{}\n", backups.path().display()));
     let out_dir = s.dir.path().join("compose");
     s.run_ok(&["export", "compose", "-o", out_dir.to_str().unwrap()]);
     let file = out_dir.join("docker-compose.yml");
@@ -32,6 +34,18 @@ fn exported_compose_is_accepted_and_runs_healthy() {
         "docker-compose config: {}",
         String::from_utf8_lossy(&cfg.stderr)
     );
+    // A failed earlier run may have left the project's volumes (with other passwords);
+    // a failure of this one must not leave its containers.
+    let _ = compose(&["down", "-v"]);
+    struct Down<F: Fn()>(F);
+    impl<F: Fn()> Drop for Down<F> {
+        fn drop(&mut self) {
+            (self.0)();
+        }
+    }
+    let _down = Down(|| {
+        let _ = compose(&["down", "-v"]);
+    });
     let up = compose(&["up", "-d"]);
     assert!(
         up.status.success(),

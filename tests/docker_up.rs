@@ -21,9 +21,9 @@ fn quickstart_converges_and_second_up_changes_nothing() {
     let s = TestStack::new("it-quick", &spec);
     let up = s.run_ok(&["up"]);
     let log = String::from_utf8_lossy(&up.stderr);
-    assert!(log.contains("7 change(s), all healthy"), "{log}");
+    assert!(log.contains("8 change(s), all healthy"), "{log}");
     let before = s.containers();
-    assert_eq!(before.len(), 7, "{before:?}");
+    assert_eq!(before.len(), 8, "{before:?}");
     assert!(before.iter().all(|c| c.2 == "running"), "{before:?}");
 
     let again = s.run_ok(&["up"]);

@@ -3,50 +3,8 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
+use common::moto::Moto;
 use common::*;
-
-struct Moto {
-    child: Child,
-    port: u16,
-}
-
-impl Moto {
-    fn start() -> Self {
-        let port = free_port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect(
-                "moto_server (pip install 'moto[server]'; scripts/setup-engine.sh installs it)",
-            );
-        let m = Self { child, port };
-        wait_for("moto_server", Duration::from_secs(30), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        m
-    }
-
-    fn create_bucket(&self, bucket: &str) {
-        let url = format!("http://127.0.0.1:{}/{bucket}", self.port);
-        let ok = Command::new("python3")
-            .args(["-c", &format!("import urllib.request; urllib.request.urlopen(urllib.request.Request('{url}', method='PUT'))")])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn base_backup_to_s3_multipart_verify_and_restore() {

@@ -7,6 +7,7 @@ mod down;
 mod export;
 mod logs;
 mod plan;
+mod render;
 mod restore;
 mod run;
 mod status;
@@ -95,14 +96,18 @@ pub enum Command {
     /// Take, list and verify backups.
     #[command(subcommand)]
     Backup(backup::Command),
-    /// Restore a verified base backup into a new, isolated stack and bring it up healthy.
+    /// Restore a verified base backup (and the WAL after it, to a point in time) into a new,
+    /// isolated stack and bring it up healthy.
     #[command(
-        after_help = "Examples:\n  appstack restore -f examples/quickstart.yaml --into quickstart-copy\n  appstack restore -f stack.yaml --into crm-drill --to base-20261123T020000.000Z"
+        after_help = "Examples:\n  appstack restore -f examples/quickstart.yaml --into quickstart-copy\n  appstack restore -f stack.yaml --into crm-drill --to 2026-11-23T10:15:00Z\n  appstack restore -f stack.yaml --into crm-drill --to base-20261123T020000.000Z"
     )]
     Restore(restore::Args),
     /// Export the stack in another format.
     #[command(subcommand)]
     Export(export::Target),
+    /// Render the stack for another runtime.
+    #[command(subcommand)]
+    Render(render::Target),
     /// Print the AppStack CustomResourceDefinition (YAML).
     #[command(after_help = "Examples:\n  appstack crd > crds/appstack.yaml")]
     Crd,
@@ -121,6 +126,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Backup(c) => backup::run(c).await,
         Command::Restore(a) => restore::run(a, &cli.state_dir).await,
         Command::Export(t) => export::run(t, &cli.state_dir),
+        Command::Render(t) => render::run(t),
         Command::Crd => crd::run(),
     }
 }

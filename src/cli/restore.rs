@@ -34,10 +34,6 @@ const RECOVERY_SETTINGS: [&str; 4] = [
 ];
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:
-  appstack restore -f stack.yaml --into shop-copy
-  appstack restore -f stack.yaml --into shop-copy --to 2026-11-23T10:15:00Z
-  appstack restore -f stack.yaml --into shop-copy --to base-20261123T020000.000Z")]
 pub struct Args {
     /// The AppStack manifest (YAML) of the stack whose backup is restored.
     #[arg(short = 'f', long = "file", value_name = "FILE")]
@@ -243,8 +239,12 @@ impl Job<'_> {
         let mounts = vec![(volume, "/var/lib/postgresql/data".to_string())];
 
         // WAL downloads start now and run ahead while the base backup is extracted.
-        let (wal_tar, wal_fetch) =
-            wal_fetch::spawn_tar(self.store.clone(), self.chain.clone(), self.wal_key.clone());
+        let (wal_tar, wal_fetch) = wal_fetch::spawn_tar(
+            self.store.clone(),
+            self.stack.name.clone(),
+            self.chain.clone(),
+            self.wal_key.clone(),
+        );
         let object = self
             .store
             .get(&self.manifest.object_key("base.tar.zst"))

@@ -277,6 +277,8 @@ pub fn build(stack: &ValidatedStack) -> Plan {
         components: topo_order(comps),
         volumes,
         secrets,
+        ingress: super::routes::ingress(stack),
+        jobs: super::routes::jobs(stack),
     }
 }
 

@@ -6,10 +6,12 @@
 mod build;
 mod config_files;
 mod hash;
+mod routes;
 pub mod wal;
 
 pub use build::build;
 pub use hash::spec_hash;
+pub use routes::{IngressPlan, Route, ScheduledJob};
 
 use std::collections::BTreeMap;
 
@@ -187,6 +189,10 @@ pub struct Plan {
     pub components: Vec<Component>,
     pub volumes: Vec<Volume>,
     pub secrets: Vec<Secret>,
+    /// HTTP routes by host name (Kubernetes Ingress).
+    pub ingress: Option<IngressPlan>,
+    /// Scheduled jobs (Kubernetes CronJobs; `appstack run` in Docker mode).
+    pub jobs: Vec<ScheduledJob>,
 }
 
 impl Plan {

@@ -198,7 +198,9 @@ impl<S: ObjectStore> Shipper<S> {
             });
         }
         if let Some(p) = partial.filter(|_| partial_changed) {
-            let key = ship_partial(self.store.as_ref(), &self.cfg, &p).await?;
+            let Some(key) = ship_partial(self.store.as_ref(), &self.cfg, &p).await? else {
+                return Ok(());
+            };
             self.stale_partials.retain(|k| k != &key);
             if let Some((_, _, _, old)) = self.last_partial.take() {
                 if old != key {
@@ -311,14 +313,20 @@ async fn ship_complete<S: ObjectStore>(
 }
 
 /// Stores the valid prefix of the open segment: read once into memory (it keeps changing),
-/// trailing zero pages dropped; restore pads it back to a whole segment.
+/// trailing zero pages dropped; restore pads it back to a whole segment. None when the
+/// file was completed (renamed) since the scan.
 async fn ship_partial<S: ObjectStore>(
     store: &S,
     cfg: &ShipperConfig,
     f: &SpoolFile,
-) -> Result<String, ProtectError> {
+) -> Result<Option<String>, ProtectError> {
     let io = |e: std::io::Error| ProtectError::Io(format!("{}: {e}", f.path.display()));
-    let mut file = tokio::fs::File::open(&f.path).await.map_err(io)?;
+    let mut file = match tokio::fs::File::open(&f.path).await {
+        Ok(file) => file,
+        // pg_receivewal completed the segment since the scan: the next tick ships it.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(e)),
+    };
     let mut data = Vec::new();
     let mut zeros = 0usize;
     let mut page = vec![0u8; WAL_PAGE];
@@ -358,7 +366,7 @@ async fn ship_partial<S: ObjectStore>(
         .await
         .map_err(|e| ProtectError::Io(e.to_string()))??;
     put?;
-    Ok(key)
+    Ok(Some(key))
 }
 
 async fn read_full(file: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -13,7 +13,7 @@ use super::crypto::Key;
 use super::error::ProtectError;
 use super::shipper::fetch_raw;
 use super::store::ObjectStore;
-use super::wal::{WalKind, WalObject, SEGMENT_SIZE};
+use super::wal::{self, WalKind, WalObject, SEGMENT_SIZE};
 
 /// Segments downloaded ahead of the one being written out.
 pub const PREFETCH: usize = 4;
@@ -29,6 +29,7 @@ pub struct Fetched {
 /// itself) and the receiver then ends early, so the consumer sees a short tar.
 pub fn spawn_tar<S: ObjectStore>(
     store: Arc<S>,
+    stack: String,
     chain: Vec<WalObject>,
     key: Option<Key>,
 ) -> (
@@ -41,32 +42,77 @@ pub fn spawn_tar<S: ObjectStore>(
         let downloads = futures::stream::iter(chain.into_iter().map(|o| {
             let store = store.clone();
             let key = key.clone();
-            async move { fetch_raw(store.as_ref(), &o, key).await.map(|raw| (o, raw)) }
+            async move {
+                match fetch_raw(store.as_ref(), &o, key).await {
+                    Ok(raw) => Ok((o, raw)),
+                    Err(e) => Err((o, e)),
+                }
+            }
         }))
         .buffered(PREFETCH);
         futures::pin_mut!(downloads);
+        let mut superseded = None;
         while let Some(next) = downloads.next().await {
-            let (o, mut raw) = next?;
-            if matches!(o.kind, WalKind::Partial(_)) {
-                raw.resize(SEGMENT_SIZE as usize, 0);
+            match next {
+                Ok((o, raw)) => send(&tx, &mut fetched, &o, raw).await?,
+                // The shipper replaced the open segment's partial while we listed: the
+                // newer WAL is read below instead.
+                Err((o, ProtectError::NotFound { .. }))
+                    if matches!(o.kind, WalKind::Partial(_)) =>
+                {
+                    superseded = Some(o);
+                    break;
+                }
+                Err((_, e)) => return Err(e),
             }
-            fetched.files += 1;
-            fetched.bytes += raw.len() as u64;
-            let header = tar_header(&o.kind.restore_name(), raw.len() as u64)?;
-            let pad = (512 - raw.len() % 512) % 512;
-            raw.extend(std::iter::repeat_n(0u8, pad));
-            if tx.send(Bytes::from(header)).await.is_err()
-                || tx.send(Bytes::from(raw)).await.is_err()
-            {
-                return Err(ProtectError::Io(
-                    "the restore target stopped reading WAL".into(),
-                ));
+        }
+        let mut rounds = 0;
+        while let Some(o) = superseded.take() {
+            rounds += 1;
+            let (WalKind::Partial(from), true) = (o.kind, rounds <= 5) else {
+                return Err(ProtectError::NotFound { key: o.key });
+            };
+            let all = wal::list(store.as_ref(), &stack).await?;
+            for next in wal::chain(&all, from).0 {
+                match fetch_raw(store.as_ref(), &next, key.clone()).await {
+                    Ok(raw) => send(&tx, &mut fetched, &next, raw).await?,
+                    Err(ProtectError::NotFound { .. })
+                        if matches!(next.kind, WalKind::Partial(_)) =>
+                    {
+                        superseded = Some(next);
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
         let _ = tx.send(Bytes::from(vec![0u8; 1024])).await;
         Ok(fetched)
     });
     (rx, handle)
+}
+
+/// Writes one WAL file as a tar entry (a partial padded back to a whole segment).
+async fn send(
+    tx: &mpsc::Sender<Bytes>,
+    fetched: &mut Fetched,
+    o: &WalObject,
+    mut raw: Vec<u8>,
+) -> Result<(), ProtectError> {
+    if matches!(o.kind, WalKind::Partial(_)) {
+        raw.resize(SEGMENT_SIZE as usize, 0);
+    }
+    fetched.files += 1;
+    fetched.bytes += raw.len() as u64;
+    let header = tar_header(&o.kind.restore_name(), raw.len() as u64)?;
+    let pad = (512 - raw.len() % 512) % 512;
+    raw.extend(std::iter::repeat_n(0u8, pad));
+    if tx.send(Bytes::from(header)).await.is_err() || tx.send(Bytes::from(raw)).await.is_err() {
+        return Err(ProtectError::Io(
+            "the restore target stopped reading WAL".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn tar_header(name: &str, size: u64) -> Result<Vec<u8>, ProtectError> {
@@ -85,7 +131,7 @@ fn tar_header(name: &str, size: u64) -> Result<Vec<u8>, ProtectError> {
 mod tests {
     use super::*;
     use crate::protect::shipper::{ShipStatus, Shipper, ShipperConfig};
-    use crate::protect::wal::{self, Segment};
+    use crate::protect::wal::Segment;
     use crate::protect::FsStore;
     use std::io::Read;
     use std::sync::Mutex;
@@ -148,7 +194,7 @@ mod tests {
         assert_eq!(chain.len(), 2);
         // The partial was trimmed to its last non-zero page.
         assert!(chain[1].size < 10_000, "{}", chain[1].size);
-        let (mut rx, handle) = spawn_tar(store.clone(), chain, None);
+        let (mut rx, handle) = spawn_tar(store.clone(), "s".into(), chain, None);
         let mut tar_bytes = Vec::new();
         while let Some(c) = rx.recv().await {
             tar_bytes.extend_from_slice(&c);

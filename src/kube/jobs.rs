@@ -1,0 +1,71 @@
+//! CronJobs of the plan's scheduled jobs (backups): the operator image runs the same
+//! `appstack` subcommand Docker mode runs from its daemon, with the job's timeout as the
+//! active deadline, one run at a time.
+
+use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
+use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::meta::{meta, stack_labels, Owner};
+use super::Images;
+use crate::plan::Plan;
+
+pub fn cron_jobs(plan: &Plan, owner: &Owner, images: &Images) -> Vec<CronJob> {
+    plan.jobs
+        .iter()
+        .map(|j| {
+            let mut labels = stack_labels(plan);
+            labels.insert("app.kubernetes.io/component".into(), j.name.clone());
+            let mut args = j.args.clone();
+            args.extend([
+                "--stack".to_string(),
+                plan.stack.clone(),
+                "--namespace".to_string(),
+                plan.namespace.clone(),
+            ]);
+            CronJob {
+                metadata: meta(
+                    plan,
+                    owner,
+                    format!("{}-{}", plan.stack, j.name),
+                    labels.clone(),
+                ),
+                spec: Some(CronJobSpec {
+                    schedule: j.schedule.clone(),
+                    concurrency_policy: Some("Forbid".into()),
+                    successful_jobs_history_limit: Some(3),
+                    failed_jobs_history_limit: Some(3),
+                    job_template: JobTemplateSpec {
+                        metadata: None,
+                        spec: Some(JobSpec {
+                            active_deadline_seconds: Some(
+                                i64::try_from(j.timeout_secs).unwrap_or(i64::MAX),
+                            ),
+                            backoff_limit: Some(1),
+                            template: PodTemplateSpec {
+                                metadata: Some(ObjectMeta {
+                                    labels: Some(labels),
+                                    ..Default::default()
+                                }),
+                                spec: Some(PodSpec {
+                                    restart_policy: Some("Never".into()),
+                                    service_account_name: Some(images.job_service_account.clone()),
+                                    containers: vec![Container {
+                                        name: j.name.clone(),
+                                        image: Some(images.operator.clone()),
+                                        args: Some(args),
+                                        ..Default::default()
+                                    }],
+                                    ..Default::default()
+                                }),
+                            },
+                            ..Default::default()
+                        }),
+                    },
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+        })
+        .collect()
+}

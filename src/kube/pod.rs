@@ -1,0 +1,232 @@
+//! A plan component as a pod's container: image, args, env, ports, probes from the plan's
+//! health check, resources, and its files (secret keys and config files mounted one by one
+//! with `subPath`, at exactly the paths the plan names).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    ConfigMapVolumeSource, Container, ContainerPort, EnvVar, ExecAction, HostPathVolumeSource,
+    PersistentVolumeClaimVolumeSource, Probe, ResourceRequirements, SecretVolumeSource, Volume,
+    VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+
+use crate::plan::{Component, HealthCheck, Mount, Plan, Resources};
+
+/// How a plan volume reaches a pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VolumeMode {
+    /// A StatefulSet claim template of the same name provides it.
+    ClaimTemplate,
+    /// A PersistentVolumeClaim `<stack>-<volume>` created beside the workload.
+    Claim,
+}
+
+/// Containers and the pod volumes they need.
+#[derive(Debug, Clone, Default)]
+pub struct PodParts {
+    pub containers: Vec<Container>,
+    pub volumes: BTreeMap<String, Volume>,
+}
+
+impl PodParts {
+    pub fn volumes(&self) -> Option<Vec<Volume>> {
+        (!self.volumes.is_empty()).then(|| self.volumes.values().cloned().collect())
+    }
+}
+
+/// The name of a component's ConfigMap of files.
+pub fn config_map_name(plan: &Plan, c: &Component) -> String {
+    format!("{}-files", plan.object_name(&c.name))
+}
+
+/// The name of a stack secret's Secret object.
+pub fn secret_name(plan: &Plan, secret: &str) -> String {
+    format!("{}-{secret}", plan.stack)
+}
+
+/// Adds `c` as a container of the pod.
+pub fn add_container(parts: &mut PodParts, plan: &Plan, c: &Component, mode: VolumeMode) {
+    let mut mounts = Vec::new();
+    for s in &c.secrets {
+        let vol = format!("secret-{}", s.secret);
+        parts.volumes.entry(vol.clone()).or_insert_with(|| Volume {
+            name: vol.clone(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(secret_name(plan, &s.secret)),
+                default_mode: Some(0o444),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        mounts.push(file_mount(&vol, &s.path, &s.key));
+    }
+    if !c.files.is_empty() {
+        let vol = format!("files-{}", c.name);
+        parts.volumes.entry(vol.clone()).or_insert_with(|| Volume {
+            name: vol.clone(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: config_map_name(plan, c),
+                default_mode: Some(0o444),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        for f in &c.files {
+            mounts.push(file_mount(&vol, &f.path, &f.name));
+        }
+    }
+    for m in &c.mounts {
+        match m {
+            Mount::Volume { volume, path } => {
+                if mode == VolumeMode::Claim {
+                    parts
+                        .volumes
+                        .entry(volume.clone())
+                        .or_insert_with(|| Volume {
+                            name: volume.clone(),
+                            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                                claim_name: format!("{}-{volume}", plan.stack),
+                                read_only: None,
+                            }),
+                            ..Default::default()
+                        });
+                }
+                mounts.push(VolumeMount {
+                    name: volume.clone(),
+                    mount_path: path.clone(),
+                    ..Default::default()
+                });
+            }
+            Mount::Host { host_path, path } => {
+                let vol = format!("host{}", host_path.replace('/', "-"));
+                parts.volumes.entry(vol.clone()).or_insert_with(|| Volume {
+                    name: vol.clone(),
+                    host_path: Some(HostPathVolumeSource {
+                        path: host_path.clone(),
+                        type_: Some("Directory".into()),
+                    }),
+                    ..Default::default()
+                });
+                mounts.push(VolumeMount {
+                    name: vol,
+                    mount_path: path.clone(),
+                    read_only: Some(true),
+                    ..Default::default()
+                });
+            }
+        }
+    }
+    let ports: Vec<ContainerPort> = c
+        .ports
+        .iter()
+        .map(|p| ContainerPort {
+            name: Some(p.name.clone()),
+            container_port: i32::from(p.container_port),
+            protocol: Some("TCP".into()),
+            ..Default::default()
+        })
+        .collect();
+    let env: Vec<EnvVar> = c
+        .env
+        .iter()
+        .map(|(k, v)| EnvVar {
+            name: k.clone(),
+            value: Some(v.clone()),
+            value_from: None,
+        })
+        .collect();
+    let (startup, readiness, liveness) = match &c.health {
+        Some(h) => probes(h),
+        None => (None, None, None),
+    };
+    parts.containers.push(Container {
+        name: c.name.clone(),
+        image: Some(c.image.clone()),
+        args: c.args.clone(),
+        env: (!env.is_empty()).then_some(env),
+        ports: (!ports.is_empty()).then_some(ports),
+        volume_mounts: (!mounts.is_empty()).then_some(mounts),
+        startup_probe: startup,
+        readiness_probe: readiness,
+        liveness_probe: liveness,
+        resources: resources(&c.resources),
+        ..Default::default()
+    });
+}
+
+fn file_mount(volume: &str, path: &str, key: &str) -> VolumeMount {
+    VolumeMount {
+        name: volume.into(),
+        mount_path: path.into(),
+        sub_path: Some(key.into()),
+        read_only: Some(true),
+        ..Default::default()
+    }
+}
+
+/// Startup (covers the start period), readiness and liveness, all running the plan's
+/// check. Liveness tolerates more failures than readiness: an overloaded pod is taken out
+/// of the Service long before it is restarted.
+fn probes(h: &HealthCheck) -> (Option<Probe>, Option<Probe>, Option<Probe>) {
+    let command = if h.shell {
+        vec!["sh".to_string(), "-c".to_string(), h.command.join(" ")]
+    } else {
+        h.command.clone()
+    };
+    let secs = |ms: u64| i32::try_from(ms.div_ceil(1000).max(1)).unwrap_or(i32::MAX);
+    let period = secs(h.interval_ms);
+    let base = Probe {
+        exec: Some(ExecAction {
+            command: Some(command),
+        }),
+        period_seconds: Some(period),
+        timeout_seconds: Some(secs(h.timeout_ms)),
+        failure_threshold: Some(i32::try_from(h.retries.max(1)).unwrap_or(3)),
+        ..Default::default()
+    };
+    let startup = Probe {
+        failure_threshold: Some(
+            i32::try_from(h.start_period_ms.div_ceil(h.interval_ms.max(1)).max(1))
+                .unwrap_or(i32::MAX),
+        ),
+        ..base.clone()
+    };
+    let liveness = Probe {
+        period_seconds: Some(period.max(10)),
+        failure_threshold: Some(6),
+        ..base.clone()
+    };
+    (Some(startup), Some(base), Some(liveness))
+}
+
+/// Requests equal limits: the plan states one budget per component.
+fn resources(r: &Resources) -> Option<ResourceRequirements> {
+    let mut limits = BTreeMap::new();
+    if let Some(m) = r.cpu_millis {
+        limits.insert("cpu".to_string(), Quantity(format!("{m}m")));
+    }
+    if let Some(b) = r.memory_bytes {
+        limits.insert("memory".to_string(), bytes_quantity(b));
+    }
+    (!limits.is_empty()).then(|| ResourceRequirements {
+        requests: Some(limits.clone()),
+        limits: Some(limits),
+        ..Default::default()
+    })
+}
+
+/// Bytes as a Kubernetes quantity in the largest binary unit that divides them.
+pub fn bytes_quantity(bytes: u64) -> Quantity {
+    for (unit, size) in [
+        ("Ti", 1u64 << 40),
+        ("Gi", 1 << 30),
+        ("Mi", 1 << 20),
+        ("Ki", 1 << 10),
+    ] {
+        if bytes >= size && bytes % size == 0 {
+            return Quantity(format!("{}{unit}", bytes / size));
+        }
+    }
+    Quantity(bytes.to_string())
+}
