@@ -24,7 +24,8 @@ impl Clock for SystemClock {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observation<'a> {
     pub type_: &'a str,
-    pub status: bool,
+    /// True, false, or None for "Unknown" (not observed yet).
+    pub status: Option<bool>,
     pub reason: &'a str,
     pub message: String,
 }
@@ -37,7 +38,12 @@ pub fn set_condition(
     generation: Option<i64>,
     clock: &dyn Clock,
 ) -> bool {
-    let status = if obs.status { "True" } else { "False" }.to_string();
+    let status = match obs.status {
+        Some(true) => "True",
+        Some(false) => "False",
+        None => "Unknown",
+    }
+    .to_string();
     let now = clock.now().to_rfc3339_opts(SecondsFormat::Secs, true);
     match conditions.iter_mut().find(|c| c.type_ == obs.type_) {
         Some(existing) => {
@@ -87,7 +93,7 @@ mod tests {
     fn obs(status: bool, message: &str) -> Observation<'static> {
         Observation {
             type_: "Ready",
-            status,
+            status: Some(status),
             reason: if status { "AllHealthy" } else { "Unhealthy" },
             message: message.into(),
         }

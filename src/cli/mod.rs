@@ -6,6 +6,7 @@ mod crd;
 mod down;
 mod export;
 mod logs;
+mod operator;
 mod plan;
 mod render;
 mod restore;
@@ -105,6 +106,11 @@ pub enum Command {
     /// Export the stack in another format.
     #[command(subcommand)]
     Export(export::Target),
+    /// Run the Kubernetes operator: reconcile AppStack resources into their children.
+    #[command(
+        after_help = "Examples:\n  appstack operator\n  appstack operator --namespace shop --listen 0.0.0.0:8080"
+    )]
+    Operator(operator::Args),
     /// Render the stack for another runtime.
     #[command(subcommand)]
     Render(render::Target),
@@ -127,6 +133,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Restore(a) => restore::run(a, &cli.state_dir).await,
         Command::Export(t) => export::run(t, &cli.state_dir),
         Command::Render(t) => render::run(t),
+        Command::Operator(a) => operator::run(a).await,
         Command::Crd => crd::run(),
     }
 }

@@ -3,10 +3,15 @@
 //! them; the operator applies them.
 
 pub mod config;
+pub mod controller;
+pub mod error;
 pub mod jobs;
+pub mod lease;
 pub mod meta;
 pub mod network;
 pub mod pod;
+pub mod status;
+pub mod sync;
 pub mod workloads;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};

@@ -1,0 +1,290 @@
+//! The operator's reconcile, a named pipeline where only the ends touch the network:
+//! validate (pure) → build (pure) → sync (apply/prune children) → observe (workload
+//! readiness) → status (pure, patched only when it changed). Invalid specs go to status and
+//! an Event, and wait for the next change instead of requeueing hot.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use rand::distr::{Alphanumeric, SampleString};
+use tracing::{info, instrument, warn};
+
+use super::error::KubeError;
+use super::lease::Leadership;
+use super::status;
+use super::sync::{sync, SyncReport};
+use super::{build, Images, Owner};
+use crate::api::conditions::Clock;
+use crate::api::status::AppStackStatus;
+use crate::api::AppStack;
+use crate::daemon::metrics::{ErrorLabels, Metrics, StackLabel};
+use crate::plan::LABEL_STACK;
+
+/// Requeue of a converged stack (drift is also caught by the owned-object watches).
+const RESYNC: Duration = Duration::from_secs(300);
+/// Requeue while components are still becoming ready.
+const WAITING: Duration = Duration::from_secs(10);
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: Client,
+    pub images: Images,
+    pub clock: Arc<dyn Clock>,
+    pub leadership: Leadership,
+    pub metrics: Arc<Metrics>,
+    /// Events; None in tests that do not look at them.
+    pub recorder: Option<Recorder>,
+    /// Makes generated secret values.
+    pub generate: fn(usize) -> String,
+}
+
+/// Random alphanumeric secret values.
+pub fn random_secret(len: usize) -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), len)
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        images: Images,
+        clock: Arc<dyn Clock>,
+        leadership: Leadership,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "appstack-operator".into(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        );
+        Self {
+            client,
+            images,
+            clock,
+            leadership,
+            metrics,
+            recorder: Some(recorder),
+            generate: random_secret,
+        }
+    }
+
+    async fn event(&self, stack: &AppStack, type_: EventType, reason: &str, note: String) {
+        if let Some(r) = &self.recorder {
+            let ev = Event {
+                type_,
+                reason: reason.into(),
+                note: Some(note),
+                action: "Reconcile".into(),
+                secondary: None,
+            };
+            if let Err(e) = r.publish(&ev, &stack.object_ref(&())).await {
+                warn!("cannot publish event: {e}");
+            }
+        }
+    }
+}
+
+/// The outcome of one reconcile, for tests and logs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub report: SyncReport,
+    pub status_patched: bool,
+    pub action: Action,
+}
+
+/// The reconcile as the Controller calls it.
+pub async fn reconcile(stack: Arc<AppStack>, ctx: Arc<Context>) -> Result<Action, KubeError> {
+    let started = Instant::now();
+    let label = StackLabel {
+        stack: format!(
+            "{}/{}",
+            stack.namespace().unwrap_or_default(),
+            stack.name_any()
+        ),
+    };
+    let result = reconcile_once(&stack, &ctx).await;
+    ctx.metrics
+        .reconcile_seconds
+        .get_or_create(&label)
+        .observe(started.elapsed().as_secs_f64());
+    if let Err(e) = &result {
+        ctx.metrics
+            .reconcile_errors
+            .get_or_create(&ErrorLabels {
+                stack: label.stack.clone(),
+                category: e.category().into(),
+            })
+            .inc();
+    }
+    result.map(|o| o.action)
+}
+
+/// Backoff after a failure; a non-leader simply checks again later.
+pub fn error_policy(_stack: Arc<AppStack>, error: &KubeError, _ctx: Arc<Context>) -> Action {
+    match error {
+        KubeError::NotLeader => Action::requeue(Duration::from_secs(5)),
+        _ => Action::requeue(Duration::from_secs(15)),
+    }
+}
+
+#[instrument(skip_all, fields(stack = %stack.name_any(), namespace = stack.namespace().unwrap_or_default()))]
+pub async fn reconcile_once(stack: &AppStack, ctx: &Context) -> Result<Outcome, KubeError> {
+    if !ctx.leadership.is_leader() {
+        return Err(KubeError::NotLeader);
+    }
+    let ns = stack.namespace().unwrap_or_else(|| "default".into());
+    let name = stack.name_any();
+    let generation = stack.meta().generation;
+    let previous = stack.status.as_ref();
+    let origin = format!("AppStack {ns}/{name}");
+    let label = StackLabel {
+        stack: format!("{ns}/{name}"),
+    };
+
+    // validate (pure)
+    let validated = match crate::api::validate::validate(stack, &origin) {
+        Ok(v) => v,
+        Err(errors) => {
+            ctx.metrics.spec_valid.get_or_create(&label).set(0);
+            let message = errors.to_string();
+            let next = status::invalid(previous, generation, message.clone(), ctx.clock.as_ref());
+            let patched = patch_status(ctx, stack, &ns, previous, &next).await?;
+            if patched {
+                ctx.event(stack, EventType::Warning, "InvalidSpec", message)
+                    .await;
+            }
+            return Ok(Outcome {
+                report: SyncReport::default(),
+                status_patched: patched,
+                action: Action::await_change(),
+            });
+        }
+    };
+    ctx.metrics.spec_valid.get_or_create(&label).set(1);
+
+    // build (pure)
+    let plan = crate::plan::build(&validated);
+    let owner = Owner {
+        name: name.clone(),
+        uid: stack.meta().uid.clone(),
+    };
+    let children = build(&plan, &owner, &ctx.images, &mut |n| (ctx.generate)(n));
+
+    // sync (network)
+    let report = match sync(&ctx.client, &ns, &name, &children).await {
+        Ok(r) => r,
+        Err(e) => {
+            let next = status::failed(previous, generation, e.to_string(), ctx.clock.as_ref());
+            if patch_status(ctx, stack, &ns, previous, &next).await? {
+                ctx.event(stack, EventType::Warning, "ApplyFailed", e.to_string())
+                    .await;
+            }
+            return Err(e);
+        }
+    };
+    if report.changed() {
+        info!(applied = ?report.applied, created = ?report.created, deleted = ?report.deleted, "children synced");
+    }
+
+    // observe (network)
+    let selector = ListParams::default().labels(&format!("{LABEL_STACK}={name}"));
+    let deployments = Api::<Deployment>::namespaced(ctx.client.clone(), &ns)
+        .list(&selector)
+        .await?
+        .items;
+    let stateful_sets = Api::<StatefulSet>::namespaced(ctx.client.clone(), &ns)
+        .list(&selector)
+        .await?
+        .items;
+    let readiness = status::readiness(&deployments, &stateful_sets);
+
+    // status (pure, patched only when changed)
+    let next = status::applied(previous, generation, &readiness, ctx.clock.as_ref());
+    let ready = next.phase == crate::api::status::Phase::Ready;
+    let patched = patch_status(ctx, stack, &ns, previous, &next).await?;
+    Ok(Outcome {
+        report,
+        status_patched: patched,
+        action: Action::requeue(if ready { RESYNC } else { WAITING }),
+    })
+}
+
+/// Patches `.status` when it differs from what the object carries; true when patched.
+async fn patch_status(
+    ctx: &Context,
+    stack: &AppStack,
+    ns: &str,
+    previous: Option<&AppStackStatus>,
+    next: &AppStackStatus,
+) -> Result<bool, KubeError> {
+    if previous == Some(next) {
+        return Ok(false);
+    }
+    if !ctx.leadership.is_leader() {
+        return Err(KubeError::NotLeader);
+    }
+    let api: Api<AppStack> = Api::namespaced(ctx.client.clone(), ns);
+    let body = serde_json::json!({ "status": next });
+    api.patch_status(
+        &stack.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&body),
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Runs the controller until shutdown; `namespace` None watches every namespace.
+pub async fn run(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    ready: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let client = ctx.client.clone();
+    let api: Api<AppStack> = match &namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    fn owned<K>(client: &Client, ns: &Option<String>) -> Api<K>
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+    {
+        match ns {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
+    let wc = || watcher::Config::default().labels(LABEL_STACK);
+    Controller::new(api, watcher::Config::default())
+        .owns(owned::<StatefulSet>(&client, &namespace), wc())
+        .owns(owned::<Deployment>(&client, &namespace), wc())
+        .owns(owned::<Service>(&client, &namespace), wc())
+        .owns(owned::<ConfigMap>(&client, &namespace), wc())
+        .owns(owned::<Secret>(&client, &namespace), wc())
+        .owns(owned::<PersistentVolumeClaim>(&client, &namespace), wc())
+        .owns(owned::<Ingress>(&client, &namespace), wc())
+        .owns(owned::<CronJob>(&client, &namespace), wc())
+        .owns(owned::<PodDisruptionBudget>(&client, &namespace), wc())
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|r| {
+            ready.store(true, std::sync::atomic::Ordering::SeqCst);
+            if let Err(e) = r {
+                warn!("reconcile: {e}");
+            }
+            futures::future::ready(())
+        })
+        .await;
+}

@@ -1,0 +1,220 @@
+//! The AppStack status from what the reconcile saw (pure): phase, per-component readiness
+//! from the workloads' own status, and the conditions. Transition times move only when a
+//! condition's status changes (the shared conditions helper), so an unchanged world
+//! produces an identical status and no patch.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+
+use crate::api::conditions::{set_condition, Clock, Observation};
+use crate::api::status::{AppStackStatus, ComponentStatus, Phase};
+use crate::plan::LABEL_COMPONENT;
+
+/// Ready and desired replicas of one workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Readiness {
+    pub ready: i32,
+    pub desired: i32,
+}
+
+/// Readiness by component name, from the stack's Deployments and StatefulSets.
+pub fn readiness(
+    deployments: &[Deployment],
+    stateful_sets: &[StatefulSet],
+) -> BTreeMap<String, Readiness> {
+    let mut out = BTreeMap::new();
+    for d in deployments {
+        let component = d
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(LABEL_COMPONENT))
+            .cloned();
+        let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+        let ready = d
+            .status
+            .as_ref()
+            .and_then(|s| s.ready_replicas)
+            .unwrap_or(0);
+        if let Some(c) = component {
+            out.insert(c, Readiness { ready, desired });
+        }
+    }
+    for s in stateful_sets {
+        let component = s
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(LABEL_COMPONENT))
+            .cloned();
+        let desired = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+        let ready = s
+            .status
+            .as_ref()
+            .and_then(|s| s.ready_replicas)
+            .unwrap_or(0);
+        if let Some(c) = component {
+            out.insert(c, Readiness { ready, desired });
+        }
+    }
+    out
+}
+
+/// The status after a successful apply.
+pub fn applied(
+    previous: Option<&AppStackStatus>,
+    generation: Option<i64>,
+    components: &BTreeMap<String, Readiness>,
+    clock: &dyn Clock,
+) -> AppStackStatus {
+    let mut st = previous.cloned().unwrap_or_default();
+    st.observed_generation = generation;
+    st.components = components
+        .iter()
+        .map(|(name, r)| {
+            let healthy = r.ready >= r.desired;
+            (
+                name.clone(),
+                ComponentStatus {
+                    state: if r.ready > 0 { "running" } else { "starting" }.into(),
+                    health: if healthy { "healthy" } else { "starting" }.into(),
+                    image: st
+                        .components
+                        .get(name)
+                        .map(|c| c.image.clone())
+                        .unwrap_or_default(),
+                    replicas: Some(format!("{}/{}", r.ready, r.desired)),
+                    restarts: 0,
+                    message: None,
+                },
+            )
+        })
+        .collect();
+    let waiting: Vec<&str> = components
+        .iter()
+        .filter(|(_, r)| r.ready < r.desired)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let ready = waiting.is_empty();
+    st.phase = if ready {
+        Phase::Ready
+    } else {
+        Phase::Progressing
+    };
+    let mut set = |type_, status, reason, message: String| {
+        set_condition(
+            &mut st.conditions,
+            Observation {
+                type_,
+                status,
+                reason,
+                message,
+            },
+            generation,
+            clock,
+        );
+    };
+    let waiting_msg = format!("waiting for {}", waiting.join(", "));
+    set(
+        "Ready",
+        Some(ready),
+        if ready { "AllReady" } else { "Waiting" },
+        if ready {
+            "every component is ready".into()
+        } else {
+            waiting_msg.clone()
+        },
+    );
+    // Progressing is about the rollout, not about this pass: an apply that changed nothing
+    // must leave the status identical.
+    set(
+        "Progressing",
+        Some(!ready),
+        if ready { "Stable" } else { "Rolling" },
+        if ready { String::new() } else { waiting_msg },
+    );
+    set("Degraded", Some(false), "AsExpected", String::new());
+    unobserved(&mut st, generation, clock);
+    st
+}
+
+/// The status of an invalid spec: nothing applied until it changes.
+pub fn invalid(
+    previous: Option<&AppStackStatus>,
+    generation: Option<i64>,
+    message: String,
+    clock: &dyn Clock,
+) -> AppStackStatus {
+    let mut st = previous.cloned().unwrap_or_default();
+    st.observed_generation = generation;
+    st.phase = Phase::Invalid;
+    set_condition(
+        &mut st.conditions,
+        Observation {
+            type_: "Ready",
+            status: Some(false),
+            reason: "InvalidSpec",
+            message,
+        },
+        generation,
+        clock,
+    );
+    set_condition(
+        &mut st.conditions,
+        Observation {
+            type_: "Progressing",
+            status: Some(false),
+            reason: "InvalidSpec",
+            message: "waiting for a corrected spec".into(),
+        },
+        generation,
+        clock,
+    );
+    unobserved(&mut st, generation, clock);
+    st
+}
+
+/// The status after a failed apply.
+pub fn failed(
+    previous: Option<&AppStackStatus>,
+    generation: Option<i64>,
+    message: String,
+    clock: &dyn Clock,
+) -> AppStackStatus {
+    let mut st = previous.cloned().unwrap_or_default();
+    st.observed_generation = generation;
+    st.phase = Phase::Degraded;
+    set_condition(
+        &mut st.conditions,
+        Observation {
+            type_: "Degraded",
+            status: Some(true),
+            reason: "ApplyFailed",
+            message,
+        },
+        generation,
+        clock,
+    );
+    unobserved(&mut st, generation, clock);
+    st
+}
+
+/// Conditions the operator reports but cannot observe yet from inside the cluster.
+fn unobserved(st: &mut AppStackStatus, generation: Option<i64>, clock: &dyn Clock) {
+    for type_ in ["BackupHealthy", "WalShipping", "LastDrillPassed"] {
+        if !st.conditions.iter().any(|c| c.type_ == type_) {
+            set_condition(
+                &mut st.conditions,
+                Observation {
+                    type_,
+                    status: None,
+                    reason: "NotObservedYet",
+                    message: String::new(),
+                },
+                generation,
+                clock,
+            );
+        }
+    }
+}

@@ -1,0 +1,571 @@
+//! The operator against kube-rs' mocked API (tower-test): a fake API server answers every
+//! request the reconcile makes (SSA patches, lists, creates, deletes, status patches,
+//! events, the Lease), keeps the objects, and logs each request for the assertions.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use appstack::api::conditions::Clock;
+use appstack::api::AppStack;
+use appstack::daemon::metrics::Metrics;
+use appstack::kube::controller::{reconcile_once, Context};
+use appstack::kube::lease::{try_acquire, Leadership, LeaseConfig};
+use appstack::kube::Images;
+use chrono::{DateTime, TimeZone, Utc};
+use http::{Request, Response, StatusCode};
+use kube::client::Body;
+use kube::runtime::controller::Action;
+use kube::Client;
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone)]
+struct Logged {
+    method: String,
+    path: String,
+    query: String,
+    content_type: String,
+    body: Value,
+}
+
+impl Logged {
+    fn is_write(&self) -> bool {
+        self.method != "GET"
+    }
+    fn name(&self) -> String {
+        self.path.rsplit('/').next().unwrap_or_default().to_string()
+    }
+}
+
+#[derive(Default)]
+struct FakeApi {
+    /// collection path → name → object
+    objects: Mutex<BTreeMap<String, BTreeMap<String, Value>>>,
+    log: Mutex<Vec<Logged>>,
+}
+
+fn status(code: u16, reason: &str) -> (StatusCode, Value) {
+    (
+        StatusCode::from_u16(code).unwrap(),
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": reason, "code": code, "message": reason}),
+    )
+}
+
+impl FakeApi {
+    fn writes(&self) -> Vec<Logged> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.is_write())
+            .cloned()
+            .collect()
+    }
+
+    fn clear_log(&self) {
+        self.log.lock().unwrap().clear();
+    }
+
+    /// Splits `/…/namespaces/ns/kind[/name[/status]]` into (collection, name, subresource).
+    fn split(path: &str) -> (String, Option<String>, Option<String>) {
+        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let ns_at = parts.iter().position(|p| *p == "namespaces");
+        let kind_at = match ns_at {
+            Some(i) => i + 2,
+            None => parts.len().saturating_sub(1).min(parts.len()),
+        };
+        let collection = parts[..(kind_at + 1).min(parts.len())].join("/");
+        (
+            collection,
+            parts.get(kind_at + 1).map(|s| s.to_string()),
+            parts.get(kind_at + 2).map(|s| s.to_string()),
+        )
+    }
+
+    fn handle(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        accept: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let (collection, name, sub) = Self::split(path);
+        let mut objects = self.objects.lock().unwrap();
+        let coll = objects.entry(collection.clone()).or_default();
+        match (method, name) {
+            ("GET", None) => {
+                let selector = query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("labelSelector="))
+                    .map(|s| urlencoding_decode(s));
+                let items: Vec<Value> = coll
+                    .values()
+                    .filter(|o| match &selector {
+                        Some(sel) => sel.split(',').all(|term| match term.split_once('=') {
+                            Some((k, v)) => o["metadata"]["labels"][k] == v,
+                            None => o["metadata"]["labels"].get(term).is_some(),
+                        }),
+                        None => true,
+                    })
+                    .map(|o| {
+                        if accept.contains("PartialObjectMetadata") {
+                            json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": o["metadata"]})
+                        } else {
+                            o.clone()
+                        }
+                    })
+                    .collect();
+                (
+                    StatusCode::OK,
+                    json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": items}),
+                )
+            }
+            ("GET", Some(n)) => match coll.get(&n) {
+                Some(o) => (StatusCode::OK, o.clone()),
+                None => status(404, "NotFound"),
+            },
+            ("PATCH", Some(n)) if sub.as_deref() == Some("status") => {
+                let Some(o) = coll.get_mut(&n) else {
+                    return status(404, "NotFound");
+                };
+                o["status"] = body["status"].clone();
+                (StatusCode::OK, o.clone())
+            }
+            ("PATCH", Some(n)) => {
+                let mut o = body;
+                o["metadata"]["resourceVersion"] = json!("2");
+                // Workloads become ready at once: the status the operator reads back.
+                if let Some(r) = o["spec"]["replicas"].as_i64() {
+                    o["status"] = json!({"replicas": r, "readyReplicas": r});
+                }
+                coll.insert(n, o.clone());
+                (StatusCode::OK, o)
+            }
+            ("POST", None) => {
+                let n = body["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or("event")
+                    .to_string();
+                if coll.contains_key(&n) && !collection.ends_with("events") {
+                    return status(409, "AlreadyExists");
+                }
+                let mut o = body;
+                o["metadata"]["resourceVersion"] = json!("1");
+                coll.insert(n, o.clone());
+                (StatusCode::CREATED, o)
+            }
+            ("PUT", Some(n)) => {
+                let current_rv = coll
+                    .get(&n)
+                    .map(|o| o["metadata"]["resourceVersion"].clone());
+                if current_rv.as_ref() != Some(&body["metadata"]["resourceVersion"]) {
+                    return status(409, "Conflict");
+                }
+                let mut o = body;
+                let rv: i64 = o["metadata"]["resourceVersion"]
+                    .as_str()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1);
+                o["metadata"]["resourceVersion"] = json!((rv + 1).to_string());
+                coll.insert(n, o.clone());
+                (StatusCode::OK, o)
+            }
+            ("DELETE", Some(n)) => match coll.remove(&n) {
+                Some(_) => (
+                    StatusCode::OK,
+                    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
+                ),
+                None => status(404, "NotFound"),
+            },
+            _ => status(405, "MethodNotAllowed"),
+        }
+    }
+}
+
+fn urlencoding_decode(s: &str) -> String {
+    let mut out = Vec::new();
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).to_string()
+}
+
+/// A client whose every request the fake answers.
+fn client(fake: Arc<FakeApi>) -> Client {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    tokio::spawn(async move {
+        while let Some((req, send)) = handle.next_request().await {
+            let (parts, body) = req.into_parts();
+            let bytes = body.collect_bytes().await.unwrap();
+            let body: Value = if bytes.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+            };
+            let header = |h: &str| {
+                parts
+                    .headers
+                    .get(h)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let path = parts.uri.path().to_string();
+            let query = parts.uri.query().unwrap_or("").to_string();
+            fake.log.lock().unwrap().push(Logged {
+                method: parts.method.to_string(),
+                path: path.clone(),
+                query: query.clone(),
+                content_type: header("content-type"),
+                body: body.clone(),
+            });
+            let (code, value) = fake.handle(
+                parts.method.as_str(),
+                &path,
+                &query,
+                &header("accept"),
+                body,
+            );
+            let resp = Response::builder()
+                .status(code)
+                .header("content-type", "application/json")
+                .body(Body::from(serde_json::to_vec(&value).unwrap()))
+                .unwrap();
+            send.send_response(resp);
+        }
+    });
+    Client::new(service, "default")
+}
+
+struct FixedClock(DateTime<Utc>);
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+fn context(client: Client, leadership: Leadership) -> Context {
+    Context {
+        client,
+        images: Images::default(),
+        clock: Arc::new(FixedClock(
+            Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap(),
+        )),
+        leadership,
+        metrics: Arc::new(Metrics::new()),
+        recorder: None,
+        generate: |n| "x".repeat(n),
+    }
+}
+
+fn stack(yaml: &str, generation: i64) -> AppStack {
+    let mut s = appstack::api::load::parse_str(yaml, "test").unwrap();
+    s.metadata.namespace = Some("shop".into());
+    s.metadata.uid = Some("0b6f3f4e-0000-4000-8000-000000000001".into());
+    s.metadata.generation = Some(generation);
+    s
+}
+
+/// Stores the AppStack in the fake (the status patch needs it) and returns it.
+fn register(fake: &FakeApi, s: &AppStack) {
+    let mut v = serde_json::to_value(s).unwrap();
+    v["metadata"]["resourceVersion"] = json!("1");
+    fake.objects
+        .lock()
+        .unwrap()
+        .entry("apis/appstack.io/v1alpha1/namespaces/shop/appstacks".into())
+        .or_default()
+        .insert(s.metadata.name.clone().unwrap(), v);
+}
+
+/// The AppStack as the fake holds it now (with the status the operator patched).
+fn current(fake: &FakeApi, name: &str) -> AppStack {
+    let objects = fake.objects.lock().unwrap();
+    serde_json::from_value(
+        objects["apis/appstack.io/v1alpha1/namespaces/shop/appstacks"][name].clone(),
+    )
+    .unwrap()
+}
+
+fn example() -> String {
+    std::fs::read_to_string("examples/crm.yaml").unwrap()
+}
+
+async fn first_sync(fake: &Arc<FakeApi>, ctx: &Context, yaml: &str) -> AppStack {
+    let s = stack(yaml, 1);
+    register(fake, &s);
+    reconcile_once(&s, ctx).await.unwrap();
+    current(fake, "crm")
+}
+
+#[tokio::test]
+async fn first_reconcile_creates_every_child_with_ssa_and_one_field_manager() {
+    let fake = Arc::new(FakeApi::default());
+    let ctx = context(client(fake.clone()), Leadership::always());
+    let s = stack(&example(), 1);
+    register(&fake, &s);
+    let out = reconcile_once(&s, &ctx).await.unwrap();
+    let writes = fake.writes();
+    let applies: Vec<&Logged> = writes
+        .iter()
+        .filter(|w| w.method == "PATCH" && !w.path.ends_with("/status"))
+        .collect();
+    // Everything but the Secrets is server-side applied, with one field manager, forced.
+    let children = appstack::kube::build(
+        &appstack::plan::build(&appstack::api::validate::validate(&s, "t").unwrap()),
+        &appstack::kube::Owner {
+            name: "crm".into(),
+            uid: s.metadata.uid.clone(),
+        },
+        &Images::default(),
+        &mut |n| "x".repeat(n),
+    );
+    let docs = children.documents().unwrap();
+    let secrets = docs.iter().filter(|d| d["kind"] == "Secret").count();
+    assert_eq!(applies.len(), docs.len() - secrets, "{:?}", out.report);
+    for a in &applies {
+        assert_eq!(a.content_type, "application/apply-patch+yaml", "{}", a.path);
+        assert!(
+            a.query.contains("fieldManager=appstack-operator") && a.query.contains("force=true"),
+            "{}",
+            a.query
+        );
+        assert_eq!(
+            a.body["metadata"]["ownerReferences"].is_array(),
+            a.body["kind"] != "PersistentVolumeClaim",
+            "{}",
+            a.path
+        );
+        assert!(a.body["metadata"]["annotations"]["appstack.io/applied-hash"].is_string());
+    }
+    // Secrets are created, once.
+    let creates: Vec<&Logged> = writes.iter().filter(|w| w.method == "POST").collect();
+    assert_eq!(creates.len(), secrets);
+    assert!(creates.iter().all(|c| c.path.ends_with("/secrets")));
+    // One status patch, carrying observedGeneration and the conditions.
+    let status: Vec<&Logged> = writes
+        .iter()
+        .filter(|w| w.path.ends_with("/status"))
+        .collect();
+    assert_eq!(status.len(), 1);
+    let st = &status[0].body["status"];
+    assert_eq!(st["observedGeneration"], 1);
+    assert_eq!(st["phase"], "Ready");
+    let types: Vec<&str> = st["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
+    for t in [
+        "Ready",
+        "Progressing",
+        "Degraded",
+        "BackupHealthy",
+        "WalShipping",
+        "LastDrillPassed",
+    ] {
+        assert!(types.contains(&t), "{t} in {types:?}");
+    }
+    assert!(out.status_patched);
+    assert_eq!(
+        out.action,
+        Action::requeue(std::time::Duration::from_secs(300))
+    );
+}
+
+#[tokio::test]
+async fn a_second_reconcile_with_nothing_changed_writes_nothing() {
+    let fake = Arc::new(FakeApi::default());
+    let ctx = context(client(fake.clone()), Leadership::always());
+    let s = first_sync(&fake, &ctx, &example()).await;
+    let secrets_before = fake.objects.lock().unwrap()["api/v1/namespaces/shop/secrets"].clone();
+    fake.clear_log();
+    let out = reconcile_once(&s, &ctx).await.unwrap();
+    assert_eq!(
+        fake.writes().len(),
+        0,
+        "{:?}",
+        fake.writes()
+            .iter()
+            .map(|w| format!("{} {}", w.method, w.path))
+            .collect::<Vec<_>>()
+    );
+    assert!(!out.status_patched && !out.report.changed());
+    // Credentials are never rotated.
+    assert_eq!(
+        fake.objects.lock().unwrap()["api/v1/namespaces/shop/secrets"],
+        secrets_before
+    );
+}
+
+#[tokio::test]
+async fn a_spec_change_patches_only_the_affected_child() {
+    let fake = Arc::new(FakeApi::default());
+    let ctx = context(client(fake.clone()), Leadership::always());
+    let mut s = first_sync(&fake, &ctx, &example()).await;
+    fake.clear_log();
+    let cms = s.spec.cms.as_mut().unwrap();
+    cms.env.insert("LOG_LEVEL".into(), "debug".into());
+    s.metadata.generation = Some(2);
+    register(&fake, &s);
+    let out = reconcile_once(&s, &ctx).await.unwrap();
+    let writes: Vec<String> = fake
+        .writes()
+        .iter()
+        .filter(|w| !w.path.ends_with("/status"))
+        .map(|w| format!("{} {}", w.method, w.path))
+        .collect();
+    assert_eq!(
+        writes,
+        vec!["PATCH /apis/apps/v1/namespaces/shop/deployments/crm-cms".to_string()]
+    );
+    assert_eq!(out.report.applied, vec!["Deployment/crm-cms".to_string()]);
+    let status: Vec<Logged> = fake
+        .writes()
+        .into_iter()
+        .filter(|w| w.path.ends_with("/status"))
+        .collect();
+    assert_eq!(status[0].body["status"]["observedGeneration"], 2);
+}
+
+#[tokio::test]
+async fn disabling_monitoring_deletes_its_children_but_keeps_data() {
+    let fake = Arc::new(FakeApi::default());
+    let ctx = context(client(fake.clone()), Leadership::always());
+    let text = example();
+    let mut s = first_sync(&fake, &ctx, &text).await;
+    fake.clear_log();
+    s.spec.monitoring = None;
+    s.metadata.generation = Some(2);
+    register(&fake, &s);
+    let out = reconcile_once(&s, &ctx).await.unwrap();
+    let deleted: Vec<String> = fake
+        .writes()
+        .iter()
+        .filter(|w| w.method == "DELETE")
+        .map(|w| w.name())
+        .collect();
+    for gone in [
+        "crm-prometheus",
+        "crm-node-exporter",
+        "crm-alertmanager",
+        "crm-prometheus-files",
+        "crm-alertmanager-files",
+    ] {
+        assert!(
+            deleted.iter().any(|d| d == gone),
+            "{gone} not deleted: {deleted:?}"
+        );
+    }
+    assert!(
+        deleted.iter().all(|d| d.contains("prometheus")
+            || d.contains("alertmanager")
+            || d.contains("node-exporter")),
+        "{deleted:?}"
+    );
+    // Their data claims stay.
+    let claims =
+        fake.objects.lock().unwrap()["api/v1/namespaces/shop/persistentvolumeclaims"].clone();
+    assert!(claims.contains_key("crm-prometheus-data"));
+    assert!(out
+        .report
+        .deleted
+        .iter()
+        .all(|d| !d.starts_with("PersistentVolumeClaim")));
+}
+
+#[tokio::test]
+async fn an_invalid_spec_sets_a_condition_and_waits_for_a_change() {
+    let fake = Arc::new(FakeApi::default());
+    let ctx = context(client(fake.clone()), Leadership::always());
+    let bad = example().replace("storage: 50Gi", "storage: 50Gx");
+    assert_ne!(bad, example());
+    let s = stack(&bad, 3);
+    register(&fake, &s);
+    let out = reconcile_once(&s, &ctx).await.unwrap();
+    assert_eq!(out.action, Action::await_change(), "no hot requeue");
+    let writes = fake.writes();
+    assert_eq!(writes.len(), 1, "only the status: {writes:?}");
+    let st = &writes[0].body["status"];
+    assert_eq!(st["phase"], "Invalid");
+    assert_eq!(st["observedGeneration"], 3);
+    let ready = st["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap();
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["reason"], "InvalidSpec");
+    assert!(
+        ready["message"]
+            .as_str()
+            .unwrap()
+            .contains("spec.database.storage"),
+        "{ready}"
+    );
+    // Seen again unchanged: nothing written at all.
+    fake.clear_log();
+    let again = current(&fake, "crm");
+    reconcile_once(&again, &ctx).await.unwrap();
+    assert!(fake.writes().is_empty());
+}
+
+#[tokio::test]
+async fn a_lost_lease_stops_writes() {
+    let fake = Arc::new(FakeApi::default());
+    let leadership = Leadership::always();
+    let ctx = context(client(fake.clone()), leadership.clone());
+    let s = stack(&example(), 1);
+    register(&fake, &s);
+    leadership.set(false);
+    let err = reconcile_once(&s, &ctx).await.unwrap_err();
+    assert_eq!(err.category(), "not_leader");
+    assert!(fake.log.lock().unwrap().is_empty(), "not even a read");
+}
+
+#[tokio::test]
+async fn the_lease_is_taken_once_renewed_and_taken_over_only_after_expiry() {
+    let fake = Arc::new(FakeApi::default());
+    let api: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+        kube::Api::namespaced(client(fake.clone()), "appstack-system");
+    let cfg = |id: &str| LeaseConfig {
+        namespace: "appstack-system".into(),
+        name: "appstack-operator".into(),
+        identity: id.into(),
+        duration: std::time::Duration::from_secs(15),
+    };
+    assert!(try_acquire(&api, &cfg("a")).await.unwrap(), "created");
+    assert!(try_acquire(&api, &cfg("a")).await.unwrap(), "renewed");
+    assert!(!try_acquire(&api, &cfg("b")).await.unwrap(), "held by a");
+    // a stops renewing: b takes over after the lease duration.
+    {
+        let mut objects = fake.objects.lock().unwrap();
+        let lease = objects
+            .get_mut("apis/coordination.k8s.io/v1/namespaces/appstack-system/leases")
+            .unwrap()
+            .get_mut("appstack-operator")
+            .unwrap();
+        lease["spec"]["renewTime"] = json!("2020-01-01T00:00:00.000000Z");
+    }
+    assert!(
+        try_acquire(&api, &cfg("b")).await.unwrap(),
+        "expired lease taken over"
+    );
+    let objects = fake.objects.lock().unwrap();
+    let lease = &objects["apis/coordination.k8s.io/v1/namespaces/appstack-system/leases"]
+        ["appstack-operator"];
+    assert_eq!(lease["spec"]["holderIdentity"], "b");
+    assert_eq!(lease["spec"]["leaseTransitions"], 1);
+}
