@@ -97,7 +97,7 @@ impl FakeApi {
                 let selector = query
                     .split('&')
                     .find_map(|kv| kv.strip_prefix("labelSelector="))
-                    .map(|s| urlencoding_decode(s));
+                    .map(urlencoding_decode);
                 let items: Vec<Value> = coll
                     .values()
                     .filter(|o| match &selector {
