@@ -569,3 +569,109 @@ async fn the_lease_is_taken_once_renewed_and_taken_over_only_after_expiry() {
     assert_eq!(lease["spec"]["holderIdentity"], "b");
     assert_eq!(lease["spec"]["leaseTransitions"], 1);
 }
+
+/// (group, resource, verb) of a logged request.
+fn permission(l: &Logged) -> (String, String, String) {
+    let parts: Vec<&str> = l.path.trim_matches('/').split('/').collect();
+    let (group, rest) = if parts[0] == "api" { (String::new(), &parts[2..]) } else { (parts[1].to_string(), &parts[3..]) };
+    let rest: Vec<&str> = if rest.first() == Some(&"namespaces") { rest[2..].to_vec() } else { rest.to_vec() };
+    let resource = match rest.get(2) {
+        Some(sub) => format!("{}/{sub}", rest[0]),
+        None => rest[0].to_string(),
+    };
+    let verb = match (l.method.as_str(), rest.len()) {
+        ("GET", 1) => "list",
+        ("GET", _) => "get",
+        ("POST", _) => "create",
+        ("PATCH", _) => "patch",
+        ("PUT", _) => "update",
+        ("DELETE", _) => "delete",
+        (m, _) => panic!("unexpected method {m}"),
+    };
+    (group, resource, verb.to_string())
+}
+
+fn rules(path: &str) -> std::collections::BTreeSet<(String, String, String)> {
+    let rules: Vec<Value> = serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut out = std::collections::BTreeSet::new();
+    for r in rules {
+        for g in r["apiGroups"].as_array().unwrap() {
+            for res in r["resources"].as_array().unwrap() {
+                for v in r["verbs"].as_array().unwrap() {
+                    out.insert((g.as_str().unwrap().into(), res.as_str().unwrap().into(), v.as_str().unwrap().into()));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_charts_rbac_is_exactly_what_the_code_calls() {
+    use kube::Resource;
+    let fake = Arc::new(FakeApi::default());
+    let c = client(fake.clone());
+    let mut ctx = context(c.clone(), Leadership::always());
+    ctx.recorder = Some(kube::runtime::events::Recorder::new(
+        c.clone(),
+        kube::runtime::events::Reporter { controller: "appstack-operator".into(), instance: None },
+    ));
+    // Every path of the reconcile: create, no-op, change, prune, invalid (with an Event).
+    let mut s = first_sync(&fake, &ctx, &example()).await;
+    reconcile_once(&s, &ctx).await.unwrap();
+    s.spec.monitoring = None;
+    s.metadata.generation = Some(2);
+    register(&fake, &s);
+    reconcile_once(&s, &ctx).await.unwrap();
+    // Down to a bare frontend: the database StatefulSet, CronJobs, Ingress and PDB go.
+    s.spec.database = None;
+    s.spec.cms = None;
+    s.spec.cache = None;
+    s.spec.services.clear();
+    s.spec.backup = None;
+    s.spec.ingress = None;
+    if let Some(f) = s.spec.frontend.as_mut() {
+        f.replicas = 1;
+        f.depends_on = None;
+        f.env.clear();
+    }
+    s.metadata.generation = Some(3);
+    register(&fake, &s);
+    let out = reconcile_once(&s, &ctx).await.unwrap();
+    assert!(out.report.deleted.contains(&"StatefulSet/crm-database".to_string()), "{:?}", out.report);
+    let bad = stack(&example().replace("storage: 50Gi", "storage: 50Gx"), 4);
+    register(&fake, &bad);
+    reconcile_once(&bad, &ctx).await.unwrap();
+    let mut used: std::collections::BTreeSet<_> = fake.log.lock().unwrap().iter().map(permission).collect();
+    // The Recorder patches an event instead of creating it when it repeats.
+    used.insert(("events.k8s.io".into(), "events".into(), "patch".into()));
+    // The Controller lists and watches the AppStacks and every kind it owns.
+    fn watched<K: Resource<DynamicType = ()>>(used: &mut std::collections::BTreeSet<(String, String, String)>) {
+        for verb in ["list", "watch"] {
+            used.insert((K::group(&()).to_string(), K::plural(&()).to_string(), verb.into()));
+        }
+    }
+    watched::<AppStack>(&mut used);
+    watched::<k8s_openapi::api::apps::v1::StatefulSet>(&mut used);
+    watched::<k8s_openapi::api::apps::v1::Deployment>(&mut used);
+    watched::<k8s_openapi::api::core::v1::Service>(&mut used);
+    watched::<k8s_openapi::api::core::v1::ConfigMap>(&mut used);
+    watched::<k8s_openapi::api::core::v1::Secret>(&mut used);
+    watched::<k8s_openapi::api::core::v1::PersistentVolumeClaim>(&mut used);
+    watched::<k8s_openapi::api::networking::v1::Ingress>(&mut used);
+    watched::<k8s_openapi::api::batch::v1::CronJob>(&mut used);
+    watched::<k8s_openapi::api::policy::v1::PodDisruptionBudget>(&mut used);
+    let granted = rules("charts/appstack-operator/files/rules.yaml");
+    let missing: Vec<_> = used.difference(&granted).collect();
+    let unused: Vec<_> = granted.difference(&used).collect();
+    assert!(missing.is_empty() && unused.is_empty(), "chart lacks {missing:?}; chart grants unused {unused:?}");
+
+    // The Lease: its own Role in the operator's namespace.
+    let fake = Arc::new(FakeApi::default());
+    let api: kube::Api<k8s_openapi::api::coordination::v1::Lease> = kube::Api::namespaced(client(fake.clone()), "appstack-system");
+    let cfg = LeaseConfig { namespace: "appstack-system".into(), name: "l".into(), identity: "a".into(), duration: std::time::Duration::from_secs(15) };
+    try_acquire(&api, &cfg).await.unwrap();
+    try_acquire(&api, &cfg).await.unwrap();
+    let used: std::collections::BTreeSet<_> = fake.log.lock().unwrap().iter().map(permission).collect();
+    assert_eq!(used, rules("charts/appstack-operator/files/lease-rules.yaml"));
+}

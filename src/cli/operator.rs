@@ -80,6 +80,8 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         leadership,
         metrics,
     ));
-    run_controller(ctx, args.namespace, ready).await;
+    // The chart passes an empty WATCH_NAMESPACE for "every namespace".
+    let namespace = args.namespace.filter(|n| !n.is_empty());
+    run_controller(ctx, namespace, ready).await;
     Ok(())
 }

@@ -1,0 +1,55 @@
+//! The Helm chart and the plain kubectl bundle stay in step with the code: the same CRD
+//! as `appstack crd`, the same RBAC rules (which tests/operator_mock.rs checks against the
+//! calls the code makes), a non-root operator with a read-only root filesystem.
+
+use serde_json::Value;
+
+fn docs(path: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_norway::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .filter(|v: &Value| !v.is_null())
+        .collect()
+}
+
+fn yaml(path: &str) -> Value {
+    serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn chart_and_bundle_carry_the_generated_crd() {
+    let crd = yaml("crds/appstack.yaml");
+    assert_eq!(yaml("charts/appstack-operator/crds/appstack.yaml"), crd, "cp crds/appstack.yaml charts/appstack-operator/crds/");
+    let bundle = docs("charts/bundle/appstack-operator.yaml");
+    assert!(bundle.iter().any(|d| *d == crd), "the bundle's CRD differs from crds/appstack.yaml");
+}
+
+#[test]
+fn bundle_rbac_matches_the_chart() {
+    let bundle = docs("charts/bundle/appstack-operator.yaml");
+    let find = |kind: &str| bundle.iter().find(|d| d["kind"] == kind).unwrap_or_else(|| panic!("no {kind}"));
+    assert_eq!(find("ClusterRole")["rules"], yaml("charts/appstack-operator/files/rules.yaml"));
+    assert_eq!(find("Role")["rules"], yaml("charts/appstack-operator/files/lease-rules.yaml"));
+    let dep = find("Deployment");
+    let pod = &dep["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    let c = &pod["containers"][0];
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert!(c["resources"]["limits"]["memory"].is_string());
+    assert_eq!(c["args"][0], "operator");
+}
+
+#[test]
+fn chart_templates_use_the_rule_files_and_values() {
+    let rbac = std::fs::read_to_string("charts/appstack-operator/templates/rbac.yaml").unwrap();
+    assert!(rbac.contains(".Files.Get \"files/rules.yaml\"") && rbac.contains(".Files.Get \"files/lease-rules.yaml\""));
+    let dep = std::fs::read_to_string("charts/appstack-operator/templates/deployment.yaml").unwrap();
+    for needle in ["readOnlyRootFilesystem: true", "runAsNonRoot: true", ".Values.watchNamespace", ".Values.logLevel", ".Values.resources", "/readyz", "/healthz"] {
+        assert!(dep.contains(needle), "deployment template lacks {needle}");
+    }
+    let values = yaml("charts/appstack-operator/values.yaml");
+    for key in ["image", "watchNamespace", "logLevel", "resources"] {
+        assert!(values.get(key).is_some(), "values.yaml lacks {key}");
+    }
+}
