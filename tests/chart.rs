@@ -19,17 +19,35 @@ fn yaml(path: &str) -> Value {
 #[test]
 fn chart_and_bundle_carry_the_generated_crd() {
     let crd = yaml("crds/appstack.yaml");
-    assert_eq!(yaml("charts/appstack-operator/crds/appstack.yaml"), crd, "cp crds/appstack.yaml charts/appstack-operator/crds/");
+    assert_eq!(
+        yaml("charts/appstack-operator/crds/appstack.yaml"),
+        crd,
+        "cp crds/appstack.yaml charts/appstack-operator/crds/"
+    );
     let bundle = docs("charts/bundle/appstack-operator.yaml");
-    assert!(bundle.iter().any(|d| *d == crd), "the bundle's CRD differs from crds/appstack.yaml");
+    assert!(
+        bundle.iter().any(|d| *d == crd),
+        "the bundle's CRD differs from crds/appstack.yaml"
+    );
 }
 
 #[test]
 fn bundle_rbac_matches_the_chart() {
     let bundle = docs("charts/bundle/appstack-operator.yaml");
-    let find = |kind: &str| bundle.iter().find(|d| d["kind"] == kind).unwrap_or_else(|| panic!("no {kind}"));
-    assert_eq!(find("ClusterRole")["rules"], yaml("charts/appstack-operator/files/rules.yaml"));
-    assert_eq!(find("Role")["rules"], yaml("charts/appstack-operator/files/lease-rules.yaml"));
+    let find = |kind: &str| {
+        bundle
+            .iter()
+            .find(|d| d["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind}"))
+    };
+    assert_eq!(
+        find("ClusterRole")["rules"],
+        yaml("charts/appstack-operator/files/rules.yaml")
+    );
+    assert_eq!(
+        find("Role")["rules"],
+        yaml("charts/appstack-operator/files/lease-rules.yaml")
+    );
     let dep = find("Deployment");
     let pod = &dep["spec"]["template"]["spec"];
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
@@ -43,9 +61,21 @@ fn bundle_rbac_matches_the_chart() {
 #[test]
 fn chart_templates_use_the_rule_files_and_values() {
     let rbac = std::fs::read_to_string("charts/appstack-operator/templates/rbac.yaml").unwrap();
-    assert!(rbac.contains(".Files.Get \"files/rules.yaml\"") && rbac.contains(".Files.Get \"files/lease-rules.yaml\""));
-    let dep = std::fs::read_to_string("charts/appstack-operator/templates/deployment.yaml").unwrap();
-    for needle in ["readOnlyRootFilesystem: true", "runAsNonRoot: true", ".Values.watchNamespace", ".Values.logLevel", ".Values.resources", "/readyz", "/healthz"] {
+    assert!(
+        rbac.contains(".Files.Get \"files/rules.yaml\"")
+            && rbac.contains(".Files.Get \"files/lease-rules.yaml\"")
+    );
+    let dep =
+        std::fs::read_to_string("charts/appstack-operator/templates/deployment.yaml").unwrap();
+    for needle in [
+        "readOnlyRootFilesystem: true",
+        "runAsNonRoot: true",
+        ".Values.watchNamespace",
+        ".Values.logLevel",
+        ".Values.resources",
+        "/readyz",
+        "/healthz",
+    ] {
         assert!(dep.contains(needle), "deployment template lacks {needle}");
     }
     let values = yaml("charts/appstack-operator/values.yaml");

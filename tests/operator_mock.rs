@@ -2,8 +2,7 @@
 //! request the reconcile makes (SSA patches, lists, creates, deletes, status patches,
 //! events, the Lease), keeps the objects, and logs each request for the assertions.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use appstack::api::conditions::Clock;
 use appstack::api::AppStack;
@@ -12,240 +11,12 @@ use appstack::kube::controller::{reconcile_once, Context};
 use appstack::kube::lease::{try_acquire, Leadership, LeaseConfig};
 use appstack::kube::Images;
 use chrono::{DateTime, TimeZone, Utc};
-use http::{Request, Response, StatusCode};
-use kube::client::Body;
 use kube::runtime::controller::Action;
 use kube::Client;
 use serde_json::{json, Value};
 
-#[derive(Debug, Clone)]
-struct Logged {
-    method: String,
-    path: String,
-    query: String,
-    content_type: String,
-    body: Value,
-}
-
-impl Logged {
-    fn is_write(&self) -> bool {
-        self.method != "GET"
-    }
-    fn name(&self) -> String {
-        self.path.rsplit('/').next().unwrap_or_default().to_string()
-    }
-}
-
-#[derive(Default)]
-struct FakeApi {
-    /// collection path → name → object
-    objects: Mutex<BTreeMap<String, BTreeMap<String, Value>>>,
-    log: Mutex<Vec<Logged>>,
-}
-
-fn status(code: u16, reason: &str) -> (StatusCode, Value) {
-    (
-        StatusCode::from_u16(code).unwrap(),
-        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": reason, "code": code, "message": reason}),
-    )
-}
-
-impl FakeApi {
-    fn writes(&self) -> Vec<Logged> {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.is_write())
-            .cloned()
-            .collect()
-    }
-
-    fn clear_log(&self) {
-        self.log.lock().unwrap().clear();
-    }
-
-    /// Splits `/…/namespaces/ns/kind[/name[/status]]` into (collection, name, subresource).
-    fn split(path: &str) -> (String, Option<String>, Option<String>) {
-        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let ns_at = parts.iter().position(|p| *p == "namespaces");
-        let kind_at = match ns_at {
-            Some(i) => i + 2,
-            None => parts.len().saturating_sub(1).min(parts.len()),
-        };
-        let collection = parts[..(kind_at + 1).min(parts.len())].join("/");
-        (
-            collection,
-            parts.get(kind_at + 1).map(|s| s.to_string()),
-            parts.get(kind_at + 2).map(|s| s.to_string()),
-        )
-    }
-
-    fn handle(
-        &self,
-        method: &str,
-        path: &str,
-        query: &str,
-        accept: &str,
-        body: Value,
-    ) -> (StatusCode, Value) {
-        let (collection, name, sub) = Self::split(path);
-        let mut objects = self.objects.lock().unwrap();
-        let coll = objects.entry(collection.clone()).or_default();
-        match (method, name) {
-            ("GET", None) => {
-                let selector = query
-                    .split('&')
-                    .find_map(|kv| kv.strip_prefix("labelSelector="))
-                    .map(urlencoding_decode);
-                let items: Vec<Value> = coll
-                    .values()
-                    .filter(|o| match &selector {
-                        Some(sel) => sel.split(',').all(|term| match term.split_once('=') {
-                            Some((k, v)) => o["metadata"]["labels"][k] == v,
-                            None => o["metadata"]["labels"].get(term).is_some(),
-                        }),
-                        None => true,
-                    })
-                    .map(|o| {
-                        if accept.contains("PartialObjectMetadata") {
-                            json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": o["metadata"]})
-                        } else {
-                            o.clone()
-                        }
-                    })
-                    .collect();
-                (
-                    StatusCode::OK,
-                    json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": items}),
-                )
-            }
-            ("GET", Some(n)) => match coll.get(&n) {
-                Some(o) => (StatusCode::OK, o.clone()),
-                None => status(404, "NotFound"),
-            },
-            ("PATCH", Some(n)) if sub.as_deref() == Some("status") => {
-                let Some(o) = coll.get_mut(&n) else {
-                    return status(404, "NotFound");
-                };
-                o["status"] = body["status"].clone();
-                (StatusCode::OK, o.clone())
-            }
-            ("PATCH", Some(n)) => {
-                let mut o = body;
-                o["metadata"]["resourceVersion"] = json!("2");
-                // Workloads become ready at once: the status the operator reads back.
-                if let Some(r) = o["spec"]["replicas"].as_i64() {
-                    o["status"] = json!({"replicas": r, "readyReplicas": r});
-                }
-                coll.insert(n, o.clone());
-                (StatusCode::OK, o)
-            }
-            ("POST", None) => {
-                let n = body["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or("event")
-                    .to_string();
-                if coll.contains_key(&n) && !collection.ends_with("events") {
-                    return status(409, "AlreadyExists");
-                }
-                let mut o = body;
-                o["metadata"]["resourceVersion"] = json!("1");
-                coll.insert(n, o.clone());
-                (StatusCode::CREATED, o)
-            }
-            ("PUT", Some(n)) => {
-                let current_rv = coll
-                    .get(&n)
-                    .map(|o| o["metadata"]["resourceVersion"].clone());
-                if current_rv.as_ref() != Some(&body["metadata"]["resourceVersion"]) {
-                    return status(409, "Conflict");
-                }
-                let mut o = body;
-                let rv: i64 = o["metadata"]["resourceVersion"]
-                    .as_str()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(1);
-                o["metadata"]["resourceVersion"] = json!((rv + 1).to_string());
-                coll.insert(n, o.clone());
-                (StatusCode::OK, o)
-            }
-            ("DELETE", Some(n)) => match coll.remove(&n) {
-                Some(_) => (
-                    StatusCode::OK,
-                    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
-                ),
-                None => status(404, "NotFound"),
-            },
-            _ => status(405, "MethodNotAllowed"),
-        }
-    }
-}
-
-fn urlencoding_decode(s: &str) -> String {
-    let mut out = Vec::new();
-    let bytes = s.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).to_string()
-}
-
-/// A client whose every request the fake answers.
-fn client(fake: Arc<FakeApi>) -> Client {
-    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    tokio::spawn(async move {
-        while let Some((req, send)) = handle.next_request().await {
-            let (parts, body) = req.into_parts();
-            let bytes = body.collect_bytes().await.unwrap();
-            let body: Value = if bytes.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-            };
-            let header = |h: &str| {
-                parts
-                    .headers
-                    .get(h)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_string()
-            };
-            let path = parts.uri.path().to_string();
-            let query = parts.uri.query().unwrap_or("").to_string();
-            fake.log.lock().unwrap().push(Logged {
-                method: parts.method.to_string(),
-                path: path.clone(),
-                query: query.clone(),
-                content_type: header("content-type"),
-                body: body.clone(),
-            });
-            let (code, value) = fake.handle(
-                parts.method.as_str(),
-                &path,
-                &query,
-                &header("accept"),
-                body,
-            );
-            let resp = Response::builder()
-                .status(code)
-                .header("content-type", "application/json")
-                .body(Body::from(serde_json::to_vec(&value).unwrap()))
-                .unwrap();
-            send.send_response(resp);
-        }
-    });
-    Client::new(service, "default")
-}
+mod fake_api;
+use fake_api::{client, FakeApi, Logged};
 
 struct FixedClock(DateTime<Utc>);
 impl Clock for FixedClock {
@@ -573,8 +344,16 @@ async fn the_lease_is_taken_once_renewed_and_taken_over_only_after_expiry() {
 /// (group, resource, verb) of a logged request.
 fn permission(l: &Logged) -> (String, String, String) {
     let parts: Vec<&str> = l.path.trim_matches('/').split('/').collect();
-    let (group, rest) = if parts[0] == "api" { (String::new(), &parts[2..]) } else { (parts[1].to_string(), &parts[3..]) };
-    let rest: Vec<&str> = if rest.first() == Some(&"namespaces") { rest[2..].to_vec() } else { rest.to_vec() };
+    let (group, rest) = if parts[0] == "api" {
+        (String::new(), &parts[2..])
+    } else {
+        (parts[1].to_string(), &parts[3..])
+    };
+    let rest: Vec<&str> = if rest.first() == Some(&"namespaces") {
+        rest[2..].to_vec()
+    } else {
+        rest.to_vec()
+    };
     let resource = match rest.get(2) {
         Some(sub) => format!("{}/{sub}", rest[0]),
         None => rest[0].to_string(),
@@ -592,13 +371,18 @@ fn permission(l: &Logged) -> (String, String, String) {
 }
 
 fn rules(path: &str) -> std::collections::BTreeSet<(String, String, String)> {
-    let rules: Vec<Value> = serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let rules: Vec<Value> =
+        serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut out = std::collections::BTreeSet::new();
     for r in rules {
         for g in r["apiGroups"].as_array().unwrap() {
             for res in r["resources"].as_array().unwrap() {
                 for v in r["verbs"].as_array().unwrap() {
-                    out.insert((g.as_str().unwrap().into(), res.as_str().unwrap().into(), v.as_str().unwrap().into()));
+                    out.insert((
+                        g.as_str().unwrap().into(),
+                        res.as_str().unwrap().into(),
+                        v.as_str().unwrap().into(),
+                    ));
                 }
             }
         }
@@ -614,7 +398,10 @@ async fn the_charts_rbac_is_exactly_what_the_code_calls() {
     let mut ctx = context(c.clone(), Leadership::always());
     ctx.recorder = Some(kube::runtime::events::Recorder::new(
         c.clone(),
-        kube::runtime::events::Reporter { controller: "appstack-operator".into(), instance: None },
+        kube::runtime::events::Reporter {
+            controller: "appstack-operator".into(),
+            instance: None,
+        },
     ));
     // Every path of the reconcile: create, no-op, change, prune, invalid (with an Event).
     let mut s = first_sync(&fake, &ctx, &example()).await;
@@ -638,17 +425,30 @@ async fn the_charts_rbac_is_exactly_what_the_code_calls() {
     s.metadata.generation = Some(3);
     register(&fake, &s);
     let out = reconcile_once(&s, &ctx).await.unwrap();
-    assert!(out.report.deleted.contains(&"StatefulSet/crm-database".to_string()), "{:?}", out.report);
+    assert!(
+        out.report
+            .deleted
+            .contains(&"StatefulSet/crm-database".to_string()),
+        "{:?}",
+        out.report
+    );
     let bad = stack(&example().replace("storage: 50Gi", "storage: 50Gx"), 4);
     register(&fake, &bad);
     reconcile_once(&bad, &ctx).await.unwrap();
-    let mut used: std::collections::BTreeSet<_> = fake.log.lock().unwrap().iter().map(permission).collect();
+    let mut used: std::collections::BTreeSet<_> =
+        fake.log.lock().unwrap().iter().map(permission).collect();
     // The Recorder patches an event instead of creating it when it repeats.
     used.insert(("events.k8s.io".into(), "events".into(), "patch".into()));
     // The Controller lists and watches the AppStacks and every kind it owns.
-    fn watched<K: Resource<DynamicType = ()>>(used: &mut std::collections::BTreeSet<(String, String, String)>) {
+    fn watched<K: Resource<DynamicType = ()>>(
+        used: &mut std::collections::BTreeSet<(String, String, String)>,
+    ) {
         for verb in ["list", "watch"] {
-            used.insert((K::group(&()).to_string(), K::plural(&()).to_string(), verb.into()));
+            used.insert((
+                K::group(&()).to_string(),
+                K::plural(&()).to_string(),
+                verb.into(),
+            ));
         }
     }
     watched::<AppStack>(&mut used);
@@ -664,14 +464,27 @@ async fn the_charts_rbac_is_exactly_what_the_code_calls() {
     let granted = rules("charts/appstack-operator/files/rules.yaml");
     let missing: Vec<_> = used.difference(&granted).collect();
     let unused: Vec<_> = granted.difference(&used).collect();
-    assert!(missing.is_empty() && unused.is_empty(), "chart lacks {missing:?}; chart grants unused {unused:?}");
+    assert!(
+        missing.is_empty() && unused.is_empty(),
+        "chart lacks {missing:?}; chart grants unused {unused:?}"
+    );
 
     // The Lease: its own Role in the operator's namespace.
     let fake = Arc::new(FakeApi::default());
-    let api: kube::Api<k8s_openapi::api::coordination::v1::Lease> = kube::Api::namespaced(client(fake.clone()), "appstack-system");
-    let cfg = LeaseConfig { namespace: "appstack-system".into(), name: "l".into(), identity: "a".into(), duration: std::time::Duration::from_secs(15) };
+    let api: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+        kube::Api::namespaced(client(fake.clone()), "appstack-system");
+    let cfg = LeaseConfig {
+        namespace: "appstack-system".into(),
+        name: "l".into(),
+        identity: "a".into(),
+        duration: std::time::Duration::from_secs(15),
+    };
     try_acquire(&api, &cfg).await.unwrap();
     try_acquire(&api, &cfg).await.unwrap();
-    let used: std::collections::BTreeSet<_> = fake.log.lock().unwrap().iter().map(permission).collect();
-    assert_eq!(used, rules("charts/appstack-operator/files/lease-rules.yaml"));
+    let used: std::collections::BTreeSet<_> =
+        fake.log.lock().unwrap().iter().map(permission).collect();
+    assert_eq!(
+        used,
+        rules("charts/appstack-operator/files/lease-rules.yaml")
+    );
 }

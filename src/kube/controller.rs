@@ -33,6 +33,8 @@ use crate::plan::LABEL_STACK;
 
 /// Requeue of a converged stack (drift is also caught by the owned-object watches).
 const RESYNC: Duration = Duration::from_secs(300);
+/// Reconciles running at once.
+const CONCURRENCY: u16 = 4;
 /// Requeue while components are still becoming ready.
 const WAITING: Duration = Duration::from_secs(10);
 
@@ -268,6 +270,9 @@ pub async fn run(
     }
     let wc = || watcher::Config::default().labels(LABEL_STACK);
     Controller::new(api, watcher::Config::default())
+        // A few reconciles at a time: bounded load on the API server and a bounded memory
+        // high-water mark when many stacks start at once.
+        .with_config(kube::runtime::controller::Config::default().concurrency(CONCURRENCY))
         .owns(owned::<StatefulSet>(&client, &namespace), wc())
         .owns(owned::<Deployment>(&client, &namespace), wc())
         .owns(owned::<Service>(&client, &namespace), wc())
@@ -280,9 +285,10 @@ pub async fn run(
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|r| {
-            ready.store(true, std::sync::atomic::Ordering::SeqCst);
-            if let Err(e) = r {
-                warn!("reconcile: {e}");
+            match r {
+                // Ready once a first reconcile went through (the caches are synced).
+                Ok(_) => ready.store(true, std::sync::atomic::Ordering::SeqCst),
+                Err(e) => warn!("reconcile: {e}"),
             }
             futures::future::ready(())
         })
