@@ -11,7 +11,11 @@ use common::moto::{Moto, Proxy};
 use common::*;
 
 fn status_json(s: &TestStack, stack: &str) -> serde_json::Value {
-    let path = s.state_dir().join(stack).join("wal-status.json");
+    let path = s
+        .state_dir()
+        .join("stacks")
+        .join(stack)
+        .join("wal-status.json");
     std::fs::read(&path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())

@@ -383,7 +383,7 @@ async fn read_full(file: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Resul
 
 /// Spool status persisted for `appstack status` (written by the daemon).
 pub fn status_path(state_dir: &Path, stack: &str) -> PathBuf {
-    state_dir.join(stack).join("wal-status.json")
+    state_dir.join("stacks").join(stack).join("wal-status.json")
 }
 
 /// Writes the status atomically.
