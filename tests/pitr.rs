@@ -1,6 +1,9 @@
 //! Continuous WAL shipping and point-in-time restore, end to end: rows are written every
 //! 50 ms while `appstack run` ships WAL, a base backup is taken in the middle, and a
 //! restore `--to` a time T between two commits holds exactly the rows committed up to T.
+//! Retention then prunes a base backup outside the window (and the WAL before the anchor)
+//! and a point early in the window still restores exactly; a flipped byte in a WAL object
+//! makes verify name it and restore refuse it.
 
 mod common;
 
@@ -44,6 +47,11 @@ fn restore_to_a_point_in_time_holds_exactly_the_rows_committed_before_it() {
     s.run_ok(&["up"]);
     let daemon = Daemon::start(&s, &["run"]);
     s.psql("CREATE TABLE ticks (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())");
+    // Two older base backups: A will fall outside the retention window, B anchors it.
+    s.run_ok(&["backup", "now", "--only", "db"]);
+    s.run_ok(&["backup", "now", "--only", "db"]);
+    let b_done = chrono::Utc::now();
+    std::thread::sleep(Duration::from_secs(2));
 
     // A steady stream of commits, one every 50 ms, for ~12 s.
     let mut writer = Command::new("docker")
@@ -132,11 +140,86 @@ fn restore_to_a_point_in_time_holds_exactly_the_rows_committed_before_it() {
     assert_eq!(psql("it-pitr-copy", "SHOW restore_command"), "");
     psql("it-pitr-copy", "INSERT INTO ticks DEFAULT VALUES");
 
+    // Retention with a window that starts between B and the first row: A goes with the WAL
+    // before B, and every point inside the window is still restorable.
+    let window = (chrono::Utc::now() - (b_done + chrono::Duration::seconds(1)))
+        .num_seconds()
+        .max(1);
+    let pruned = s.run_ok(&[
+        "backup",
+        "now",
+        "--prune-only",
+        "--keep-last",
+        "1",
+        "--max-age",
+        &format!("{window}s"),
+    ]);
+    let log = String::from_utf8_lossy(&pruned.stderr);
+    assert!(log.contains("deleted 1 backup(s)"), "{log}");
+    assert!(
+        !log.contains(", 0 WAL file(s)"),
+        "WAL before B is pruned: {log}"
+    );
+    let early = s.psql("SELECT id || '|' || to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM ticks ORDER BY id LIMIT 1 OFFSET 4");
+    let (early_id, early_at) = early.split_once('|').unwrap();
+    let early_t: chrono::DateTime<chrono::Utc> = early_at.parse().unwrap();
+    let t2 = (early_t + chrono::Duration::milliseconds(20))
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let _copy2 = TestStack::new("it-pitr-early", SMALL);
+    let out = s
+        .cmd(&["restore", "--into", "it-pitr-early", "--to", &t2])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        psql("it-pitr-early", "SELECT max(id) FROM ticks"),
+        early_id,
+        "restored from the anchor base backup B plus its WAL"
+    );
+
     // verify: every WAL object checks out and the archive is continuous.
     let verify = s.run_ok(&["backup", "verify", "--checksums-only"]);
     let text = String::from_utf8_lossy(&verify.stdout);
     assert!(text.contains("WAL continuous"), "{text}");
     let metrics = daemon.get("/metrics").unwrap_or_default();
+    daemon.stop();
+
+    // A flipped byte in a WAL object: verify names it, restore refuses and leaves nothing.
+    let wal_dir = store.path().join("it-pitr/wal");
+    let mut segments: Vec<_> = std::fs::read_dir(&wal_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.to_string_lossy().contains(".partial"))
+        .collect();
+    segments.sort();
+    let victim = segments.last().unwrap().clone();
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x20;
+    std::fs::write(&victim, bytes).unwrap();
+    let name = victim.file_name().unwrap().to_string_lossy().to_string();
+    let bad = s.run(&["backup", "verify", "--checksums-only"]);
+    let text = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{text}");
+    assert!(text.contains(&name), "verify names the object: {text}");
+    let _bad_copy = TestStack::new("it-pitr-bad", SMALL);
+    let out = s.run(&["restore", "--into", "it-pitr-bad", "--to", &t_arg]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("refusing to replay WAL") && text.contains(&name),
+        "{text}"
+    );
+    assert!(
+        docker_ok(&["volume", "ls", "-q", "--filter", "name=it-pitr-bad"])
+            .trim()
+            .is_empty(),
+        "nothing half-made stays behind"
+    );
     assert!(
         metrics.contains("appstack_wal_shipping_ok{stack=\"it-pitr\"} 1"),
         "{metrics}"
@@ -145,5 +228,4 @@ fn restore_to_a_point_in_time_holds_exactly_the_rows_committed_before_it() {
         metrics.contains("appstack_wal_rpo_seconds{stack=\"it-pitr\"}"),
         "{metrics}"
     );
-    daemon.stop();
 }

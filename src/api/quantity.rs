@@ -98,6 +98,17 @@ pub fn format_bytes(bytes: u64) -> String {
     }
 }
 
+/// A duration in the largest whole unit of the manifest's syntax (`14d`, `90m`, `45s`).
+pub fn format_duration(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
+        if secs >= size && secs % size == 0 {
+            return format!("{}{unit}", secs / size);
+        }
+    }
+    format!("{secs}s")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

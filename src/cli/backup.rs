@@ -250,11 +250,12 @@ async fn apply_retention(
         }
     }
     eprintln!(
-        "retention (keep-last {}, max-age {}d): {} backup(s) kept, {verb} {} backup(s) and {} orphan object(s)",
+        "retention (keep-last {}, max-age {}): {} backup(s) kept, {verb} {} backup(s), {} WAL file(s) no kept backup needs and {} orphan object(s)",
         policy.keep_last,
-        policy.max_age.as_secs() / 86400,
+        crate::api::quantity::format_duration(policy.max_age),
         decisions.iter().filter(|d| d.keep).count(),
         pruned.backups.len(),
+        pruned.wal_objects,
         pruned.orphan_objects
     );
     Ok(())
