@@ -12,26 +12,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn wal_status(s: &TestStack, stack: &str) -> serde_json::Value {
-    let path = s
-        .state_dir()
-        .join("stacks")
-        .join(stack)
-        .join("wal-status.json");
-    std::fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(serde_json::Value::Null)
-}
-
-/// Synced after `t` (RFC 3339 in the same format the status uses).
-fn synced_after(s: &TestStack, stack: &str, t: chrono::DateTime<chrono::Utc>) -> bool {
-    wal_status(s, stack)["syncedAt"]
-        .as_str()
-        .and_then(|v| chrono::DateTime::parse_from_rfc3339(v).ok())
-        .is_some_and(|v| v > t)
-}
-
 #[test]
 fn restore_to_a_point_in_time_holds_exactly_the_rows_committed_before_it() {
     if !engine_available() {
@@ -103,7 +83,7 @@ fn restore_to_a_point_in_time_holds_exactly_the_rows_committed_before_it() {
     let took = wait_for(
         "WAL shipped past the last write",
         Duration::from_secs(30),
-        || synced_after(&s, "it-pitr", writes_done),
+        || wal_synced_after(&s, "it-pitr", writes_done),
     );
     eprintln!("WAL in the store {took:?} after the last write");
     let status = s.run_ok(&["status"]);

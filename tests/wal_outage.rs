@@ -10,18 +10,6 @@ use std::time::{Duration, Instant};
 use common::moto::{Moto, Proxy};
 use common::*;
 
-fn status_json(s: &TestStack, stack: &str) -> serde_json::Value {
-    let path = s
-        .state_dir()
-        .join("stacks")
-        .join(stack)
-        .join("wal-status.json");
-    std::fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(serde_json::Value::Null)
-}
-
 #[test]
 fn no_wal_is_lost_while_the_store_is_unreachable() {
     if !engine_available() {
@@ -91,7 +79,7 @@ fn no_wal_is_lost_while_the_store_is_unreachable() {
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(text.contains("WAL shipping:       FAILING since"), "{text}");
     std::thread::sleep(outage.saturating_sub(down_at.elapsed()));
-    let during = status_json(&s, "it-outage");
+    let during = wal_status(&s, "it-outage");
     let spooled = during["spoolBytes"].as_u64().unwrap_or(0);
     assert!(
         spooled > 16 * 1024 * 1024,
@@ -115,12 +103,7 @@ fn no_wal_is_lost_while_the_store_is_unreachable() {
     wait_for(
         "the backlog to drain and the last write to be shipped",
         Duration::from_secs(120),
-        || {
-            status_json(&s, "it-outage")["syncedAt"]
-                .as_str()
-                .and_then(|v| chrono::DateTime::parse_from_rfc3339(v).ok())
-                .is_some_and(|v| v > writes_done)
-        },
+        || wal_synced_after(&s, "it-outage", writes_done),
     );
     eprintln!(
         "spooled {spooled} bytes; drained and caught up {:?} after the endpoint came back",

@@ -146,33 +146,21 @@ pub fn invalid(
     message: String,
     clock: &dyn Clock,
 ) -> AppStackStatus {
-    let mut st = previous.cloned().unwrap_or_default();
-    st.observed_generation = generation;
-    st.phase = Phase::Invalid;
-    set_condition(
-        &mut st.conditions,
-        Observation {
-            type_: "Ready",
-            status: Some(false),
-            reason: "InvalidSpec",
-            message,
-        },
+    with_conditions(
+        previous,
         generation,
+        Phase::Invalid,
+        [
+            ("Ready", false, "InvalidSpec", message),
+            (
+                "Progressing",
+                false,
+                "InvalidSpec",
+                "waiting for a corrected spec".into(),
+            ),
+        ],
         clock,
-    );
-    set_condition(
-        &mut st.conditions,
-        Observation {
-            type_: "Progressing",
-            status: Some(false),
-            reason: "InvalidSpec",
-            message: "waiting for a corrected spec".into(),
-        },
-        generation,
-        clock,
-    );
-    unobserved(&mut st, generation, clock);
-    st
+    )
 }
 
 /// The status after a failed apply.
@@ -182,20 +170,35 @@ pub fn failed(
     message: String,
     clock: &dyn Clock,
 ) -> AppStackStatus {
+    with_conditions(
+        previous,
+        generation,
+        Phase::Degraded,
+        [("Degraded", true, "ApplyFailed", message)],
+        clock,
+    )
+}
+
+/// `previous` moved to `phase` with the given (type, status, reason, message) conditions.
+fn with_conditions<const N: usize>(
+    previous: Option<&AppStackStatus>,
+    generation: Option<i64>,
+    phase: Phase,
+    conditions: [(&str, bool, &str, String); N],
+    clock: &dyn Clock,
+) -> AppStackStatus {
     let mut st = previous.cloned().unwrap_or_default();
     st.observed_generation = generation;
-    st.phase = Phase::Degraded;
-    set_condition(
-        &mut st.conditions,
-        Observation {
-            type_: "Degraded",
-            status: Some(true),
-            reason: "ApplyFailed",
+    st.phase = phase;
+    for (type_, status, reason, message) in conditions {
+        let obs = Observation {
+            type_,
+            status: Some(status),
+            reason,
             message,
-        },
-        generation,
-        clock,
-    );
+        };
+        set_condition(&mut st.conditions, obs, generation, clock);
+    }
     unobserved(&mut st, generation, clock);
     st
 }

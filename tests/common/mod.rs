@@ -301,3 +301,24 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// What the `run` daemon's WAL shipper last reported for `stack` (Null until it wrote).
+pub fn wal_status(s: &TestStack, stack: &str) -> serde_json::Value {
+    let path = s
+        .state_dir()
+        .join("stacks")
+        .join(stack)
+        .join("wal-status.json");
+    std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// The shipper has had the store in sync with everything written before `t`.
+pub fn wal_synced_after(s: &TestStack, stack: &str, t: chrono::DateTime<chrono::Utc>) -> bool {
+    wal_status(s, stack)["syncedAt"]
+        .as_str()
+        .and_then(|v| chrono::DateTime::parse_from_rfc3339(v).ok())
+        .is_some_and(|v| v > t)
+}
