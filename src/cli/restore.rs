@@ -14,6 +14,7 @@ use crate::docker::progress::Lines;
 use crate::docker::render::volume_name;
 use crate::docker::{BollardEngine, Engine};
 use crate::plan::{self, Plan, LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_STACK};
+use crate::protect::backup::psql_argv;
 use crate::protect::decode::spawn_zstd;
 use crate::protect::manifest::Manifest;
 use crate::protect::restore::{pick_verified, Pick};
@@ -317,33 +318,17 @@ impl Job<'_> {
             engine: self.engine.clone(),
             stack: into.clone(),
         };
-        let psql = |sql: &str| -> Vec<String> {
-            [
-                "psql",
-                "-h",
-                "/var/run/postgresql",
-                "-U",
-                &db.user,
-                "-d",
-                &db.name,
-                "-XtAc",
-                sql,
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-        };
+        let psql = |sql: &str| psql_argv(&db.user, &db.name, &[sql]);
         if replay {
             self.wait_promoted(&runner, &psql).await?;
             // The copy is a primary now: it must not keep the restore's recovery settings.
-            let mut argv = psql("SELECT 1");
-            argv.truncate(7);
-            for s in RECOVERY_SETTINGS {
-                argv.push("-c".into());
-                argv.push(format!("ALTER SYSTEM RESET {s}"));
-            }
-            argv.push("-c".into());
-            argv.push("SELECT pg_reload_conf()".into());
+            let mut commands: Vec<String> = RECOVERY_SETTINGS
+                .iter()
+                .map(|s| format!("ALTER SYSTEM RESET {s}"))
+                .collect();
+            commands.push("SELECT pg_reload_conf()".into());
+            let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
+            let argv = psql_argv(&db.user, &db.name, &commands);
             capture(&runner, "database", argv).await.map_err(rt)?;
         }
         let mut checks = Vec::new();

@@ -23,42 +23,27 @@ pub fn readiness(
     deployments: &[Deployment],
     stateful_sets: &[StatefulSet],
 ) -> BTreeMap<String, Readiness> {
-    let mut out = BTreeMap::new();
-    for d in deployments {
-        let component = d
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(LABEL_COMPONENT))
-            .cloned();
-        let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-        let ready = d
-            .status
-            .as_ref()
-            .and_then(|s| s.ready_replicas)
-            .unwrap_or(0);
-        if let Some(c) = component {
-            out.insert(c, Readiness { ready, desired });
-        }
-    }
-    for s in stateful_sets {
-        let component = s
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(LABEL_COMPONENT))
-            .cloned();
-        let desired = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-        let ready = s
-            .status
-            .as_ref()
-            .and_then(|s| s.ready_replicas)
-            .unwrap_or(0);
-        if let Some(c) = component {
-            out.insert(c, Readiness { ready, desired });
-        }
-    }
-    out
+    let from_deployments = deployments.iter().map(|d| {
+        let spec = d.spec.as_ref().and_then(|s| s.replicas);
+        let ready = d.status.as_ref().and_then(|s| s.ready_replicas);
+        (&d.metadata, spec, ready)
+    });
+    let from_stateful_sets = stateful_sets.iter().map(|s| {
+        let spec = s.spec.as_ref().and_then(|s| s.replicas);
+        let ready = s.status.as_ref().and_then(|s| s.ready_replicas);
+        (&s.metadata, spec, ready)
+    });
+    from_deployments
+        .chain(from_stateful_sets)
+        .filter_map(|(meta, desired, ready)| {
+            let component = meta.labels.as_ref()?.get(LABEL_COMPONENT)?.clone();
+            let r = Readiness {
+                ready: ready.unwrap_or(0),
+                desired: desired.unwrap_or(1),
+            };
+            Some((component, r))
+        })
+        .collect()
 }
 
 /// The status after a successful apply.

@@ -155,9 +155,18 @@ fn args(list: &[&str]) -> Vec<String> {
 }
 
 fn psql(t: &Target, sql: &str) -> Vec<String> {
-    args(&[
-        "psql", "-h", SOCKET, "-U", &t.db_user, "-d", &t.db_name, "-XtAc", sql,
-    ])
+    psql_argv(&t.db_user, &t.db_name, &[sql])
+}
+
+/// `psql` over the server's local socket, tuples only, one `-c` per command (each runs in
+/// its own transaction, as `ALTER SYSTEM` requires).
+pub fn psql_argv(user: &str, db: &str, commands: &[&str]) -> Vec<String> {
+    let mut argv = args(&["psql", "-h", SOCKET, "-U", user, "-d", db, "-XtA"]);
+    for c in commands {
+        argv.push("-c".into());
+        argv.push(c.to_string());
+    }
+    argv
 }
 
 /// A physical base backup of the whole cluster (self-contained: WAL included, `-X fetch`).

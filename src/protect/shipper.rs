@@ -402,39 +402,3 @@ pub fn load_status(path: &Path) -> Option<ShipStatus> {
     let bytes = std::fs::read(path).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
-
-/// The raw bytes of a stored WAL object, checked against the sha256 in its name; a
-/// corrupt object is an error naming it.
-pub async fn fetch_raw<S: ObjectStore>(
-    store: &S,
-    object: &wal::WalObject,
-    key: Option<Key>,
-) -> Result<Vec<u8>, ProtectError> {
-    let stream = store.get(&object.key).await?;
-    let (mut rx, decoder) = super::decode::spawn_zstd(stream, key);
-    let collect = async {
-        let mut out = Vec::with_capacity(wal::SEGMENT_SIZE as usize);
-        while let Some(c) = rx.recv().await {
-            out.extend_from_slice(&c);
-        }
-        out
-    };
-    let (raw, decoded) = tokio::join!(collect, decoder);
-    let corrupt = |message: String| ProtectError::Checksum {
-        key: object.key.clone(),
-        expected: object.sha256.clone(),
-        actual: format!("unreadable ({message})"),
-    };
-    decoded
-        .map_err(|e| corrupt(e.to_string()))?
-        .map_err(|e| corrupt(e.to_string()))?;
-    let actual = hex::encode(Sha256::digest(&raw));
-    if actual != object.sha256 {
-        return Err(ProtectError::Checksum {
-            key: object.key.clone(),
-            expected: object.sha256.clone(),
-            actual,
-        });
-    }
-    Ok(raw)
-}

@@ -66,7 +66,7 @@ pub async fn verify_wal<S: ObjectStore>(
     let all = list(store, stack).await?;
     let mut problems = Vec::new();
     for o in &all {
-        match super::shipper::fetch_raw(store, o, key.clone()).await {
+        match super::wal_fetch::fetch_raw(store, o, key.clone()).await {
             Ok(_) => {}
             // The shipper replaced this partial with a newer one while we were reading.
             Err(ProtectError::NotFound { .. })

@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt;
+use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::crypto::Key;
 use super::error::ProtectError;
-use super::shipper::fetch_raw;
 use super::store::ObjectStore;
 use super::wal::{self, WalKind, WalObject, SEGMENT_SIZE};
 
@@ -90,6 +90,42 @@ pub fn spawn_tar<S: ObjectStore>(
         Ok(fetched)
     });
     (rx, handle)
+}
+
+/// The raw bytes of a stored WAL object, checked against the sha256 in its name; a
+/// corrupt object is an error naming it.
+pub async fn fetch_raw<S: ObjectStore>(
+    store: &S,
+    object: &WalObject,
+    key: Option<Key>,
+) -> Result<Vec<u8>, ProtectError> {
+    let stream = store.get(&object.key).await?;
+    let (mut rx, decoder) = super::decode::spawn_zstd(stream, key);
+    let collect = async {
+        let mut out = Vec::with_capacity(wal::SEGMENT_SIZE as usize);
+        while let Some(c) = rx.recv().await {
+            out.extend_from_slice(&c);
+        }
+        out
+    };
+    let (raw, decoded) = tokio::join!(collect, decoder);
+    let corrupt = |message: String| ProtectError::Checksum {
+        key: object.key.clone(),
+        expected: object.sha256.clone(),
+        actual: format!("unreadable ({message})"),
+    };
+    decoded
+        .map_err(|e| corrupt(e.to_string()))?
+        .map_err(|e| corrupt(e.to_string()))?;
+    let actual = hex::encode(Sha256::digest(&raw));
+    if actual != object.sha256 {
+        return Err(ProtectError::Checksum {
+            key: object.key.clone(),
+            expected: object.sha256.clone(),
+            actual,
+        });
+    }
+    Ok(raw)
 }
 
 /// Writes one WAL file as a tar entry (a partial padded back to a whole segment).
