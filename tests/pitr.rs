@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -34,23 +33,10 @@ fn restore_to_a_point_in_time_holds_exactly_the_rows_committed_before_it() {
     std::thread::sleep(Duration::from_secs(2));
 
     // A steady stream of commits, one every 50 ms, for ~12 s.
-    let mut writer = Command::new("docker")
-        .args([
-            "exec",
-            "it-pitr-database",
-            "psql",
-            "-U",
-            "app",
-            "-d",
-            "app",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            "DO $$ BEGIN FOR i IN 1..240 LOOP INSERT INTO ticks DEFAULT VALUES; COMMIT; PERFORM pg_sleep(0.05); END LOOP; END $$",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut writer = spawn_psql(
+        "it-pitr",
+        "DO $$ BEGIN FOR i IN 1..240 LOOP INSERT INTO ticks DEFAULT VALUES; COMMIT; PERFORM pg_sleep(0.05); END LOOP; END $$",
+    );
     std::thread::sleep(Duration::from_secs(1));
     s.run_ok(&["backup", "now", "--only", "db"]);
     let backup_done = chrono::Utc::now();

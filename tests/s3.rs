@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::moto::Moto;
+use common::moto::{s3_backup, Moto};
 use common::*;
 
 #[test]
@@ -13,17 +13,7 @@ fn base_backup_to_s3_multipart_verify_and_restore() {
     }
     let moto = Moto::start();
     moto.create_bucket("appstack-it");
-    let creds = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        creds.path(),
-        "AWS_ACCESS_KEY_ID=test\nAWS_SECRET_ACCESS_KEY=test\n",
-    )
-    .unwrap();
-    let backup = format!(
-        "  backup:\n    target: s3://appstack-it/prod\n    s3: {{bucket: appstack-it, endpoint: \"http://127.0.0.1:{}\", pathStyle: true, credentialsSecret: \"{}\"}}\n",
-        moto.port,
-        creds.path().display()
-    );
+    let (_creds, backup) = s3_backup("appstack-it", moto.port, "");
     let s = TestStack::new("it-s3", &format!("{SMALL}{backup}"));
     let copy = TestStack::new("it-s3-copy", SMALL);
     s.run_ok(&["up"]);

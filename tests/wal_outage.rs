@@ -4,10 +4,9 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::moto::{Moto, Proxy};
+use common::moto::{s3_backup, Moto, Proxy};
 use common::*;
 
 #[test]
@@ -24,16 +23,10 @@ fn no_wal_is_lost_while_the_store_is_unreachable() {
     let moto = Moto::start();
     moto.create_bucket("appstack-outage");
     let mut proxy = Proxy::start(moto.port);
-    let creds = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        creds.path(),
-        "AWS_ACCESS_KEY_ID=test\nAWS_SECRET_ACCESS_KEY=test\n",
-    )
-    .unwrap();
-    let backup = format!(
-        "  backup:\n    target: s3://appstack-outage/prod\n    s3: {{bucket: appstack-outage, endpoint: \"http://127.0.0.1:{}\", pathStyle: true, credentialsSecret: \"{}\"}}\n    wal: {{shipInterval: 1s, spoolAlertThreshold: 16Mi}}\n",
+    let (_creds, backup) = s3_backup(
+        "appstack-outage",
         proxy.port,
-        creds.path().display()
+        "    wal: {shipInterval: 1s, spoolAlertThreshold: 16Mi}\n",
     );
     let s = TestStack::new("it-outage", &format!("{SMALL}{backup}"));
     let _copy = TestStack::new("it-outage-copy", SMALL);
@@ -45,23 +38,10 @@ fn no_wal_is_lost_while_the_store_is_unreachable() {
     // ~10 commits/s, each with ~64 KiB of poorly compressible text: several WAL segments
     // complete during the outage.
     let iterations = (outage.as_secs() + 30) * 10;
-    let mut writer = Command::new("docker")
-        .args([
-            "exec",
-            "it-outage-database",
-            "psql",
-            "-U",
-            "app",
-            "-d",
-            "app",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            &format!("DO $$ BEGIN FOR i IN 1..{iterations} LOOP INSERT INTO marks (pad) SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 2048); COMMIT; PERFORM pg_sleep(0.1); END LOOP; END $$"),
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut writer = spawn_psql(
+        "it-outage",
+        &format!("DO $$ BEGIN FOR i IN 1..{iterations} LOOP INSERT INTO marks (pad) SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 2048); COMMIT; PERFORM pg_sleep(0.1); END LOOP; END $$"),
+    );
     std::thread::sleep(Duration::from_secs(5));
 
     proxy.stop();

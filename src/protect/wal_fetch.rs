@@ -178,7 +178,12 @@ mod tests {
         v
     }
 
-    async fn ship(store: Arc<FsStore>, spool: &std::path::Path) -> ShipStatus {
+    /// A shipper of stack `s` draining `spool` into `store`, with its shared status.
+    fn shipper(
+        store: Arc<FsStore>,
+        spool: &std::path::Path,
+        alert_bytes: u64,
+    ) -> (Shipper<FsStore>, Arc<Mutex<ShipStatus>>) {
         let status = Arc::new(Mutex::new(ShipStatus::default()));
         let cfg = ShipperConfig {
             stack: "s".into(),
@@ -186,13 +191,10 @@ mod tests {
             interval: std::time::Duration::from_millis(10),
             compression_level: 1,
             key: None,
-            alert_bytes: u64::MAX,
+            alert_bytes,
             parallel: 2,
         };
-        let mut shipper = Shipper::new(store, cfg, status.clone());
-        shipper.tick().await.unwrap();
-        let s = status.lock().unwrap().clone();
-        s
+        (Shipper::new(store, cfg, status.clone()), status)
     }
 
     #[tokio::test]
@@ -217,7 +219,9 @@ mod tests {
         )
         .unwrap();
         std::fs::write(spool.join("junk.tmp"), b"x").unwrap();
-        let status = ship(store.clone(), &spool).await;
+        let (mut shipper, status) = shipper(store.clone(), &spool, u64::MAX);
+        shipper.tick().await.unwrap();
+        let status = status.lock().unwrap().clone();
         assert_eq!(status.files_shipped, 2);
         assert!(status.synced_at.is_some());
         // The complete segment left the spool, the open one stays for pg_receivewal.
@@ -268,17 +272,7 @@ mod tests {
         };
         let partial = spool.join(format!("{}.partial", s1.name()));
         std::fs::write(&partial, segment_bytes(3, 9000)).unwrap();
-        let status = Arc::new(Mutex::new(ShipStatus::default()));
-        let cfg = ShipperConfig {
-            stack: "s".into(),
-            spool: spool.clone(),
-            interval: std::time::Duration::from_millis(10),
-            compression_level: 1,
-            key: None,
-            alert_bytes: 1,
-            parallel: 1,
-        };
-        let mut shipper = Shipper::new(store.clone(), cfg, status.clone());
+        let (mut shipper, status) = shipper(store.clone(), &spool, 1);
         shipper.tick().await.unwrap();
         // Unchanged: nothing new is shipped.
         shipper.tick().await.unwrap();

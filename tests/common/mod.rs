@@ -322,3 +322,26 @@ pub fn wal_synced_after(s: &TestStack, stack: &str, t: chrono::DateTime<chrono::
         .and_then(|v| chrono::DateTime::parse_from_rfc3339(v).ok())
         .is_some_and(|v| v > t)
 }
+
+/// Runs `sql` with psql in the stack's database container in the background (e.g. a
+/// writer loop in a DO block that commits as it goes).
+pub fn spawn_psql(stack: &str, sql: &str) -> std::process::Child {
+    let db = format!("{stack}-database");
+    Command::new("docker")
+        .args([
+            "exec",
+            &db,
+            "psql",
+            "-U",
+            "app",
+            "-d",
+            "app",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}

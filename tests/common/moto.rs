@@ -121,3 +121,19 @@ impl Drop for Proxy {
         self.stop();
     }
 }
+
+/// An S3 backup section for `bucket` at `port` (moto or a proxy in front of it), and the
+/// credentials file it names (keep it alive as long as the stack).
+pub fn s3_backup(bucket: &str, port: u16, extra: &str) -> (tempfile::NamedTempFile, String) {
+    let creds = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        creds.path(),
+        "AWS_ACCESS_KEY_ID=test\nAWS_SECRET_ACCESS_KEY=test\n",
+    )
+    .unwrap();
+    let spec = format!(
+        "  backup:\n    target: s3://{bucket}/prod\n    s3: {{bucket: {bucket}, endpoint: \"http://127.0.0.1:{port}\", pathStyle: true, credentialsSecret: \"{}\"}}\n{extra}",
+        creds.path().display()
+    );
+    (creds, spec)
+}
