@@ -73,6 +73,11 @@ pub trait Engine: Send + Sync + 'static {
         stack: &str,
     ) -> impl Future<Output = DResult<Vec<ObservedContainer>>> + Send;
     fn inspect_exit_code(&self, name: &str) -> impl Future<Output = DResult<Option<i64>>> + Send;
+    /// The container's address on its first network, if it has one.
+    fn container_ip(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = DResult<Option<std::net::IpAddr>>> + Send;
     fn create_container(
         &self,
         name: &str,
@@ -224,6 +229,20 @@ impl Engine for BollardEngine {
             return Ok(None);
         }
         Ok(state.exit_code)
+    }
+
+    async fn container_ip(&self, name: &str) -> DResult<Option<std::net::IpAddr>> {
+        let info = self
+            .docker
+            .inspect_container(name, None::<q::InspectContainerOptions>)
+            .await
+            .map_err(|e| DockerError::from_bollard(e, name))?;
+        let networks = info.network_settings.and_then(|n| n.networks);
+        Ok(networks
+            .into_iter()
+            .flat_map(|n| n.into_values())
+            .filter_map(|e| e.ip_address)
+            .find_map(|ip| ip.parse().ok()))
     }
 
     async fn create_container(&self, name: &str, body: ContainerCreateBody) -> DResult<String> {
