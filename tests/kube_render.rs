@@ -22,7 +22,6 @@ fn children(example: &str) -> Children {
     };
     let images = Images {
         operator: "registry.example.com/appstack:test".into(),
-        job_service_account: "appstack-jobs".into(),
     };
     let mut n = 0;
     build(&plan, &owner, &images, &mut |len| {
@@ -78,7 +77,13 @@ fn every_builder_matches_its_whole_object_snapshot() {
             ingresses,
             cron_jobs,
             disruption_budgets,
+            service_accounts,
+            roles,
+            role_bindings,
         } = children(file);
+        snapshot_all(example, &service_accounts);
+        snapshot_all(example, &roles);
+        snapshot_all(example, &role_bindings);
         snapshot_all(example, &secrets);
         snapshot_all(example, &config_maps);
         snapshot_all(example, &claims);
@@ -158,6 +163,9 @@ fn every_rendered_child_round_trips_through_its_type() {
                 "PodDisruptionBudget" => round_trip::<PodDisruptionBudget>(&v),
                 "Ingress" => round_trip::<Ingress>(&v),
                 "CronJob" => round_trip::<CronJob>(&v),
+                "ServiceAccount" => round_trip::<k8s_openapi::api::core::v1::ServiceAccount>(&v),
+                "Role" => round_trip::<k8s_openapi::api::rbac::v1::Role>(&v),
+                "RoleBinding" => round_trip::<k8s_openapi::api::rbac::v1::RoleBinding>(&v),
                 "Secret" => panic!("render must not print secret values"),
                 other => panic!("unexpected kind {other}"),
             }

@@ -461,6 +461,30 @@ async fn the_charts_rbac_is_exactly_what_the_code_calls() {
     watched::<k8s_openapi::api::networking::v1::Ingress>(&mut used);
     watched::<k8s_openapi::api::batch::v1::CronJob>(&mut used);
     watched::<k8s_openapi::api::policy::v1::PodDisruptionBudget>(&mut used);
+    watched::<k8s_openapi::api::core::v1::ServiceAccount>(&mut used);
+    watched::<k8s_openapi::api::rbac::v1::Role>(&mut used);
+    watched::<k8s_openapi::api::rbac::v1::RoleBinding>(&mut used);
+    // Kubernetes lets the operator grant only what it holds itself: the per-stack Roles' rules.
+    let plan = appstack::plan::build(
+        &appstack::api::validate::validate(&stack(&example(), 1), "crm").unwrap(),
+    );
+    for role in appstack::kube::access::roles(
+        &plan,
+        &appstack::kube::Owner {
+            name: "crm".into(),
+            uid: None,
+        },
+    ) {
+        for r in role.rules.unwrap_or_default() {
+            for g in r.api_groups.unwrap_or_default() {
+                for res in r.resources.clone().unwrap_or_default() {
+                    for v in &r.verbs {
+                        used.insert((g.clone(), res.clone(), v.clone()));
+                    }
+                }
+            }
+        }
+    }
     let granted = rules("charts/appstack-operator/files/rules.yaml");
     let missing: Vec<_> = used.difference(&granted).collect();
     let unused: Vec<_> = granted.difference(&used).collect();

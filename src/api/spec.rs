@@ -396,7 +396,9 @@ pub struct S3Spec {
     /// Use path-style addressing (needed by most S3-compatible stores).
     #[serde(default)]
     pub path_style: bool,
-    /// File (Docker mode) or Secret name (Kubernetes mode) holding the credentials.
+    /// Docker mode: an env file with `AWS_ACCESS_KEY_ID=` and `AWS_SECRET_ACCESS_KEY=` lines.
+    /// Kubernetes mode: the name of a Secret with those two entries, passed as environment
+    /// to the WAL shipper and the backup jobs. Unset: the environment's own credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret: Option<String>,
 }
@@ -457,7 +459,8 @@ pub struct WalSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EncryptionSpec {
-    /// File (Docker mode) or Secret name (Kubernetes mode) holding the key.
+    /// Docker mode: the key file (`appstack backup keygen`). Kubernetes mode: the name of a
+    /// Secret holding it in its `key` entry, mounted into the WAL shipper and backup jobs.
     pub key_file: String,
 }
 
@@ -468,7 +471,9 @@ pub struct BackupSpec {
     /// Protect the stack's data (default true).
     #[serde(default = "d::enabled")]
     pub enabled: bool,
-    /// Where backups go: `file:///path` or `s3://bucket/prefix`.
+    /// Where backups go: `file:///path` or `s3://bucket/prefix`. In Kubernetes mode a
+    /// `file://` target is a ReadWriteMany claim `<stack>-backup-store` (twice the database's
+    /// storage) mounted at that path; prefer `s3://` on a cluster.
     #[serde(default = "d::backup_target")]
     pub target: String,
     /// S3 settings when `target` is `s3://`.

@@ -1,16 +1,17 @@
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use super::common::{connect, load, table};
+use super::source::Source;
 use super::{CliError, FileArg};
 use crate::api::quantity::format_bytes;
 use crate::api::quantity::parse_duration;
 use crate::api::validated::{Uploads, ValidatedStack};
+use crate::kube::runner::KubeRunner;
 use crate::protect::backup::{self, Target};
 use crate::protect::crypto::Key;
 use crate::protect::manifest::{catalog, Kind, Manifest};
 use crate::protect::retention::{prune, Policy};
-use crate::protect::runner::DockerRunner;
+use crate::protect::runner::{DockerRunner, Runner};
 use crate::protect::target::AnyStore;
 use crate::protect::verify::verify;
 use crate::protect::ObjectStore;
@@ -42,7 +43,7 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct NowArgs {
     #[command(flatten)]
-    pub file: FileArg,
+    pub source: Source,
     /// What to back up: db (physical base backup), dump, files or all.
     #[arg(long, default_value = "all", value_parser = ["db", "dump", "files", "all"])]
     pub only: String,
@@ -171,19 +172,14 @@ fn summary(m: &Manifest) -> String {
 }
 
 async fn now(a: NowArgs) -> Result<(), CliError> {
-    let (stack, plan) = load(&a.file.file)?;
-    let store = open_store(&stack)?;
-    let policy = policy(&stack, &a)?;
+    let loaded = a.source.load().await?;
+    let (stack, plan) = (&loaded.stack, &loaded.plan);
+    let store = open_store(stack)?;
+    let policy = policy(stack, &a)?;
     if a.prune_only {
         return apply_retention(&store, &stack.name, policy, a.dry_run).await;
     }
-    let t = target(&stack)?;
-    let engine = connect().await?;
-    let runner = DockerRunner {
-        engine: Arc::clone(&engine),
-        stack: plan.stack.clone(),
-    };
-    let err = |e: crate::protect::ProtectError| CliError::Runtime(e.to_string());
+    let t = target(stack)?;
     let kinds: Vec<Kind> = match a.only.as_str() {
         "db" => vec![Kind::Base],
         "dump" => vec![Kind::Dump],
@@ -196,23 +192,48 @@ async fn now(a: NowArgs) -> Result<(), CliError> {
             k
         }
     };
+    match &loaded.cluster {
+        Some((client, ns)) => {
+            let runner = KubeRunner {
+                client: client.clone(),
+                namespace: ns.clone(),
+                stack: plan.stack.clone(),
+            };
+            take(&store, &runner, &t, &kinds).await?;
+        }
+        None => {
+            let runner = DockerRunner {
+                engine: connect().await?,
+                stack: plan.stack.clone(),
+            };
+            take(&store, &runner, &t, &kinds).await?;
+        }
+    }
+    apply_retention(&store, &stack.name, policy, a.dry_run).await
+}
+
+async fn take<R: Runner>(
+    store: &AnyStore,
+    runner: &R,
+    t: &Target,
+    kinds: &[Kind],
+) -> Result<(), CliError> {
+    let err = |e: crate::protect::ProtectError| CliError::Runtime(e.to_string());
     for kind in kinds {
         eprintln!(
             "taking {} backup of {} into {} ...",
             kind.as_str(),
-            plan.stack,
+            t.stack,
             store.location()
         );
         let m = match kind {
-            Kind::Base => backup::base_backup(&store, &runner, &t)
-                .await
-                .map_err(err)?,
-            Kind::Dump => backup::dump(&store, &runner, &t).await.map_err(err)?,
-            Kind::Files => backup::files(&store, &runner, &t).await.map_err(err)?,
+            Kind::Base => backup::base_backup(store, runner, t).await.map_err(err)?,
+            Kind::Dump => backup::dump(store, runner, t).await.map_err(err)?,
+            Kind::Files => backup::files(store, runner, t).await.map_err(err)?,
         };
         eprintln!("{}", summary(&m));
     }
-    apply_retention(&store, &stack.name, policy, a.dry_run).await
+    Ok(())
 }
 
 fn policy(stack: &ValidatedStack, a: &NowArgs) -> Result<Policy, CliError> {

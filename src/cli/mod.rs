@@ -11,9 +11,11 @@ mod plan;
 mod render;
 mod restore;
 mod run;
+mod source;
 mod status;
 mod up;
 mod validate;
+mod wal;
 
 use std::path::PathBuf;
 
@@ -97,6 +99,9 @@ pub enum Command {
     /// Take, list and verify backups.
     #[command(subcommand)]
     Backup(backup::Command),
+    /// Continuous WAL shipping (the Kubernetes sidecar; `run` ships WAL itself in Docker mode).
+    #[command(subcommand)]
+    Wal(wal::Command),
     /// Restore a verified base backup (and the WAL after it, to a point in time) into a new,
     /// isolated stack and bring it up healthy.
     #[command(
@@ -130,6 +135,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Logs(a) => logs::run(a).await,
         Command::Run(a) => run::run(a, &cli.state_dir).await,
         Command::Backup(c) => backup::run(c).await,
+        Command::Wal(c) => wal::run(c).await,
         Command::Restore(a) => restore::run(a, &cli.state_dir).await,
         Command::Export(t) => export::run(t, &cli.state_dir),
         Command::Render(t) => render::run(t),

@@ -88,7 +88,8 @@ pub async fn run<E: Engine>(engine: Arc<E>, opts: Options) -> Result<(), DaemonE
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// SIGTERM (a service manager or the kubelet stopping us) or Ctrl-C.
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

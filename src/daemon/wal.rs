@@ -2,6 +2,7 @@
 //! writes into, drains it into the store, and publishes the shipper's state as metrics, a
 //! status file for `appstack status`, and log lines when the WalShipping condition changes.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,36 +28,57 @@ pub fn spawn<E: Engine>(
     metrics: Arc<Metrics>,
     state_dir: &Path,
 ) -> Vec<JoinHandle<()>> {
-    let Some(b) = &stack.backup else {
-        return Vec::new();
-    };
-    let Some(w) = &b.wal else {
-        return Vec::new();
-    };
-    if w.mode != crate::api::validated::WalMode::Stream || stack.database.is_none() {
-        return Vec::new();
-    }
-    let (store, key) = match (
-        crate::cli::backup::open_store(stack),
-        crate::cli::backup::spec_key(stack),
-    ) {
-        (Ok(s), Ok(k)) => (Arc::new(s), k),
-        (Err(e), _) | (_, Err(e)) => {
+    let name = stack.name.clone();
+    let file = status_path(state_dir, &name);
+    let spool = async move { spool_dir(engine.as_ref(), &name).await };
+    match start(stack, metrics, Some(file), spool) {
+        Ok(handles) => handles,
+        Err(e) => {
             error!(stack = %stack.name, "WAL shipping disabled: {e}");
-            return Vec::new();
+            Vec::new()
         }
+    }
+}
+
+/// True when the stack streams WAL (a database, backups, `wal.mode: stream`).
+pub fn streams(stack: &ValidatedStack) -> bool {
+    stack.database.is_some()
+        && stack
+            .backup
+            .as_ref()
+            .and_then(|b| b.wal.as_ref())
+            .is_some_and(|w| w.mode == crate::api::validated::WalMode::Stream)
+}
+
+/// Drains the spool `spool` resolves to into the stack's store, publishing the state as
+/// metrics, condition log lines and (when `file` is set) the status file. Nothing when the
+/// stack does not stream WAL; an error when its store or key cannot be opened.
+pub fn start(
+    stack: &ValidatedStack,
+    metrics: Arc<Metrics>,
+    file: Option<PathBuf>,
+    spool: impl Future<Output = PathBuf> + Send + 'static,
+) -> Result<Vec<JoinHandle<()>>, String> {
+    let Some((b, w)) = stack
+        .backup
+        .as_ref()
+        .and_then(|b| b.wal.as_ref().map(|w| (b, w)))
+        .filter(|_| streams(stack))
+    else {
+        return Ok(Vec::new());
     };
+    let store = Arc::new(crate::cli::backup::open_store(stack).map_err(|e| e.to_string())?);
+    let key = crate::cli::backup::spec_key(stack).map_err(|e| e.to_string())?;
     let name = stack.name.clone();
     let interval = w.ship_interval;
     let alert_bytes = w.spool_alert_bytes;
     let level = b.compression_level;
     let status = Arc::new(Mutex::new(ShipStatus::default()));
-    let file = status_path(state_dir, &name);
     let shipper = {
         let status = status.clone();
         let name = name.clone();
         tokio::spawn(async move {
-            let spool = spool_dir(engine.as_ref(), &name).await;
+            let spool = spool.await;
             info!(stack = %name, spool = %spool.display(), "WAL shipping active");
             let cfg = ShipperConfig {
                 stack: name,
@@ -71,7 +93,7 @@ pub fn spawn<E: Engine>(
         })
     };
     let publisher = tokio::spawn(publish(name, status, metrics, file, interval));
-    vec![shipper, publisher]
+    Ok(vec![shipper, publisher])
 }
 
 /// The spool's directory on this host; waits until the volume exists (the first
@@ -101,7 +123,7 @@ async fn publish(
     stack: String,
     status: Arc<Mutex<ShipStatus>>,
     metrics: Arc<Metrics>,
-    file: PathBuf,
+    file: Option<PathBuf>,
     interval: Duration,
 ) {
     let label = StackLabel {
@@ -151,8 +173,10 @@ async fn publish(
             }
         }
         was_ok = Some(ok);
-        if let Err(e) = save_status(&file, &s) {
-            warn!(stack, "cannot write {}: {e}", file.display());
+        if let Some(file) = &file {
+            if let Err(e) = save_status(file, &s) {
+                warn!(stack, "cannot write {}: {e}", file.display());
+            }
         }
     }
 }

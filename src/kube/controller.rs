@@ -9,9 +9,12 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::CronJob;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, PersistentVolumeClaim, Secret, Service, ServiceAccount,
+};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -282,6 +285,9 @@ pub async fn run(
         .owns(owned::<Ingress>(&client, &namespace), wc())
         .owns(owned::<CronJob>(&client, &namespace), wc())
         .owns(owned::<PodDisruptionBudget>(&client, &namespace), wc())
+        .owns(owned::<ServiceAccount>(&client, &namespace), wc())
+        .owns(owned::<Role>(&client, &namespace), wc())
+        .owns(owned::<RoleBinding>(&client, &namespace), wc())
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|r| {

@@ -6,11 +6,13 @@ use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec
 use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use super::access::{store_mounts, Identity};
 use super::meta::{meta, stack_labels, Owner};
 use super::Images;
 use crate::plan::Plan;
 
 pub fn cron_jobs(plan: &Plan, owner: &Owner, images: &Images) -> Vec<CronJob> {
+    let store = store_mounts(plan);
     plan.jobs
         .iter()
         .map(|j| {
@@ -49,13 +51,18 @@ pub fn cron_jobs(plan: &Plan, owner: &Owner, images: &Images) -> Vec<CronJob> {
                                 }),
                                 spec: Some(PodSpec {
                                     restart_policy: Some("Never".into()),
-                                    service_account_name: Some(images.job_service_account.clone()),
+                                    service_account_name: Some(Identity::Backup.name(plan)),
                                     containers: vec![Container {
                                         name: j.name.clone(),
                                         image: Some(images.operator.clone()),
                                         args: Some(args),
+                                        env_from: store.env_from.clone(),
+                                        volume_mounts: (!store.mounts.is_empty())
+                                            .then(|| store.mounts.clone()),
                                         ..Default::default()
                                     }],
+                                    volumes: (!store.volumes.is_empty())
+                                        .then(|| store.volumes.clone()),
                                     ..Default::default()
                                 }),
                             },

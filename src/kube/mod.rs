@@ -2,6 +2,7 @@
 //! complete: labels, owner reference, probes, resources). `appstack render kube` prints
 //! them; the operator applies them.
 
+pub mod access;
 pub mod config;
 pub mod controller;
 pub mod error;
@@ -10,34 +11,35 @@ pub mod lease;
 pub mod meta;
 pub mod network;
 pub mod pod;
+pub mod runner;
 pub mod status;
 pub mod sync;
 pub mod workloads;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::CronJob;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, PersistentVolumeClaim, Secret, Service, ServiceAccount,
+};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 
 pub use meta::Owner;
 
 use crate::plan::Plan;
 
-/// Images and accounts the children refer to that are not part of the stack's spec.
+/// Images the children refer to that are not part of the stack's spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Images {
     /// The appstack image (WAL shipper sidecar, backup CronJobs).
     pub operator: String,
-    /// ServiceAccount the backup jobs run as.
-    pub job_service_account: String,
 }
 
 impl Default for Images {
     fn default() -> Self {
         Self {
             operator: format!("ghcr.io/appstack/appstack:{}", env!("CARGO_PKG_VERSION")),
-            job_service_account: "appstack-jobs".into(),
         }
     }
 }
@@ -55,6 +57,9 @@ pub struct Children {
     pub ingresses: Vec<Ingress>,
     pub cron_jobs: Vec<CronJob>,
     pub disruption_budgets: Vec<PodDisruptionBudget>,
+    pub service_accounts: Vec<ServiceAccount>,
+    pub roles: Vec<Role>,
+    pub role_bindings: Vec<RoleBinding>,
 }
 
 /// Builds every child (pure; `generate` makes secret values for Secrets to be created).
@@ -67,7 +72,10 @@ pub fn build(
     Children {
         secrets: config::secrets(plan, owner, generate),
         config_maps: config::config_maps(plan, owner),
-        claims: workloads::claims(plan, owner),
+        claims: workloads::claims(plan, owner)
+            .into_iter()
+            .chain(access::store_claim(plan, owner))
+            .collect(),
         stateful_sets: workloads::database(plan, owner, images)
             .into_iter()
             .collect(),
@@ -76,6 +84,9 @@ pub fn build(
         ingresses: network::ingress(plan, owner).into_iter().collect(),
         cron_jobs: jobs::cron_jobs(plan, owner, images),
         disruption_budgets: workloads::disruption_budgets(plan, owner),
+        service_accounts: access::service_accounts(plan, owner),
+        roles: access::roles(plan, owner),
+        role_bindings: access::role_bindings(plan, owner),
     }
 }
 
@@ -92,8 +103,14 @@ impl Children {
             ingresses,
             cron_jobs,
             disruption_budgets,
+            service_accounts,
+            roles,
+            role_bindings,
         } = self;
         let mut out = Vec::new();
+        push_all(&mut out, service_accounts)?;
+        push_all(&mut out, roles)?;
+        push_all(&mut out, role_bindings)?;
         push_all(&mut out, secrets)?;
         push_all(&mut out, config_maps)?;
         push_all(&mut out, claims)?;

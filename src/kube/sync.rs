@@ -88,9 +88,16 @@ pub async fn sync(
         ingresses,
         cron_jobs,
         disruption_budgets,
+        service_accounts,
+        roles,
+        role_bindings,
     } = children;
     let mut report = SyncReport::default();
     let s = Syncer { client, ns, stack };
+    // Identities first: the pods and jobs below run as them.
+    s.apply(service_accounts, Prune::Yes, &mut report).await?;
+    s.apply(roles, Prune::Yes, &mut report).await?;
+    s.apply(role_bindings, Prune::Yes, &mut report).await?;
     s.create_missing(secrets, &mut report).await?;
     s.apply(config_maps, Prune::Yes, &mut report).await?;
     s.apply(claims, Prune::Never, &mut report).await?;

@@ -16,6 +16,7 @@ use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec}
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::access::{store_mounts, Identity};
 use super::meta::{component_meta, selector, selector_labels, Owner};
 use super::pod::{add_container, bytes_quantity, PodParts, VolumeMode};
 use super::Images;
@@ -72,6 +73,8 @@ pub fn database(plan: &Plan, owner: &Owner, images: &Images) -> Option<StatefulS
     let mut parts = PodParts::default();
     add_container(&mut parts, plan, db, VolumeMode::ClaimTemplate);
     let mut claims: Vec<String> = volume_names(db);
+    let store = store_mounts(plan);
+    let mut service_account = None;
     for sidecar in plan.components.iter().filter(|c| c.role == Role::Backup) {
         add_container(&mut parts, plan, sidecar, VolumeMode::ClaimTemplate);
         claims.extend(volume_names(sidecar));
@@ -88,13 +91,22 @@ pub fn database(plan: &Plan, owner: &Owner, images: &Images) -> Option<StatefulS
                 "--spool".into(),
                 SPOOL_PATH.into(),
             ]),
-            volume_mounts: Some(vec![VolumeMount {
-                name: crate::plan::wal::WAL_SPOOL_VOLUME.into(),
-                mount_path: SPOOL_PATH.into(),
-                ..Default::default()
-            }]),
+            env_from: store.env_from.clone(),
+            volume_mounts: Some(
+                std::iter::once(VolumeMount {
+                    name: crate::plan::wal::WAL_SPOOL_VOLUME.into(),
+                    mount_path: SPOOL_PATH.into(),
+                    ..Default::default()
+                })
+                .chain(store.mounts.iter().cloned())
+                .collect(),
+            ),
             ..Default::default()
         });
+        for v in &store.volumes {
+            parts.volumes.insert(v.name.clone(), v.clone());
+        }
+        service_account = Some(Identity::WalShipper.name(plan));
     }
     claims.sort();
     claims.dedup();
@@ -111,7 +123,13 @@ pub fn database(plan: &Plan, owner: &Owner, images: &Images) -> Option<StatefulS
             replicas: Some(1),
             service_name: Some(plan.object_name(&db.name)),
             selector: selector(plan, &db.name),
-            template: template(plan, db, parts, db.stop_grace_secs),
+            template: {
+                let mut t = template(plan, db, parts, db.stop_grace_secs);
+                if let Some(spec) = t.spec.as_mut() {
+                    spec.service_account_name = service_account;
+                }
+                t
+            },
             volume_claim_templates: Some(templates),
             ..Default::default()
         }),

@@ -11,7 +11,7 @@ pub mod wal;
 
 pub use build::build;
 pub use hash::spec_hash;
-pub use routes::{IngressPlan, Route, ScheduledJob};
+pub use routes::{IngressPlan, Route, ScheduledJob, StoreAccess};
 
 use std::collections::BTreeMap;
 
@@ -193,6 +193,8 @@ pub struct Plan {
     pub ingress: Option<IngressPlan>,
     /// Scheduled jobs (Kubernetes CronJobs; `appstack run` in Docker mode).
     pub jobs: Vec<ScheduledJob>,
+    /// How backup processes reach the store (None without `spec.backup`).
+    pub store: Option<StoreAccess>,
 }
 
 impl Plan {

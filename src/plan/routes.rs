@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::api::validated::ValidatedStack;
+use crate::api::validated::{BackupTarget, ValidatedStack};
 
 /// One host name routed to a component's first port.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -24,6 +24,19 @@ pub struct IngressPlan {
     /// cert-manager ClusterIssuer that fills `tls_secret`.
     pub cluster_issuer: Option<String>,
     pub routes: Vec<Route>,
+}
+
+/// What a process backing the stack up needs besides the spec: Kubernetes mounts these
+/// into the WAL shipper and the backup jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoreAccess {
+    /// Secret (Kubernetes) or env file (Docker) with `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY`.
+    pub credentials: Option<String>,
+    /// Secret (Kubernetes) or file (Docker) holding the encryption key.
+    pub key: Option<String>,
+    /// Directory of a filesystem target.
+    pub directory: Option<String>,
 }
 
 /// A job the stack runs on a cron schedule.
@@ -96,4 +109,19 @@ pub(super) fn jobs(stack: &ValidatedStack) -> Vec<ScheduledJob> {
         })
     })
     .collect()
+}
+
+pub(super) fn store_access(stack: &ValidatedStack) -> Option<StoreAccess> {
+    let b = stack.backup.as_ref()?;
+    let (credentials, directory) = match &b.target {
+        BackupTarget::Filesystem { path } => (None, Some(path.clone())),
+        BackupTarget::S3 {
+            credentials_secret, ..
+        } => (credentials_secret.clone(), None),
+    };
+    Some(StoreAccess {
+        credentials,
+        key: b.encryption_key_file.clone(),
+        directory,
+    })
 }
