@@ -149,10 +149,120 @@ async fn first_reconcile_creates_every_child_with_ssa_and_one_field_manager() {
         assert!(types.contains(&t), "{t} in {types:?}");
     }
     assert!(out.status_patched);
+    // The stack streams WAL: a silent shipper is noticed by the clock, within a minute.
     assert_eq!(
         out.action,
-        Action::requeue(std::time::Duration::from_secs(300))
+        Action::requeue(std::time::Duration::from_secs(60))
     );
+}
+
+/// The WAL shipper and the backup jobs report facts into `status.recoverability`; the
+/// operator judges them into BackupHealthy and WalShipping and never writes them itself.
+#[tokio::test]
+async fn reported_protection_facts_drive_the_conditions_and_survive_status_patches() {
+    let fake = Arc::new(FakeApi::default());
+    let c = client(fake.clone());
+    let ctx = context(c.clone(), Leadership::always());
+    let s = first_sync(&fake, &ctx, &example()).await;
+    let unknown = |s: &AppStack, t: &str| {
+        s.status
+            .as_ref()
+            .unwrap()
+            .conditions
+            .iter()
+            .find(|c| c.type_ == t)
+            .unwrap()
+            .status
+            .clone()
+    };
+    assert_eq!(unknown(&s, "WalShipping"), "Unknown");
+    // What `appstack wal ship` and `appstack backup now --stack` send.
+    appstack::kube::report::report(
+        &c,
+        "shop",
+        "crm",
+        json!({
+            "walSyncedAt": "2026-11-23T11:59:58Z",
+            "lastWalShipped": "2026-11-23T11:59:57Z",
+            "spoolBytes": 0,
+            "walError": null,
+        }),
+    )
+    .await
+    .unwrap();
+    appstack::kube::report::report(
+        &c,
+        "shop",
+        "crm",
+        json!({
+            "lastBaseBackup": "2026-11-23T02:00:41Z",
+        }),
+    )
+    .await
+    .unwrap();
+    let s = current(&fake, "crm");
+    fake.log.lock().unwrap().clear();
+    let out = reconcile_once(&s, &ctx).await.unwrap();
+    assert!(out.status_patched);
+    let writes = fake.writes();
+    let patch = writes.iter().find(|w| w.path.ends_with("/status")).unwrap();
+    assert!(
+        patch.body["status"].get("recoverability").is_none(),
+        "the operator must not write the reported facts: {}",
+        patch.body
+    );
+    let s = current(&fake, "crm");
+    let st = s.status.as_ref().unwrap();
+    let cond = |t: &str| st.conditions.iter().find(|c| c.type_ == t).unwrap();
+    assert_eq!(
+        (
+            cond("WalShipping").status.as_str(),
+            cond("WalShipping").reason.as_str()
+        ),
+        ("True", "Shipping")
+    );
+    assert_eq!(
+        (
+            cond("BackupHealthy").status.as_str(),
+            cond("BackupHealthy").reason.as_str()
+        ),
+        ("True", "Recent")
+    );
+    let facts = st.recoverability.as_ref().unwrap();
+    assert_eq!(
+        facts.last_base_backup.as_deref(),
+        Some("2026-11-23T02:00:41Z")
+    );
+    assert_eq!(facts.wal_synced_at.as_deref(), Some("2026-11-23T11:59:58Z"));
+
+    // The store fails: the shipper says so, the condition turns false at the next pass.
+    appstack::kube::report::report(
+        &c,
+        "shop",
+        "crm",
+        json!({
+            "walError": "failing since 2026-11-23T11:59:59Z: connection refused",
+        }),
+    )
+    .await
+    .unwrap();
+    let s = current(&fake, "crm");
+    reconcile_once(&s, &ctx).await.unwrap();
+    let s = current(&fake, "crm");
+    let w = s
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "WalShipping")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (w.status.as_str(), w.reason.as_str()),
+        ("False", "StoreUnreachable")
+    );
+    assert!(w.message.contains("connection refused"));
 }
 
 #[tokio::test]

@@ -97,6 +97,12 @@ pub struct RecoverabilityStatus {
     /// Bytes of WAL waiting in the local spool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spool_bytes: Option<u64>,
+    /// Last time the store held every WAL file the shipper had (RFC 3339): its heartbeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_synced_at: Option<String>,
+    /// Why WAL shipping fails, while it does (WAL is spooled meanwhile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_error: Option<String>,
 }
 
 /// Observed state of an AppStack.

@@ -6,6 +6,7 @@ use super::{CliError, FileArg};
 use crate::api::quantity::format_bytes;
 use crate::api::quantity::parse_duration;
 use crate::api::validated::{Uploads, ValidatedStack};
+use crate::kube::report::{catalog_facts, report};
 use crate::kube::runner::KubeRunner;
 use crate::protect::backup::{self, Target};
 use crate::protect::crypto::Key;
@@ -200,6 +201,17 @@ async fn now(a: NowArgs) -> Result<(), CliError> {
                 stack: plan.stack.clone(),
             };
             take(&store, &runner, &t, &kinds).await?;
+            apply_retention(&store, &stack.name, policy, a.dry_run).await?;
+            // The operator's BackupHealthy condition reads what the store now holds.
+            if let Some(r) = super::status::recoverability(stack).await {
+                if let Err(e) = report(client, ns, &stack.name, catalog_facts(&r)).await {
+                    eprintln!(
+                        "warning: cannot report the backup to AppStack {ns}/{}: {e}",
+                        stack.name
+                    );
+                }
+            }
+            return Ok(());
         }
         None => {
             let runner = DockerRunner {

@@ -95,7 +95,7 @@ pub async fn run(args: Args, state_dir: &std::path::Path) -> Result<(), CliError
                     ),
                 }
             }
-            None if streams_wal(&stack) => {
+            None if crate::daemon::wal::streams(&stack) => {
                 println!("  WAL shipping:       not running (start `appstack run -f <file>`)")
             }
             None => {}
@@ -105,7 +105,9 @@ pub async fn run(args: Args, state_dir: &std::path::Path) -> Result<(), CliError
 }
 
 /// What the backup store says about the stack; absent when the store cannot be read.
-async fn recoverability(stack: &crate::api::ValidatedStack) -> Option<RecoverabilityStatus> {
+pub(crate) async fn recoverability(
+    stack: &crate::api::ValidatedStack,
+) -> Option<RecoverabilityStatus> {
     let store = super::backup::open_store(stack).ok()?;
     let all = catalog(&store, &stack.name).await.ok()?;
     let fmt = |m: &Manifest| {
@@ -122,20 +124,12 @@ async fn recoverability(stack: &crate::api::ValidatedStack) -> Option<Recoverabi
     })
 }
 
-fn streams_wal(stack: &crate::api::ValidatedStack) -> bool {
-    stack
-        .backup
-        .as_ref()
-        .and_then(|b| b.wal.as_ref())
-        .is_some_and(|w| w.mode == crate::api::validated::WalMode::Stream)
-}
-
 /// What the daemon's shipper last reported, when the stack streams WAL.
 fn wal_status(
     stack: &crate::api::ValidatedStack,
     state_dir: &std::path::Path,
 ) -> Option<crate::protect::shipper::ShipStatus> {
-    if !streams_wal(stack) {
+    if !crate::daemon::wal::streams(stack) {
         return None;
     }
     crate::protect::shipper::load_status(&crate::protect::shipper::status_path(

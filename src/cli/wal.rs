@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing::info;
 
@@ -16,9 +16,13 @@ use crate::daemon::http::{serve, Endpoint};
 use crate::daemon::metrics::Metrics;
 use crate::daemon::shutdown_signal;
 use crate::daemon::wal::{start, streams};
+use crate::kube::report::{report, wal_facts};
 
 /// How often the shipper re-reads its AppStack (Kubernetes mode) to follow spec changes.
 const SPEC_POLL: Duration = Duration::from_secs(30);
+/// Status reports: a heartbeat this often (each one wakes the operator), a change at once.
+const HEARTBEAT: Duration = Duration::from_secs(30);
+const REPORT_POLL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -79,8 +83,17 @@ async fn ship(a: ShipArgs) -> Result<(), CliError> {
             )));
         }
         let spool = a.spool.clone();
-        let handles = start(&stack, metrics.clone(), None, async move { spool })
+        let mut shipping = start(&stack, metrics.clone(), None, async move { spool })
             .map_err(CliError::Invalid)?;
+        if let Some((client, ns)) = &loaded.cluster {
+            shipping.handles.push(tokio::spawn(report_loop(
+                client.clone(),
+                ns.clone(),
+                stack.name.clone(),
+                shipping.status.clone(),
+            )));
+        }
+        let handles = shipping.handles;
         let changed = async {
             // A file is read once; the cluster's object is followed.
             if loaded.cluster.is_none() {
@@ -109,6 +122,35 @@ async fn ship(a: ShipArgs) -> Result<(), CliError> {
                 }
                 return Ok(());
             }
+        }
+    }
+}
+
+/// Reports the shipper's state into the AppStack's status: every heartbeat, and at once
+/// when shipping starts or stops failing (the operator's WalShipping condition reads it).
+async fn report_loop(
+    client: kube::Client,
+    ns: String,
+    stack: String,
+    status: Arc<std::sync::Mutex<crate::protect::shipper::ShipStatus>>,
+) {
+    let mut last: Option<(Instant, bool)> = None;
+    loop {
+        tokio::time::sleep(REPORT_POLL).await;
+        let Ok(s) = status.lock().map(|s| s.clone()) else {
+            return;
+        };
+        if s.synced_at.is_none() && s.failing_since.is_none() {
+            continue;
+        }
+        let failing = s.failing_since.is_some();
+        let due = last.is_none_or(|(at, was)| was != failing || at.elapsed() >= HEARTBEAT);
+        if !due {
+            continue;
+        }
+        match report(&client, &ns, &stack, wal_facts(&s)).await {
+            Ok(()) => last = Some((Instant::now(), failing)),
+            Err(e) => tracing::warn!(stack, "cannot report WAL status to the AppStack: {e}"),
         }
     }
 }

@@ -32,7 +32,7 @@ pub fn spawn<E: Engine>(
     let file = status_path(state_dir, &name);
     let spool = async move { spool_dir(engine.as_ref(), &name).await };
     match start(stack, metrics, Some(file), spool) {
-        Ok(handles) => handles,
+        Ok(shipping) => shipping.handles,
         Err(e) => {
             error!(stack = %stack.name, "WAL shipping disabled: {e}");
             Vec::new()
@@ -50,6 +50,13 @@ pub fn streams(stack: &ValidatedStack) -> bool {
             .is_some_and(|w| w.mode == crate::api::validated::WalMode::Stream)
 }
 
+/// A running shipper: its tasks and the state it keeps current.
+#[derive(Default)]
+pub struct Shipping {
+    pub handles: Vec<JoinHandle<()>>,
+    pub status: Arc<Mutex<ShipStatus>>,
+}
+
 /// Drains the spool `spool` resolves to into the stack's store, publishing the state as
 /// metrics, condition log lines and (when `file` is set) the status file. Nothing when the
 /// stack does not stream WAL; an error when its store or key cannot be opened.
@@ -58,14 +65,14 @@ pub fn start(
     metrics: Arc<Metrics>,
     file: Option<PathBuf>,
     spool: impl Future<Output = PathBuf> + Send + 'static,
-) -> Result<Vec<JoinHandle<()>>, String> {
+) -> Result<Shipping, String> {
     let Some((b, w)) = stack
         .backup
         .as_ref()
         .and_then(|b| b.wal.as_ref().map(|w| (b, w)))
         .filter(|_| streams(stack))
     else {
-        return Ok(Vec::new());
+        return Ok(Shipping::default());
     };
     let store = Arc::new(crate::cli::backup::open_store(stack).map_err(|e| e.to_string())?);
     let key = crate::cli::backup::spec_key(stack).map_err(|e| e.to_string())?;
@@ -92,8 +99,11 @@ pub fn start(
             Shipper::new(store, cfg, status).run().await;
         })
     };
-    let publisher = tokio::spawn(publish(name, status, metrics, file, interval));
-    Ok(vec![shipper, publisher])
+    let publisher = tokio::spawn(publish(name, status.clone(), metrics, file, interval));
+    Ok(Shipping {
+        handles: vec![shipper, publisher],
+        status,
+    })
 }
 
 /// The spool's directory on this host; waits until the volume exists (the first

@@ -21,8 +21,8 @@ pub const KEY_ITEM: &str = "key";
 const KEY_VOLUME: &str = "backup-key";
 const STORE_VOLUME: &str = "backup-store";
 
-/// The two identities: the shipper only reads its AppStack; the backup jobs also exec
-/// PostgreSQL's tools in the stack's pods.
+/// The two identities: the shipper reads its AppStack and reports into its status; the
+/// backup jobs also exec PostgreSQL's tools in the stack's pods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Identity {
     WalShipper,
@@ -38,13 +38,23 @@ impl Identity {
     }
 
     fn rules(self, plan: &Plan) -> Vec<PolicyRule> {
-        let mut rules = vec![PolicyRule {
-            api_groups: Some(vec!["appstack.io".into()]),
-            resources: Some(vec!["appstacks".into()]),
-            resource_names: Some(vec![plan.stack.clone()]),
-            verbs: vec!["get".into()],
-            ..Default::default()
-        }];
+        let mut rules = vec![
+            PolicyRule {
+                api_groups: Some(vec!["appstack.io".into()]),
+                resources: Some(vec!["appstacks".into()]),
+                resource_names: Some(vec![plan.stack.clone()]),
+                verbs: vec!["get".into()],
+                ..Default::default()
+            },
+            // Facts for the operator's conditions (`kube::report`).
+            PolicyRule {
+                api_groups: Some(vec!["appstack.io".into()]),
+                resources: Some(vec!["appstacks/status".into()]),
+                resource_names: Some(vec![plan.stack.clone()]),
+                verbs: vec!["patch".into()],
+                ..Default::default()
+            },
+        ];
         if self == Identity::Backup {
             rules.push(PolicyRule {
                 api_groups: Some(vec![String::new()]),

@@ -40,6 +40,8 @@ const RESYNC: Duration = Duration::from_secs(300);
 const CONCURRENCY: u16 = 4;
 /// Requeue while components are still becoming ready.
 const WAITING: Duration = Duration::from_secs(10);
+/// Re-check of a stack whose WAL shipper must keep reporting (WalShipping condition).
+const WAL_WATCH: Duration = Duration::from_secs(60);
 
 /// What every reconcile shares.
 pub struct Context {
@@ -216,13 +218,32 @@ pub async fn reconcile_once(stack: &AppStack, ctx: &Context) -> Result<Outcome, 
     let readiness = status::readiness(&deployments, &stateful_sets);
 
     // status (pure, patched only when changed)
-    let next = status::applied(previous, generation, &readiness, ctx.clock.as_ref());
+    let protection = status::Protection::of(
+        &validated,
+        stack
+            .meta()
+            .creation_timestamp
+            .as_ref()
+            .and_then(|t| chrono::DateTime::from_timestamp(t.0.as_second(), 0)),
+    );
+    let next = status::applied(
+        previous,
+        generation,
+        &readiness,
+        &protection,
+        ctx.clock.as_ref(),
+    );
     let ready = next.phase == crate::api::status::Phase::Ready;
     let patched = patch_status(ctx, stack, &ns, previous, &next).await?;
     Ok(Outcome {
         report,
         status_patched: patched,
-        action: Action::requeue(if ready { RESYNC } else { WAITING }),
+        action: Action::requeue(match (ready, protection.ship_interval) {
+            (false, _) => WAITING,
+            // A shipper that dies reports nothing: only the clock notices its silence.
+            (true, Some(_)) => WAL_WATCH,
+            (true, None) => RESYNC,
+        }),
     })
 }
 
@@ -241,7 +262,12 @@ async fn patch_status(
         return Err(KubeError::NotLeader);
     }
     let api: Api<AppStack> = Api::namespaced(ctx.client.clone(), ns);
-    let body = serde_json::json!({ "status": next });
+    // The facts under `recoverability` belong to the shipper and the backup jobs; leaving
+    // the key out of a merge patch leaves them as they are.
+    let mut body = serde_json::json!({ "status": next });
+    if let Some(st) = body.get_mut("status").and_then(|s| s.as_object_mut()) {
+        st.remove("recoverability");
+    }
     api.patch_status(
         &stack.name_any(),
         &PatchParams::default(),

@@ -11,6 +11,7 @@ pub mod lease;
 pub mod meta;
 pub mod network;
 pub mod pod;
+pub mod report;
 pub mod runner;
 pub mod status;
 pub mod sync;

@@ -4,12 +4,18 @@
 //! produces an identical status and no patch.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 
 use crate::api::conditions::{set_condition, Clock, Observation};
-use crate::api::status::{AppStackStatus, ComponentStatus, Phase};
+use crate::api::status::{AppStackStatus, ComponentStatus, Phase, RecoverabilityStatus};
+use crate::api::validated::{ValidatedStack, WalMode};
 use crate::plan::LABEL_COMPONENT;
+use crate::protect::manifest::Kind;
+use crate::protect::schedule::Schedule;
 
 /// Ready and desired replicas of one workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,11 +52,41 @@ pub fn readiness(
         .collect()
 }
 
+/// What the spec promises about the stack's protection, for judging the facts its
+/// shipper and backup jobs report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Protection {
+    /// Base backups are taken on this cron schedule (None: no backups).
+    pub base_schedule: Option<String>,
+    /// WAL is streamed and shipped every this often (None: no WAL shipping).
+    pub ship_interval: Option<Duration>,
+    /// When the AppStack was created: with no backup at all, "missing" counts from here.
+    pub created: Option<DateTime<Utc>>,
+}
+
+impl Protection {
+    pub fn of(stack: &ValidatedStack, created: Option<DateTime<Utc>>) -> Self {
+        let b = stack.backup.as_ref().filter(|_| stack.database.is_some());
+        Self {
+            base_schedule: b.and_then(|b| b.base_backup_schedule.clone()),
+            ship_interval: b
+                .and_then(|b| b.wal.as_ref())
+                .filter(|w| w.mode == WalMode::Stream)
+                .map(|w| w.ship_interval),
+            created,
+        }
+    }
+}
+
+/// A shipper that has not reported for this long (its heartbeat is 30 s) is not shipping.
+const SHIPPER_SILENT: Duration = Duration::from_secs(120);
+
 /// The status after a successful apply.
 pub fn applied(
     previous: Option<&AppStackStatus>,
     generation: Option<i64>,
     components: &BTreeMap<String, Readiness>,
+    protection: &Protection,
     clock: &dyn Clock,
 ) -> AppStackStatus {
     let mut st = previous.cloned().unwrap_or_default();
@@ -120,8 +156,110 @@ pub fn applied(
         if ready { String::new() } else { waiting_msg },
     );
     set("Degraded", Some(false), "AsExpected", String::new());
+    let facts = st.recoverability.clone().unwrap_or_default();
+    let now = clock.now();
+    let (status, reason, message) = backup_health(&facts, protection, now);
+    set("BackupHealthy", status, reason, message);
+    let (status, reason, message) = wal_shipping(&facts, protection, now);
+    set("WalShipping", status, reason, message);
     unobserved(&mut st, generation, clock);
     st
+}
+
+fn parse_time(t: &Option<String>) -> Option<DateTime<Utc>> {
+    t.as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// A schedule that produced no success within 1.5× its period is *missing*: worse news than
+/// a failed run, because nobody gets told by the job that never ran.
+fn backup_health(
+    facts: &RecoverabilityStatus,
+    p: &Protection,
+    now: DateTime<Utc>,
+) -> (Option<bool>, &'static str, String) {
+    let Some(expr) = &p.base_schedule else {
+        return (None, "NotScheduled", "no scheduled base backups".into());
+    };
+    let Some(schedule) = Schedule::new(Kind::Base, expr) else {
+        return (
+            None,
+            "BadSchedule",
+            format!("cannot read schedule {expr:?}"),
+        );
+    };
+    match (parse_time(&facts.last_base_backup), p.created) {
+        (Some(last), _) if schedule.missing(last, now) => (
+            Some(false),
+            "MissingBackup",
+            format!(
+                "no base backup since {}; schedule {expr:?} promises one per period",
+                facts.last_base_backup.as_deref().unwrap_or_default()
+            ),
+        ),
+        (Some(_), _) => (
+            Some(true),
+            "Recent",
+            format!(
+                "last base backup {}",
+                facts.last_base_backup.as_deref().unwrap_or_default()
+            ),
+        ),
+        (None, Some(created)) if schedule.missing(created, now) => (
+            Some(false),
+            "MissingBackup",
+            format!("no base backup since the stack was created; schedule {expr:?}"),
+        ),
+        (None, _) => (
+            None,
+            "NoBackupYet",
+            format!("the first base backup is due on schedule {expr:?}"),
+        ),
+    }
+}
+
+fn wal_shipping(
+    facts: &RecoverabilityStatus,
+    p: &Protection,
+    now: DateTime<Utc>,
+) -> (Option<bool>, &'static str, String) {
+    let Some(interval) = p.ship_interval else {
+        return (None, "NotStreaming", "WAL streaming is off".into());
+    };
+    let silent = chrono::Duration::from_std(SHIPPER_SILENT.max(interval * 10))
+        .unwrap_or(chrono::Duration::MAX);
+    match parse_time(&facts.wal_synced_at) {
+        None => (
+            None,
+            "NotReported",
+            "the WAL shipper has not reported yet".into(),
+        ),
+        Some(_) if facts.wal_error.is_some() => (
+            Some(false),
+            "StoreUnreachable",
+            format!(
+                "WAL is spooled in the database pod: {}",
+                facts.wal_error.as_deref().unwrap_or_default()
+            ),
+        ),
+        Some(synced) if now - synced > silent => (
+            Some(false),
+            "ShipperSilent",
+            format!(
+                "the WAL shipper last reported at {}",
+                facts.wal_synced_at.as_deref().unwrap_or_default()
+            ),
+        ),
+        Some(_) => (
+            Some(true),
+            "Shipping",
+            match &facts.last_wal_shipped {
+                Some(t) => format!("the store holds WAL written up to {t}"),
+                None => "the store holds all WAL".into(),
+            },
+        ),
+    }
 }
 
 /// The status of an invalid spec: nothing applied until it changes.
@@ -188,7 +326,7 @@ fn with_conditions<const N: usize>(
     st
 }
 
-/// Conditions the operator reports but cannot observe yet from inside the cluster.
+/// Conditions a status does not decide keep their value, or start as Unknown.
 fn unobserved(st: &mut AppStackStatus, generation: Option<i64>, clock: &dyn Clock) {
     for type_ in ["BackupHealthy", "WalShipping", "LastDrillPassed"] {
         if !st.conditions.iter().any(|c| c.type_ == type_) {
@@ -204,5 +342,124 @@ fn unobserved(st: &mut AppStackStatus, generation: Option<i64>, clock: &dyn Cloc
                 clock,
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct At(DateTime<Utc>);
+    impl Clock for At {
+        fn now(&self) -> DateTime<Utc> {
+            self.0
+        }
+    }
+
+    fn time(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn condition<'a>(st: &'a AppStackStatus, type_: &str) -> &'a crate::api::status::Condition {
+        st.conditions.iter().find(|c| c.type_ == type_).unwrap()
+    }
+
+    fn protection() -> Protection {
+        Protection {
+            // Every hour, so "missing" means no success for 90 minutes.
+            base_schedule: Some("0 * * * *".into()),
+            ship_interval: Some(Duration::from_secs(2)),
+            created: Some(time("2026-11-23T00:00:00Z")),
+        }
+    }
+
+    fn with_facts(facts: RecoverabilityStatus, now: &str) -> AppStackStatus {
+        let previous = AppStackStatus {
+            recoverability: Some(facts),
+            ..Default::default()
+        };
+        applied(
+            Some(&previous),
+            Some(1),
+            &BTreeMap::new(),
+            &protection(),
+            &At(time(now)),
+        )
+    }
+
+    #[test]
+    fn reported_facts_become_healthy_conditions() {
+        let st = with_facts(
+            RecoverabilityStatus {
+                last_base_backup: Some("2026-11-23T10:00:05Z".into()),
+                wal_synced_at: Some("2026-11-23T10:30:00Z".into()),
+                last_wal_shipped: Some("2026-11-23T10:29:58Z".into()),
+                ..Default::default()
+            },
+            "2026-11-23T10:30:20Z",
+        );
+        let b = condition(&st, "BackupHealthy");
+        assert_eq!((b.status.as_str(), b.reason.as_str()), ("True", "Recent"));
+        let w = condition(&st, "WalShipping");
+        assert_eq!((w.status.as_str(), w.reason.as_str()), ("True", "Shipping"));
+        assert!(w.message.contains("10:29:58"), "{}", w.message);
+    }
+
+    #[test]
+    fn a_missing_backup_a_failing_store_and_a_silent_shipper_are_false() {
+        let st = with_facts(
+            RecoverabilityStatus {
+                last_base_backup: Some("2026-11-23T08:00:05Z".into()),
+                wal_synced_at: Some("2026-11-23T10:29:00Z".into()),
+                wal_error: Some("failing since 2026-11-23T10:29:30Z: connection refused".into()),
+                ..Default::default()
+            },
+            "2026-11-23T10:30:00Z",
+        );
+        let b = condition(&st, "BackupHealthy");
+        assert_eq!(
+            (b.status.as_str(), b.reason.as_str()),
+            ("False", "MissingBackup")
+        );
+        let w = condition(&st, "WalShipping");
+        assert_eq!(
+            (w.status.as_str(), w.reason.as_str()),
+            ("False", "StoreUnreachable")
+        );
+        assert!(w.message.contains("connection refused"));
+
+        let st = with_facts(
+            RecoverabilityStatus {
+                wal_synced_at: Some("2026-11-23T10:00:00Z".into()),
+                ..Default::default()
+            },
+            "2026-11-23T10:05:00Z",
+        );
+        let w = condition(&st, "WalShipping");
+        assert_eq!(
+            (w.status.as_str(), w.reason.as_str()),
+            ("False", "ShipperSilent")
+        );
+        // Created at midnight, no backup by 10:05 on an hourly schedule: missing, not "not yet".
+        let b = condition(&st, "BackupHealthy");
+        assert_eq!(
+            (b.status.as_str(), b.reason.as_str()),
+            ("False", "MissingBackup")
+        );
+    }
+
+    #[test]
+    fn nothing_reported_yet_is_unknown() {
+        let st = with_facts(RecoverabilityStatus::default(), "2026-11-23T00:20:00Z");
+        let b = condition(&st, "BackupHealthy");
+        assert_eq!(
+            (b.status.as_str(), b.reason.as_str()),
+            ("Unknown", "NoBackupYet")
+        );
+        let w = condition(&st, "WalShipping");
+        assert_eq!(
+            (w.status.as_str(), w.reason.as_str()),
+            ("Unknown", "NotReported")
+        );
     }
 }

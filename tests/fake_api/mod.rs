@@ -121,7 +121,8 @@ impl FakeApi {
                 let Some(o) = coll.get_mut(&n) else {
                     return status(404, "NotFound");
                 };
-                o["status"] = body["status"].clone();
+                // The operator and appstack's pods send JSON merge patches (RFC 7386).
+                merge(o, &body);
                 (StatusCode::OK, o.clone())
             }
             ("PATCH", Some(n)) => {
@@ -243,4 +244,24 @@ pub fn client(fake: Arc<FakeApi>) -> kube::Client {
         }
     });
     kube::Client::new(service, "default")
+}
+
+/// RFC 7386: objects merge key by key, null deletes, anything else replaces.
+fn merge(target: &mut Value, patch: &Value) {
+    let Some(fields) = patch.as_object() else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    if let Some(t) = target.as_object_mut() {
+        for (k, v) in fields {
+            if v.is_null() {
+                t.remove(k);
+            } else {
+                merge(t.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+    }
 }
