@@ -83,3 +83,125 @@ fn restore_into_a_new_stack_and_refuse_corruption() {
     );
     assert!(refused.containers().is_empty());
 }
+
+/// `restore --from-dump`: a logical dump (roles, every database) into a fresh copy with
+/// `pg_restore -j`; PostGIS data, an index, a role and a second database come back.
+#[test]
+fn restore_a_logical_dump_into_a_new_stack() {
+    if !engine_available() {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let spec = format!(
+        "{SMALL}  backup:\n    target: file://{}\n",
+        store.path().display()
+    );
+    let s = TestStack::new("it-dump", &spec);
+    let copy = TestStack::new("it-dump-copy", SMALL);
+    s.run_ok(&["up"]);
+    s.psql("CREATE TABLE places (id int primary key, geom geometry(Point, 4326)); INSERT INTO places SELECT i, ST_SetSRID(ST_MakePoint(i % 180, i % 90), 4326) FROM generate_series(1, 5000) i; CREATE INDEX places_geom ON places USING gist (geom); CREATE ROLE reporter LOGIN; GRANT SELECT ON places TO reporter");
+    s.psql("CREATE DATABASE analytics");
+    docker_ok(&[
+        "exec",
+        "it-dump-database",
+        "psql",
+        "-U",
+        "app",
+        "-d",
+        "analytics",
+        "-c",
+        "CREATE TABLE visits AS SELECT generate_series(1, 300) AS n",
+    ]);
+    s.run_ok(&["backup", "now", "--only", "dump"]);
+    let list = s.run_ok(&["backup", "list", "-o", "json"]);
+    let all: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let id = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["kind"] == "dump")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.psql("INSERT INTO places VALUES (5001, NULL)");
+
+    let out = s
+        .cmd(&["restore", "--into", "it-dump-copy", "--from-dump", &id])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("restored with pg_restore -j"), "{log}");
+    assert!(log.contains("PostGIS"), "{log}");
+    assert_eq!(
+        psql("it-dump-copy", "SELECT count(*), max(id) FROM places"),
+        "5000|5000"
+    );
+    assert_eq!(
+        psql(
+            "it-dump-copy",
+            "SELECT ST_AsText(geom) FROM places WHERE id = 181"
+        ),
+        "POINT(1 1)"
+    );
+    assert_eq!(
+        psql(
+            "it-dump-copy",
+            "SELECT count(*) FROM pg_indexes WHERE indexname = 'places_geom'"
+        ),
+        "1"
+    );
+    assert_eq!(
+        psql(
+            "it-dump-copy",
+            "SELECT has_table_privilege('reporter', 'places', 'SELECT')"
+        ),
+        "t"
+    );
+    let visits = docker_ok(&[
+        "exec",
+        "it-dump-copy-database",
+        "psql",
+        "-U",
+        "app",
+        "-d",
+        "analytics",
+        "-tAc",
+        "SELECT count(*) FROM visits",
+    ]);
+    assert_eq!(visits, "300");
+    // The staging files are gone from the data volume.
+    let staged = docker(&[
+        "exec",
+        "it-dump-copy-database",
+        "test",
+        "-e",
+        "/var/lib/postgresql/data/appstack_restore",
+    ]);
+    assert!(!staged.status.success());
+    drop(copy);
+
+    // An unknown dump id is bad input, and nothing is created.
+    let out = s.run(&[
+        "restore",
+        "--into",
+        "it-dump-none",
+        "--from-dump",
+        "dump-nope",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(docker_ok(&[
+        "volume",
+        "ls",
+        "-q",
+        "--filter",
+        "label=appstack.io/stack=it-dump-none"
+    ])
+    .is_empty());
+}

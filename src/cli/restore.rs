@@ -17,7 +17,7 @@ use crate::plan::{self, Plan, LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_STACK};
 use crate::protect::backup::psql_argv;
 use crate::protect::decode::spawn_zstd;
 use crate::protect::manifest::Manifest;
-use crate::protect::restore::{pick_verified, Pick};
+use crate::protect::restore::{dump_verified, pick_verified, Pick};
 use crate::protect::runner::{capture, DockerRunner};
 use crate::protect::target::AnyStore;
 use crate::protect::wal::{self, Lsn, Segment, WalObject};
@@ -47,6 +47,10 @@ pub struct Args {
     /// (that backup alone, see `appstack backup list`).
     #[arg(long, default_value = "latest")]
     pub to: String,
+    /// Restore a logical dump instead (an id of kind dump from `appstack backup list`): a
+    /// fresh database, then the roles, then every database with `pg_restore -j`.
+    #[arg(long, value_name = "DUMP_ID", conflicts_with = "to")]
+    pub from_dump: Option<String>,
 }
 
 fn parse_to(to: &str) -> Result<Pick, CliError> {
@@ -129,15 +133,28 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
         ));
     }
     let store = Arc::new(super::backup::open_store(&stack)?);
+    if let Some(id) = &args.from_dump {
+        let manifest = dump_verified(store.as_ref(), &stack.name, id)
+            .await
+            .map_err(pick_error)?;
+        let key = super::backup::key_for(&stack, &manifest)?;
+        eprintln!("restoring dump {id} of {} into stack {into}", stack.name);
+        let (engine, plan) = prepare_copy(&stack, &into, state_dir).await?;
+        let job = super::restore_dump::DumpJob {
+            engine: engine.clone(),
+            store,
+            stack: &stack,
+            plan: plan.clone(),
+            manifest: &manifest,
+            key,
+            started,
+            state_dir,
+        };
+        return removed_on_failure(job.run().await, &engine, &plan, state_dir).await;
+    }
     let manifest = pick_verified(store.as_ref(), &stack.name, &pick)
         .await
-        .map_err(|e| match e {
-            ProtectError::UnknownBackup { .. } => CliError::Invalid(e.to_string()),
-            ProtectError::Checksum { key, actual, .. } => CliError::Runtime(format!(
-                "refusing to restore a corrupt backup: {key}: {actual}"
-            )),
-            other => CliError::Runtime(other.to_string()),
-        })?;
+        .map_err(pick_error)?;
     // A missing or wrong key is refused before anything is created.
     let key = super::backup::key_for(&stack, &manifest)?;
     let chain = wal_chain(&store, &stack, &manifest, &pick).await?;
@@ -162,29 +179,12 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
         }
     );
 
-    // The copy: same components and images, its own names, network and volumes, nothing
-    // published on the host and no backups of its own.
-    let mut copy = stack.clone();
-    copy.name = into.clone();
-    copy.published.clear();
-    copy.backup = None;
-    copy.recovery.drill_schedule = None;
-    let plan = plan::build(&copy);
-
-    let engine = connect().await?;
-    if !engine.list_containers(&into).await?.is_empty()
-        || !engine.list_volumes(&into).await?.is_empty()
-    {
-        return Err(CliError::Invalid(format!(
-            "stack {into:?} already exists: remove it with `appstack down --volumes` first"
-        )));
-    }
-    SecretStore::new(state_dir, &into).copy_from(&SecretStore::new(state_dir, &stack.name))?;
+    let (engine, plan) = prepare_copy(&stack, &into, state_dir).await?;
     let job = Job {
         engine: engine.clone(),
         store,
         stack: &stack,
-        plan: Arc::new(plan),
+        plan: plan.clone(),
         manifest: &manifest,
         key,
         chain,
@@ -193,16 +193,76 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
         started,
         state_dir,
     };
-    match job.run().await {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            // Nothing half-made stays behind: the copy is new, so all of it goes.
-            eprintln!("restore failed; removing the partial copy {into}");
-            let _ = down(engine.as_ref(), &job.plan, true, &Lines::new()).await;
-            let _ = SecretStore::new(state_dir, &into).remove_all();
-            Err(e)
-        }
+    removed_on_failure(job.run().await, &engine, &plan, state_dir).await
+}
+
+fn pick_error(e: ProtectError) -> CliError {
+    match e {
+        ProtectError::UnknownBackup { .. } => CliError::Invalid(e.to_string()),
+        ProtectError::Checksum { key, actual, .. } => CliError::Runtime(format!(
+            "refusing to restore a corrupt backup: {key}: {actual}"
+        )),
+        other => CliError::Runtime(other.to_string()),
     }
+}
+
+/// The copy: same components and images, its own names, network and volumes, nothing
+/// published on the host and no backups of its own; refused when `into` exists.
+async fn prepare_copy(
+    stack: &ValidatedStack,
+    into: &str,
+    state_dir: &Path,
+) -> Result<(Arc<BollardEngine>, Arc<Plan>), CliError> {
+    let mut copy = stack.clone();
+    copy.name = into.to_string();
+    copy.published.clear();
+    copy.backup = None;
+    copy.recovery.drill_schedule = None;
+    let plan = plan::build(&copy);
+    let engine = connect().await?;
+    if !engine.list_containers(into).await?.is_empty()
+        || !engine.list_volumes(into).await?.is_empty()
+    {
+        return Err(CliError::Invalid(format!(
+            "stack {into:?} already exists: remove it with `appstack down --volumes` first"
+        )));
+    }
+    SecretStore::new(state_dir, into).copy_from(&SecretStore::new(state_dir, &stack.name))?;
+    Ok((engine, Arc::new(plan)))
+}
+
+/// Nothing half-made stays behind: the copy is new, so all of it goes.
+async fn removed_on_failure(
+    result: Result<(), CliError>,
+    engine: &Arc<BollardEngine>,
+    plan: &Plan,
+    state_dir: &Path,
+) -> Result<(), CliError> {
+    if result.is_err() {
+        eprintln!("restore failed; removing the partial copy {}", plan.stack);
+        let _ = down(engine.as_ref(), plan, true, &Lines::new()).await;
+        let _ = SecretStore::new(state_dir, &plan.stack).remove_all();
+    }
+    result
+}
+
+/// What proves a restored database usable: PostGIS answers (when the spec uses it), and
+/// the tables with their approximate row counts.
+pub(super) async fn checks(
+    runner: &DockerRunner<BollardEngine>,
+    db: &crate::api::validated::Database,
+) -> Result<Vec<String>, CliError> {
+    let psql = |sql: &str| psql_argv(&db.user, &db.name, &[sql]);
+    let mut checks = Vec::new();
+    if db.extensions.iter().any(|e| e == "postgis") {
+        let v = capture(runner, "database", psql("SELECT postgis_lib_version()"))
+            .await
+            .map_err(|e| CliError::Runtime(format!("PostGIS check failed: {e}")))?;
+        checks.push(format!("PostGIS {v} works"));
+    }
+    let tables = capture(runner, "database", psql("SELECT count(*) || ' table(s), ~' || coalesce(sum(greatest(c.reltuples, 0))::bigint, 0) || ' row(s)' FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')")).await.map_err(rt)?;
+    checks.push(tables);
+    Ok(checks)
 }
 
 struct Job<'a> {
@@ -331,15 +391,7 @@ impl Job<'_> {
             let argv = psql_argv(&db.user, &db.name, &commands);
             capture(&runner, "database", argv).await.map_err(rt)?;
         }
-        let mut checks = Vec::new();
-        if db.extensions.iter().any(|e| e == "postgis") {
-            let v = capture(&runner, "database", psql("SELECT postgis_lib_version()"))
-                .await
-                .map_err(|e| CliError::Runtime(format!("PostGIS check failed: {e}")))?;
-            checks.push(format!("PostGIS {v} works"));
-        }
-        let tables = capture(&runner, "database", psql("SELECT count(*) || ' table(s), ~' || coalesce(sum(greatest(c.reltuples, 0))::bigint, 0) || ' row(s)' FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')")).await.map_err(rt)?;
-        checks.push(tables);
+        let checks = checks(&runner, db).await?;
         let target = match self.pick {
             Pick::Time(t) => t.to_rfc3339_opts(SecondsFormat::Millis, true),
             Pick::Latest if replay => "latest shipped WAL".to_string(),
@@ -379,11 +431,14 @@ impl Job<'_> {
     }
 }
 
-fn rt(e: ProtectError) -> CliError {
+pub(super) fn rt(e: ProtectError) -> CliError {
     CliError::Runtime(e.to_string())
 }
 
-fn check_helper(what: &str, out: crate::docker::engine::ExecOutput) -> Result<(), CliError> {
+pub(super) fn check_helper(
+    what: &str,
+    out: crate::docker::engine::ExecOutput,
+) -> Result<(), CliError> {
     if out.exit_code != 0 {
         return Err(CliError::Runtime(format!(
             "{what} failed (exit {}): {}",

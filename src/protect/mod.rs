@@ -5,6 +5,7 @@
 pub mod backup;
 pub mod crypto;
 pub mod decode;
+pub mod digest;
 pub mod error;
 pub mod manifest;
 pub mod pipeline;

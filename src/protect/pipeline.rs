@@ -95,6 +95,9 @@ impl Write for Out {
 #[derive(Debug, Clone, Copy)]
 pub enum Compression {
     Zstd(i32),
+    /// zstd plus a digest trailer (`digest`): for WAL objects, which have no manifest
+    /// recording the sha256 of their stored bytes. Unencrypted only (AEAD guards the rest).
+    ZstdDigest(i32),
     /// The input is already compressed (e.g. `pg_dump -Fc`): stored as is, still hashed.
     None,
 }
@@ -128,7 +131,7 @@ pub fn spawn(
         let mut scan = (!capture.is_empty()).then(|| TarScan::new(capture));
         let mut raw_size = 0u64;
         let mut sink = match compression {
-            Compression::Zstd(level) => {
+            Compression::Zstd(level) | Compression::ZstdDigest(level) => {
                 let mut enc = zstd::stream::write::Encoder::new(out, level).map_err(io)?;
                 // Use the second core when there is one; compression is the hot loop.
                 let _ = enc.multithread(1);
@@ -150,6 +153,10 @@ pub fn spawn(
                 out.finish().map_err(io)?
             }
         };
+        if matches!(compression, Compression::ZstdDigest(_)) && key.is_none() {
+            let sha = sink.hash.clone().finalize();
+            sink.write_all(&super::digest::frame(&sha)).map_err(io)?;
+        }
         sink.flush_chunk().map_err(io)?;
         let sha256 = hex::encode(sink.hash.clone().finalize());
         Ok(Encoded {

@@ -35,6 +35,25 @@ pub async fn pick_verified<S: ObjectStore>(
             Pick::Time(t) => format!("(a base backup of stack {stack} finished before {t})"),
         },
     })?;
+    checked(store, m).await
+}
+
+/// The logical dump `id`, verified.
+pub async fn dump_verified<S: ObjectStore>(
+    store: &S,
+    stack: &str,
+    id: &str,
+) -> Result<Manifest, ProtectError> {
+    let m = catalog(store, stack)
+        .await?
+        .into_iter()
+        .find(|m| m.kind == Kind::Dump && m.id == id)
+        .ok_or_else(|| ProtectError::UnknownBackup { id: id.to_string() })?;
+    checked(store, m).await
+}
+
+/// `m` when every object matches its sha256; the first mismatch otherwise.
+async fn checked<S: ObjectStore>(store: &S, m: Manifest) -> Result<Manifest, ProtectError> {
     if let Some(p) = verify(store, std::slice::from_ref(&m))
         .await?
         .into_iter()

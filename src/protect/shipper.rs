@@ -279,7 +279,7 @@ async fn ship_complete<S: ObjectStore>(
     let key = wal::object_key(&cfg.stack, f.kind, &sha, cfg.key.is_some());
     let mut file = tokio::fs::File::open(&f.path).await.map_err(io)?;
     let (raw_tx, out_rx, encoder) = pipeline::spawn(
-        Compression::Zstd(cfg.compression_level),
+        Compression::ZstdDigest(cfg.compression_level),
         &[],
         cfg.key.clone(),
     );
@@ -347,7 +347,7 @@ async fn ship_partial<S: ObjectStore>(
     let sha = hex::encode(Sha256::digest(&data));
     let key = wal::object_key(&cfg.stack, f.kind, &sha, cfg.key.is_some());
     let (raw_tx, out_rx, encoder) = pipeline::spawn(
-        Compression::Zstd(cfg.compression_level),
+        Compression::ZstdDigest(cfg.compression_level),
         &[],
         cfg.key.clone(),
     );

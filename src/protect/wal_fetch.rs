@@ -99,8 +99,23 @@ pub async fn fetch_raw<S: ObjectStore>(
     object: &WalObject,
     key: Option<Key>,
 ) -> Result<Vec<u8>, ProtectError> {
-    let stream = store.get(&object.key).await?;
-    let (mut rx, decoder) = super::decode::spawn_zstd(stream, key);
+    // Held whole (a segment compresses to at most 16 MiB): the digest trailer covers every
+    // stored byte, and is checked before anything is decoded.
+    let mut stream = store.get(&object.key).await?;
+    let mut stored = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        stored.extend_from_slice(&chunk?);
+    }
+    if !object.encrypted {
+        super::digest::check(&stored).map_err(|message| ProtectError::Checksum {
+            key: object.key.clone(),
+            expected: "the digest trailer".into(),
+            actual: message,
+        })?;
+    }
+    let whole: Result<Bytes, ProtectError> = Ok(Bytes::from(stored));
+    let (mut rx, decoder) =
+        super::decode::spawn_zstd(Box::pin(futures::stream::once(async move { whole })), key);
     let collect = async {
         let mut out = Vec::with_capacity(wal::SEGMENT_SIZE as usize);
         while let Some(c) = rx.recv().await {

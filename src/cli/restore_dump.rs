@@ -1,0 +1,178 @@
+//! `appstack restore --from-dump`: a logical dump into a new isolated stack. The copy
+//! starts from a fresh database (the image initialises it as the spec says), then gets the
+//! roles and every database back with `pg_restore -j`. pg_restore cannot read a parallel
+//! restore from a pipe, so the dump's files are first streamed into the data volume, next
+//! to (not inside) the cluster directory, and removed afterwards.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::restore::{check_helper, checks, rt};
+use super::CliError;
+use crate::api::ValidatedStack;
+use crate::docker::apply::Applier;
+use crate::docker::progress::Lines;
+use crate::docker::render::volume_name;
+use crate::docker::{BollardEngine, Engine};
+use crate::plan::{Plan, LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_STACK};
+use crate::protect::crypto::Key;
+use crate::protect::decode::spawn_zstd;
+use crate::protect::manifest::Manifest;
+use crate::protect::runner::{capture, DockerRunner};
+use crate::protect::target::AnyStore;
+use crate::protect::ObjectStore;
+
+/// Where the dump's files wait in the data volume (the cluster itself is in `pgdata`).
+const STAGING: &str = "/var/lib/postgresql/data/appstack_restore";
+const GLOBALS: &str = "globals.sql.zst";
+const DUMP_SUFFIX: &str = ".dump.zst";
+
+pub struct DumpJob<'a> {
+    pub engine: Arc<BollardEngine>,
+    pub store: Arc<AnyStore>,
+    pub stack: &'a ValidatedStack,
+    pub plan: Arc<Plan>,
+    pub manifest: &'a Manifest,
+    pub key: Option<Key>,
+    pub started: Instant,
+    pub state_dir: &'a Path,
+}
+
+impl DumpJob<'_> {
+    pub async fn run(&self) -> Result<(), CliError> {
+        let into = self.plan.stack.clone();
+        let Some(db) = &self.stack.database else {
+            return Ok(());
+        };
+        let databases: Vec<String> = self
+            .manifest
+            .objects
+            .iter()
+            .filter_map(|o| o.name.strip_suffix(DUMP_SUFFIX).map(str::to_string))
+            .collect();
+        if databases.is_empty() {
+            return Err(CliError::Runtime(format!(
+                "dump {} holds no database",
+                self.manifest.id
+            )));
+        }
+        let volume_labels: HashMap<String, String> = HashMap::from([
+            (LABEL_STACK.to_string(), into.clone()),
+            (LABEL_MANAGED_BY.to_string(), "appstack".to_string()),
+            (
+                "appstack.io/volume".to_string(),
+                "database-data".to_string(),
+            ),
+        ]);
+        let volume = volume_name(&into, "database-data");
+        self.engine
+            .create_volume(&volume, volume_labels.clone())
+            .await?;
+        let mut helper_labels = volume_labels;
+        helper_labels.insert(LABEL_COMPONENT.to_string(), "restore".to_string());
+        let mounts = vec![(volume, "/var/lib/postgresql/data".to_string())];
+
+        // Staged one object at a time, each decoded on the way in.
+        let helper = format!("{into}-restore");
+        for o in &self.manifest.objects {
+            let file = o.name.trim_end_matches(".zst");
+            let object = self
+                .store
+                .get(&self.manifest.object_key(&o.name))
+                .await
+                .map_err(rt)?;
+            let (plain, decoder) = spawn_zstd(object, self.key.clone());
+            let script = format!(
+                "set -e; mkdir -p {STAGING}; cat > {STAGING}/{file}; if [ \"$(id -u)\" = 0 ]; then chown -R postgres:postgres {STAGING}; fi"
+            );
+            let (staged, decoded) = tokio::join!(
+                self.engine.run_with_stdin(
+                    &helper,
+                    &db.image,
+                    &script,
+                    mounts.clone(),
+                    helper_labels.clone(),
+                    plain,
+                ),
+                decoder
+            );
+            let raw = decoded
+                .map_err(|e| CliError::Runtime(e.to_string()))?
+                .map_err(rt)?;
+            check_helper(&format!("staging {file}"), staged?)?;
+            eprintln!(
+                "staged {file}: {} in {:.1}s",
+                crate::api::quantity::format_bytes(raw),
+                self.started.elapsed().as_secs_f64()
+            );
+        }
+
+        let applier = Applier {
+            engine: self.engine.clone(),
+            plan: self.plan.clone(),
+            secrets: super::common::secrets(self.state_dir, &self.plan)?,
+            reporter: Arc::new(Lines::new()),
+            wait: true,
+        };
+        applier.apply().await?;
+        let runner = DockerRunner {
+            engine: self.engine.clone(),
+            stack: into.clone(),
+        };
+        let sh = |script: String| vec!["sh".to_string(), "-c".to_string(), script];
+
+        // Roles first (the image already made the superuser: "already exists" is expected).
+        if self.manifest.objects.iter().any(|o| o.name == GLOBALS) {
+            capture(
+                &runner,
+                "database",
+                sh(format!(
+                    "psql -X -q -U {user} -d postgres -f {STAGING}/globals.sql 2>&1 | grep -v 'already exists' >&2 || true",
+                    user = db.user
+                )),
+            )
+            .await
+            .map_err(rt)?;
+        }
+        for name in &databases {
+            // The spec's database exists already (with its extensions); others are created.
+            let create = if name == &db.name || name == "postgres" {
+                String::new()
+            } else {
+                format!("createdb -U {} \"{name}\" && ", db.user)
+            };
+            let t = Instant::now();
+            let out = capture(
+                &runner,
+                "database",
+                sh(format!(
+                    "{create}pg_restore -U {user} -d \"{name}\" -j \"$(nproc)\" --clean --if-exists --exit-on-error {STAGING}/{name}.dump",
+                    user = db.user
+                )),
+            )
+            .await;
+            out.map_err(|e| CliError::Runtime(format!("pg_restore of database {name}: {e}")))?;
+            eprintln!(
+                "database {name} restored with pg_restore -j in {:.1}s",
+                t.elapsed().as_secs_f64()
+            );
+        }
+        capture(&runner, "database", sh(format!("rm -rf {STAGING}")))
+            .await
+            .map_err(rt)?;
+        let psql = |sql: &str| crate::protect::backup::psql_argv(&db.user, &db.name, &[sql]);
+        capture(&runner, "database", psql("ANALYZE"))
+            .await
+            .map_err(rt)?;
+        let checks = checks(&runner, db).await?;
+        eprintln!(
+            "stack {into} restored from dump {} and healthy in {:.1}s: {}",
+            self.manifest.id,
+            self.started.elapsed().as_secs_f64(),
+            checks.join(", ")
+        );
+        Ok(())
+    }
+}
