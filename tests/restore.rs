@@ -4,18 +4,25 @@ mod common;
 
 use common::*;
 
-#[test]
-fn restore_into_a_new_stack_and_refuse_corruption() {
-    if !engine_available() {
-        return;
-    }
+/// A stack backing up to a fresh directory, and the (not yet existing) copy `<name>-copy`
+/// that a test restores into; both are cleaned up on drop.
+fn source_and_copy(name: &str) -> (tempfile::TempDir, TestStack, TestStack) {
     let store = tempfile::tempdir().unwrap();
     let spec = format!(
         "{SMALL}  backup:\n    target: file://{}\n",
         store.path().display()
     );
-    let s = TestStack::new("it-restore", &spec);
-    let copy = TestStack::new("it-restore-copy", SMALL);
+    let s = TestStack::new(name, &spec);
+    let copy = TestStack::new(&format!("{name}-copy"), SMALL);
+    (store, s, copy)
+}
+
+#[test]
+fn restore_into_a_new_stack_and_refuse_corruption() {
+    if !engine_available() {
+        return;
+    }
+    let (store, s, copy) = source_and_copy("it-restore");
     s.run_ok(&["up"]);
     s.psql("CREATE TABLE orders (id int primary key, at timestamptz default now()); INSERT INTO orders (id) SELECT generate_series(1, 1000)");
     s.run_ok(&["backup", "now", "--only", "db"]);
@@ -91,13 +98,7 @@ fn restore_a_logical_dump_into_a_new_stack() {
     if !engine_available() {
         return;
     }
-    let store = tempfile::tempdir().unwrap();
-    let spec = format!(
-        "{SMALL}  backup:\n    target: file://{}\n",
-        store.path().display()
-    );
-    let s = TestStack::new("it-dump", &spec);
-    let copy = TestStack::new("it-dump-copy", SMALL);
+    let (_store, s, copy) = source_and_copy("it-dump");
     s.run_ok(&["up"]);
     s.psql("CREATE TABLE places (id int primary key, geom geometry(Point, 4326)); INSERT INTO places SELECT i, ST_SetSRID(ST_MakePoint(i % 180, i % 90), 4326) FROM generate_series(1, 5000) i; CREATE INDEX places_geom ON places USING gist (geom); CREATE ROLE reporter LOGIN; GRANT SELECT ON places TO reporter");
     s.psql("CREATE DATABASE analytics");

@@ -201,17 +201,6 @@ async fn now(a: NowArgs) -> Result<(), CliError> {
                 stack: plan.stack.clone(),
             };
             take(&store, &runner, &t, &kinds).await?;
-            apply_retention(&store, &stack.name, policy, a.dry_run).await?;
-            // The operator's BackupHealthy condition reads what the store now holds.
-            if let Some(r) = super::status::recoverability(stack).await {
-                if let Err(e) = report(client, ns, &stack.name, catalog_facts(&r)).await {
-                    eprintln!(
-                        "warning: cannot report the backup to AppStack {ns}/{}: {e}",
-                        stack.name
-                    );
-                }
-            }
-            return Ok(());
         }
         None => {
             let runner = DockerRunner {
@@ -221,7 +210,19 @@ async fn now(a: NowArgs) -> Result<(), CliError> {
             take(&store, &runner, &t, &kinds).await?;
         }
     }
-    apply_retention(&store, &stack.name, policy, a.dry_run).await
+    apply_retention(&store, &stack.name, policy, a.dry_run).await?;
+    // The operator's BackupHealthy condition reads what the store now holds.
+    if let Some((client, ns)) = &loaded.cluster {
+        if let Some(r) = super::status::recoverability(stack).await {
+            if let Err(e) = report(client, ns, &stack.name, catalog_facts(&r)).await {
+                eprintln!(
+                    "warning: cannot report the backup to AppStack {ns}/{}: {e}",
+                    stack.name
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn take<R: Runner>(

@@ -246,6 +246,54 @@ async fn removed_on_failure(
     result
 }
 
+/// The copy's database volume, created empty, and how restore helpers mount it.
+pub(super) struct DataVolume {
+    pub mounts: Vec<(String, String)>,
+    pub helper_labels: HashMap<String, String>,
+}
+
+pub(super) async fn data_volume(
+    engine: &BollardEngine,
+    into: &str,
+) -> Result<DataVolume, CliError> {
+    let labels: HashMap<String, String> = HashMap::from([
+        (LABEL_STACK.to_string(), into.to_string()),
+        (LABEL_MANAGED_BY.to_string(), "appstack".to_string()),
+        (
+            "appstack.io/volume".to_string(),
+            "database-data".to_string(),
+        ),
+    ]);
+    let volume = volume_name(into, "database-data");
+    engine.create_volume(&volume, labels.clone()).await?;
+    let mut helper_labels = labels;
+    helper_labels.insert(LABEL_COMPONENT.to_string(), "restore".to_string());
+    Ok(DataVolume {
+        mounts: vec![(volume, "/var/lib/postgresql/data".to_string())],
+        helper_labels,
+    })
+}
+
+/// Starts the copy (waiting until healthy) and returns a runner for its containers.
+pub(super) async fn boot_copy(
+    engine: &Arc<BollardEngine>,
+    plan: &Arc<Plan>,
+    state_dir: &Path,
+) -> Result<DockerRunner<BollardEngine>, CliError> {
+    let applier = Applier {
+        engine: engine.clone(),
+        plan: plan.clone(),
+        secrets: super::common::secrets(state_dir, plan)?,
+        reporter: Arc::new(Lines::new()),
+        wait: true,
+    };
+    applier.apply().await?;
+    Ok(DockerRunner {
+        engine: engine.clone(),
+        stack: plan.stack.clone(),
+    })
+}
+
 /// What proves a restored database usable: PostGIS answers (when the spec uses it), and
 /// the tables with their approximate row counts.
 pub(super) async fn checks(
@@ -285,19 +333,10 @@ impl Job<'_> {
         let Some(db) = &self.stack.database else {
             return Ok(());
         };
-        let labels: HashMap<String, String> = HashMap::from([
-            (LABEL_STACK.to_string(), into.clone()),
-            (LABEL_MANAGED_BY.to_string(), "appstack".to_string()),
-            (
-                "appstack.io/volume".to_string(),
-                "database-data".to_string(),
-            ),
-        ]);
-        let volume = volume_name(&into, "database-data");
-        self.engine.create_volume(&volume, labels.clone()).await?;
-        let mut helper_labels = labels;
-        helper_labels.insert(LABEL_COMPONENT.to_string(), "restore".to_string());
-        let mounts = vec![(volume, "/var/lib/postgresql/data".to_string())];
+        let DataVolume {
+            mounts,
+            helper_labels,
+        } = data_volume(self.engine.as_ref(), &into).await?;
 
         // WAL downloads start now and run ahead while the base backup is extracted.
         let (wal_tar, wal_fetch) = wal_fetch::spawn_tar(
@@ -366,18 +405,7 @@ impl Job<'_> {
             wal_fetch.abort();
         }
 
-        let applier = Applier {
-            engine: self.engine.clone(),
-            plan: self.plan.clone(),
-            secrets: super::common::secrets(self.state_dir, &self.plan)?,
-            reporter: Arc::new(Lines::new()),
-            wait: true,
-        };
-        applier.apply().await?;
-        let runner = DockerRunner {
-            engine: self.engine.clone(),
-            stack: into.clone(),
-        };
+        let runner = boot_copy(&self.engine, &self.plan, self.state_dir).await?;
         let psql = |sql: &str| psql_argv(&db.user, &db.name, &[sql]);
         if replay {
             self.wait_promoted(&runner, &psql).await?;

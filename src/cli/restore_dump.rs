@@ -4,23 +4,19 @@
 //! restore from a pipe, so the dump's files are first streamed into the data volume, next
 //! to (not inside) the cluster directory, and removed afterwards.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::restore::{check_helper, checks, rt};
+use super::restore::{boot_copy, check_helper, checks, data_volume, rt, DataVolume};
 use super::CliError;
 use crate::api::ValidatedStack;
-use crate::docker::apply::Applier;
-use crate::docker::progress::Lines;
-use crate::docker::render::volume_name;
 use crate::docker::{BollardEngine, Engine};
-use crate::plan::{Plan, LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_STACK};
+use crate::plan::Plan;
 use crate::protect::crypto::Key;
 use crate::protect::decode::spawn_zstd;
 use crate::protect::manifest::Manifest;
-use crate::protect::runner::{capture, DockerRunner};
+use crate::protect::runner::capture;
 use crate::protect::target::AnyStore;
 use crate::protect::ObjectStore;
 
@@ -58,21 +54,10 @@ impl DumpJob<'_> {
                 self.manifest.id
             )));
         }
-        let volume_labels: HashMap<String, String> = HashMap::from([
-            (LABEL_STACK.to_string(), into.clone()),
-            (LABEL_MANAGED_BY.to_string(), "appstack".to_string()),
-            (
-                "appstack.io/volume".to_string(),
-                "database-data".to_string(),
-            ),
-        ]);
-        let volume = volume_name(&into, "database-data");
-        self.engine
-            .create_volume(&volume, volume_labels.clone())
-            .await?;
-        let mut helper_labels = volume_labels;
-        helper_labels.insert(LABEL_COMPONENT.to_string(), "restore".to_string());
-        let mounts = vec![(volume, "/var/lib/postgresql/data".to_string())];
+        let DataVolume {
+            mounts,
+            helper_labels,
+        } = data_volume(self.engine.as_ref(), &into).await?;
 
         // Staged one object at a time, each decoded on the way in.
         let helper = format!("{into}-restore");
@@ -109,18 +94,7 @@ impl DumpJob<'_> {
             );
         }
 
-        let applier = Applier {
-            engine: self.engine.clone(),
-            plan: self.plan.clone(),
-            secrets: super::common::secrets(self.state_dir, &self.plan)?,
-            reporter: Arc::new(Lines::new()),
-            wait: true,
-        };
-        applier.apply().await?;
-        let runner = DockerRunner {
-            engine: self.engine.clone(),
-            stack: into.clone(),
-        };
+        let runner = boot_copy(&self.engine, &self.plan, self.state_dir).await?;
         let sh = |script: String| vec!["sh".to_string(), "-c".to_string(), script];
 
         // Roles first (the image already made the superuser: "already exists" is expected).

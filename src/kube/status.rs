@@ -364,6 +364,12 @@ mod tests {
         st.conditions.iter().find(|c| c.type_ == type_).unwrap()
     }
 
+    /// (status, reason) of one condition.
+    fn state<'a>(st: &'a AppStackStatus, type_: &str) -> (&'a str, &'a str) {
+        let c = condition(st, type_);
+        (c.status.as_str(), c.reason.as_str())
+    }
+
     fn protection() -> Protection {
         Protection {
             // Every hour, so "missing" means no success for 90 minutes.
@@ -398,10 +404,9 @@ mod tests {
             },
             "2026-11-23T10:30:20Z",
         );
-        let b = condition(&st, "BackupHealthy");
-        assert_eq!((b.status.as_str(), b.reason.as_str()), ("True", "Recent"));
+        assert_eq!(state(&st, "BackupHealthy"), ("True", "Recent"));
         let w = condition(&st, "WalShipping");
-        assert_eq!((w.status.as_str(), w.reason.as_str()), ("True", "Shipping"));
+        assert_eq!(state(&st, "WalShipping"), ("True", "Shipping"));
         assert!(w.message.contains("10:29:58"), "{}", w.message);
     }
 
@@ -416,16 +421,9 @@ mod tests {
             },
             "2026-11-23T10:30:00Z",
         );
-        let b = condition(&st, "BackupHealthy");
-        assert_eq!(
-            (b.status.as_str(), b.reason.as_str()),
-            ("False", "MissingBackup")
-        );
+        assert_eq!(state(&st, "BackupHealthy"), ("False", "MissingBackup"));
         let w = condition(&st, "WalShipping");
-        assert_eq!(
-            (w.status.as_str(), w.reason.as_str()),
-            ("False", "StoreUnreachable")
-        );
+        assert_eq!(state(&st, "WalShipping"), ("False", "StoreUnreachable"));
         assert!(w.message.contains("connection refused"));
 
         let st = with_facts(
@@ -435,31 +433,15 @@ mod tests {
             },
             "2026-11-23T10:05:00Z",
         );
-        let w = condition(&st, "WalShipping");
-        assert_eq!(
-            (w.status.as_str(), w.reason.as_str()),
-            ("False", "ShipperSilent")
-        );
+        assert_eq!(state(&st, "WalShipping"), ("False", "ShipperSilent"));
         // Created at midnight, no backup by 10:05 on an hourly schedule: missing, not "not yet".
-        let b = condition(&st, "BackupHealthy");
-        assert_eq!(
-            (b.status.as_str(), b.reason.as_str()),
-            ("False", "MissingBackup")
-        );
+        assert_eq!(state(&st, "BackupHealthy"), ("False", "MissingBackup"));
     }
 
     #[test]
     fn nothing_reported_yet_is_unknown() {
         let st = with_facts(RecoverabilityStatus::default(), "2026-11-23T00:20:00Z");
-        let b = condition(&st, "BackupHealthy");
-        assert_eq!(
-            (b.status.as_str(), b.reason.as_str()),
-            ("Unknown", "NoBackupYet")
-        );
-        let w = condition(&st, "WalShipping");
-        assert_eq!(
-            (w.status.as_str(), w.reason.as_str()),
-            ("Unknown", "NotReported")
-        );
+        assert_eq!(state(&st, "BackupHealthy"), ("Unknown", "NoBackupYet"));
+        assert_eq!(state(&st, "WalShipping"), ("Unknown", "NotReported"));
     }
 }
