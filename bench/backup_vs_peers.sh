@@ -205,7 +205,8 @@ synced_past() {
   at=$(python3 -c "import json; print(json.load(open('$state/stacks/$stack/wal-status.json')).get('syncedAt') or '')" 2>/dev/null)
   [ -n "$at" ] && python3 -c "import sys; sys.exit(0 if $(date -d "$at" +%s.%N) > $1 else 1)"
 }
-until synced_past "$(now)"; do sleep 0.2; done
+written=$(now)
+until synced_past "$written"; do sleep 0.2; done
 kill "$daemon"; wait "$daemon" 2>/dev/null || true; daemon=
 sed "s/name: $stack}/name: $stack-copy}/" "$work/$stack.yaml" > "$work/$stack-copy.yaml"
 t0=$(now)

@@ -34,6 +34,15 @@ fn backup_now_list_verify_and_corruption_detected() {
             && log.contains("files backup files-"),
         "{log}"
     );
+    // The streams ran through FIFOs in the data volume; none is left behind.
+    let data = docker_ok(&[
+        "exec",
+        "it-backup-database",
+        "ls",
+        "-a",
+        "/var/lib/postgresql/data",
+    ]);
+    assert!(!data.contains(".appstack-stream"), "{data}");
 
     let list = s.run_ok(&["backup", "list", "-o", "json"]);
     let all: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();

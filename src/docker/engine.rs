@@ -78,6 +78,11 @@ pub trait Engine: Send + Sync + 'static {
         &self,
         name: &str,
     ) -> impl Future<Output = DResult<Option<std::net::IpAddr>>> + Send;
+    /// The container's writable volume mounts: (path on the engine's host, path inside).
+    fn volume_mounts(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = DResult<Vec<(String, String)>>> + Send;
     fn create_container(
         &self,
         name: &str,
@@ -243,6 +248,21 @@ impl Engine for BollardEngine {
             .flat_map(|n| n.into_values())
             .filter_map(|e| e.ip_address)
             .find_map(|ip| ip.parse().ok()))
+    }
+
+    async fn volume_mounts(&self, name: &str) -> DResult<Vec<(String, String)>> {
+        let info = self
+            .docker
+            .inspect_container(name, None::<q::InspectContainerOptions>)
+            .await
+            .map_err(|e| DockerError::from_bollard(e, name))?;
+        Ok(info
+            .mounts
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| m.rw == Some(true) && m.typ.as_deref() == Some("volume"))
+            .filter_map(|m| Some((m.source?, m.destination?)))
+            .collect())
     }
 
     async fn create_container(&self, name: &str, body: ContainerCreateBody) -> DResult<String> {

@@ -8,6 +8,7 @@ pub use engine::{BollardEngine, Engine};
 pub use error::DockerError;
 pub mod apply;
 pub mod diff;
+pub mod fifo;
 pub mod health;
 pub mod progress;
 pub mod render;

@@ -15,7 +15,7 @@ use super::tar_scan::TarScan;
 
 /// Chunks of ~1 MiB go to the store; 8 in flight at most on each side.
 pub const CHUNK: usize = 1 << 20;
-pub const DEPTH: usize = 8;
+pub const DEPTH: usize = 4;
 
 /// What the pipeline saw.
 #[derive(Debug, Clone, Default)]
@@ -133,8 +133,11 @@ pub fn spawn(
         let mut sink = match compression {
             Compression::Zstd(level) | Compression::ZstdDigest(level) => {
                 let mut enc = zstd::stream::write::Encoder::new(out, level).map_err(io)?;
-                // Use the second core when there is one; compression is the hot loop.
+                // Use the second core when there is one; compression is the hot loop. Jobs
+                // of 1 MiB instead of zstd's default (4 windows, 8 MiB at level 3): its buffer
+                // pool was ~30 MiB of the backup's resident memory, for no measurable speed.
                 let _ = enc.multithread(1);
+                let _ = enc.set_parameter(zstd::stream::raw::CParameter::JobSize(CHUNK as u32));
                 while let Some(chunk) = raw_rx.blocking_recv() {
                     raw_size += chunk.len() as u64;
                     if let Some(s) = scan.as_mut() {

@@ -1,6 +1,7 @@
 //! Where PostgreSQL's own tools run: inside the database's container (Docker) or pod
 //! (Kubernetes), so their version always matches the server's. The engine only needs this.
 
+use crate::docker::fifo::exec_via_fifo;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -72,14 +73,15 @@ impl<E: Engine> Runner for DockerRunner<E> {
     ) -> Result<RunOutput, ProtectError> {
         let tool = argv.first().cloned().unwrap_or_default();
         let name = format!("{}-{component}", self.stack);
-        let out = self
-            .engine
-            .exec_stream(&name, argv, stdout)
-            .await
-            .map_err(|e| ProtectError::Exec {
-                tool,
-                message: e.to_string(),
-            })?;
+        let fast = exec_via_fifo(self.engine.as_ref(), &name, &argv, &stdout).await;
+        let out = match fast {
+            Some(out) => out,
+            None => self.engine.exec_stream(&name, argv, stdout).await,
+        }
+        .map_err(|e| ProtectError::Exec {
+            tool,
+            message: e.to_string(),
+        })?;
         Ok(RunOutput {
             exit_code: out.exit_code,
             stderr: out.output,

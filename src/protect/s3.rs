@@ -18,7 +18,20 @@ use super::error::ProtectError;
 use super::store::{ObjectMeta, ObjectStore};
 
 /// Size of one multipart part (S3's minimum is 5 MiB).
-pub const PART: usize = 8 << 20;
+/// The first parts are S3's minimum size (memory is what a backup holds per part in
+/// flight); every 1000 parts the size doubles, so the 10,000-part limit is never reached
+/// before ~5 TiB.
+pub const PART: usize = 5 << 20;
+
+fn part_size(number: usize) -> usize {
+    PART << (number / 1000).min(10)
+}
+
+/// A part fills until it reaches its size, so it can overshoot by one pipeline chunk; sized
+/// for that up front, a Vec never doubles on the last append.
+fn part_buffer(number: usize) -> Vec<u8> {
+    Vec::with_capacity(part_size(number) + super::pipeline::CHUNK)
+}
 
 /// Connection settings of an S3 store.
 #[derive(Clone)]
@@ -114,7 +127,7 @@ impl S3Store {
             let mut buf = first;
             let mut done = false;
             while !done {
-                while buf.len() < PART {
+                while buf.len() < part_size(parts.len()) {
                     match body.recv().await {
                         Some(chunk) => buf.extend_from_slice(&chunk),
                         None => {
@@ -128,7 +141,7 @@ impl S3Store {
                 }
                 let number = parts.len() as i32 + 1;
                 total += buf.len() as u64;
-                let data = std::mem::replace(&mut buf, Vec::with_capacity(PART));
+                let data = std::mem::replace(&mut buf, part_buffer(parts.len() + 1));
                 let part = self
                     .client
                     .upload_part()
@@ -189,7 +202,7 @@ impl ObjectStore for S3Store {
 
     async fn put(&self, key: &str, mut body: mpsc::Receiver<Bytes>) -> Result<u64, ProtectError> {
         let key = self.full(key);
-        let mut first = Vec::new();
+        let mut first = part_buffer(0);
         while first.len() < PART {
             match body.recv().await {
                 Some(chunk) => first.extend_from_slice(&chunk),
