@@ -79,7 +79,7 @@ EOF
     killed=$(now)
     daemon=
     wait "$writer" 2>/dev/null || true
-    last_arch=$(docker run --rm -v "appstack-$stack-database-data:/d:ro" appstack/postgis:15 sh -c \
+    last_arch=$(docker run --rm -v "$stack-database-data:/d:ro" appstack/postgis:15 sh -c \
       "ls /d/archive | grep -qE '^[0-9A-F]{24}\$' && pg_waldump -p /d/archive \$(ls /d/archive | grep -E '^[0-9A-F]{24}\$' | sort | head -1) 2>/dev/null | grep -o 'COMMIT [0-9-]* [0-9:.]*' | tail -1" | cut -d' ' -f2- || true)
     as restore -f "$work/$stack.yaml" --to latest --into "$stack-copy" 2>"$work/restore.log" || { cat "$work/restore.log" >&2; exit 1; }
     last_as=$(docker exec "$stack-copy-database" psql -X -At -U app -d app -c "SELECT to_char(max(at) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') FROM marks")
