@@ -18,20 +18,18 @@ cd "$root"
 SCALE="${SCALE:-70}"
 PROCESS_MAX="${PROCESS_MAX:-2}"
 WRITE_SECONDS="${WRITE_SECONDS:-20}"
-bash scripts/setup-engine.sh
-bash scripts/build-images.sh
+source bench/lib.sh
+prepare
 command -v nginx >/dev/null || apt-get install -y -q nginx-light >/dev/null
 DOCKER_BUILDKIT=0 docker build -q --network host -t appstack/postgis-peers:15 bench/peers >/dev/null
-cargo build --release --locked -q
-bin="$root/target/release/appstack"
 command -v /usr/bin/time >/dev/null || apt-get install -y -q time >/dev/null
 
 stack=benchbk
 db="$stack-database"
 work="$(mktemp -d /var/tmp/appstack-bench.XXXXXX)"
 state="$work/state"
-moto_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-tls_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+moto_port=$(free_port)
+tls_port=$(free_port)
 cleanup() {
   [ -n "${daemon:-}" ] && kill "$daemon" 2>/dev/null || true
   [ -n "${moto:-}" ] && kill "$moto" 2>/dev/null || true
@@ -44,15 +42,12 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-now() { date +%s.%N; }
 secs() { python3 -c "print(f'{$2 - $1:.1f}')"; }
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 sql() { docker exec "$db" psql -X -q -At -U app -d app -c "$1"; }
 
-moto_server -H 127.0.0.1 -p "$moto_port" >/dev/null 2>&1 &
-moto=$!
-until python3 -c "import urllib.request; urllib.request.urlopen(urllib.request.Request('http://127.0.0.1:$moto_port/bench', method='PUT'))" 2>/dev/null; do sleep 0.2; done
-printf 'AWS_ACCESS_KEY_ID=test\nAWS_SECRET_ACCESS_KEY=test\n' > "$work/s3.env"
+start_moto
+s3_credentials "$work/s3.env"
 
 cat > "$work/$stack.yaml" <<EOF
 apiVersion: appstack.io/v1alpha1

@@ -13,16 +13,14 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 TRIALS="${TRIALS:-3}"
 RATES="${RATES:-100 1}"
-bash scripts/setup-engine.sh
-bash scripts/build-images.sh
-cargo build --release --locked -q
-bin="$root/target/release/appstack"
+source bench/lib.sh
+prepare
 
 stack=benchloss
 db="$stack-database"
 work="$(mktemp -d /var/tmp/appstack-loss.XXXXXX)"
 state="$work/state"
-moto_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+moto_port=$(free_port)
 as() { "$bin" --state-dir "$state" "$@"; }
 cleanup() {
   [ -n "${daemon:-}" ] && kill -9 "$daemon" 2>/dev/null || true
@@ -31,14 +29,11 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-now() { date +%s.%N; }
 sql() { docker exec "$db" psql -X -q -At -U app -d app -c "$1"; }
 
-moto_server -H 127.0.0.1 -p "$moto_port" >/dev/null 2>&1 &
-moto=$!
-until python3 -c "import urllib.request; urllib.request.urlopen(urllib.request.Request('http://127.0.0.1:$moto_port/bench', method='PUT'))" 2>/dev/null; do sleep 0.2; done
-listen_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-printf 'AWS_ACCESS_KEY_ID=test\nAWS_SECRET_ACCESS_KEY=test\n' > "$work/s3.env"
+start_moto
+listen_port=$(free_port)
+s3_credentials "$work/s3.env"
 
 declare -A worst sum
 for rate in $RATES; do

@@ -12,10 +12,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 RUNS="${RUNS:-5}"
-bash scripts/setup-engine.sh
-bash scripts/build-images.sh
-cargo build --release --locked -q
-bin="$root/target/release/appstack"
+source bench/lib.sh
+prepare
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 state="$work/state"
@@ -25,7 +23,6 @@ sed -e 's/name: quickstart/name: bench/' -e 's/hostPort: 3000/hostPort: 23000/' 
 "$bin" --state-dir "$state" export compose -f "$manifest" -o "$work/compose" 2>/dev/null
 compose=(docker-compose -f "$work/compose/docker-compose.yml" -p benchcompose)
 
-now() { date +%s.%N; }
 services=$("${compose[@]}" config --services | wc -l)
 all_healthy() { [ "$(docker ps --filter "name=^bench-" --format '{{.Status}}' | grep -c '(healthy)')" = "$services" ]; }
 wait_healthy() { until all_healthy; do sleep 0.05; done; }
@@ -61,7 +58,7 @@ for _ in $(seq 1 20); do
 done
 
 # Daemon idle RSS after it has converged and settled.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 "$bin" --state-dir "$state" run -f "$manifest" --listen "127.0.0.1:$port" 2>/dev/null &
 daemon=$!
 until python3 - "$port" <<'PY' 2>/dev/null

@@ -8,15 +8,12 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 SCALE="${SCALE:-40}"
-bash scripts/setup-engine.sh
-bash scripts/build-images.sh
-cargo build --release --locked -q
-bin="$root/target/release/appstack"
+source bench/lib.sh
+prepare
 
 stack=benchdrain
 work="$(mktemp -d /var/tmp/appstack-drain.XXXXXX)"
 state="$work/state"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 moto_port=$(free_port)
 listen_port=$(free_port)
 cleanup() {
@@ -26,16 +23,10 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-now() { date +%s.%N; }
-start_moto() {
-  moto_server -H 127.0.0.1 -p "$moto_port" >/dev/null 2>&1 &
-  moto=$!
-  until python3 -c "import urllib.request; urllib.request.urlopen(urllib.request.Request('http://127.0.0.1:$moto_port/bench', method='PUT'))" 2>/dev/null; do sleep 0.1; done
-}
 status() { python3 -c "import json; s=json.load(open('$state/stacks/$stack/wal-status.json')); print(s.get('$1') or 0)"; }
 
 start_moto
-printf 'AWS_ACCESS_KEY_ID=test\nAWS_SECRET_ACCESS_KEY=test\n' > "$work/s3.env"
+s3_credentials "$work/s3.env"
 cat > "$work/$stack.yaml" <<EOF
 apiVersion: appstack.io/v1alpha1
 kind: AppStack

@@ -203,7 +203,7 @@ impl ObjectStore for S3Store {
     async fn put(&self, key: &str, mut body: mpsc::Receiver<Bytes>) -> Result<u64, ProtectError> {
         let key = self.full(key);
         let mut first = part_buffer(0);
-        while first.len() < PART {
+        while first.len() < part_size(0) {
             match body.recv().await {
                 Some(chunk) => first.extend_from_slice(&chunk),
                 None => {
