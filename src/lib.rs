@@ -12,6 +12,7 @@ pub mod compose;
 pub mod daemon;
 pub mod docker;
 pub mod kube;
+pub mod maintenance;
 pub mod plan;
 pub mod protect;
 pub mod secrets;

@@ -102,7 +102,7 @@ pub fn format_bytes(bytes: u64) -> String {
 pub fn format_duration(d: std::time::Duration) -> String {
     let secs = d.as_secs();
     for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if secs >= size && secs % size == 0 {
+        if secs >= size && secs.is_multiple_of(size) {
             return format!("{}{unit}", secs / size);
         }
     }

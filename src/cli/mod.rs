@@ -11,6 +11,7 @@ mod plan;
 mod render;
 mod restore;
 mod restore_dump;
+mod restore_in_place;
 mod run;
 mod source;
 mod status;
@@ -104,9 +105,9 @@ pub enum Command {
     #[command(subcommand)]
     Wal(wal::Command),
     /// Restore a verified base backup (and the WAL after it, to a point in time) into a new,
-    /// isolated stack and bring it up healthy.
+    /// isolated stack, or with --force into the stack itself, and bring it up healthy.
     #[command(
-        after_help = "Examples:\n  appstack restore -f examples/quickstart.yaml --into quickstart-copy\n  appstack restore -f stack.yaml --into crm-drill --to 2026-11-23T10:15:00Z\n  appstack restore -f stack.yaml --into crm-drill --to base-20261123T020000.000Z\n  appstack restore -f stack.yaml --into crm-dump --from-dump dump-20261123T031500.000Z"
+        after_help = "Examples:\n  appstack restore -f examples/quickstart.yaml --into quickstart-copy\n  appstack restore -f stack.yaml --into crm-drill --to 2026-11-23T10:15:00Z\n  appstack restore -f stack.yaml --into crm-drill --to base-20261123T020000.000Z\n  appstack restore -f stack.yaml --into crm-dump --from-dump dump-20261123T031500.000Z\n  appstack restore -f stack.yaml --to 2026-11-23T10:15:00Z --force   # in place, after a safety backup"
     )]
     Restore(restore::Args),
     /// Export the stack in another format.

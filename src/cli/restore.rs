@@ -20,15 +20,16 @@ use crate::protect::manifest::Manifest;
 use crate::protect::restore::{dump_verified, pick_verified, Pick};
 use crate::protect::runner::{capture, DockerRunner};
 use crate::protect::target::AnyStore;
-use crate::protect::wal::{self, Lsn, Segment, WalObject};
+use crate::protect::wal::{self, Lsn, Segment, WalKind, WalObject};
 use crate::protect::wal_fetch;
 use crate::protect::{ObjectStore, ProtectError};
 use crate::secrets::SecretStore;
 
-const PGDATA: &str = "/var/lib/postgresql/data/pgdata";
+pub(super) const PGDATA: &str = "/var/lib/postgresql/data/pgdata";
 const WAL_DIR: &str = "/var/lib/postgresql/data/pgdata/appstack_wal";
-const RECOVERY_SETTINGS: [&str; 4] = [
+const RECOVERY_SETTINGS: [&str; 5] = [
     "restore_command",
+    "recovery_target",
     "recovery_target_action",
     "recovery_target_timeline",
     "recovery_target_time",
@@ -47,6 +48,12 @@ pub struct Args {
     /// (that backup alone, see `appstack backup list`).
     #[arg(long, default_value = "latest")]
     pub to: String,
+    /// Restore into the stack itself, replacing its database (without `--into`). A safety
+    /// backup of the current database is taken first (or, when it does not answer, its
+    /// cluster directory is kept aside in the volume), and a base backup of the restored
+    /// database's new timeline after.
+    #[arg(long, conflicts_with = "into")]
+    pub force: bool,
     /// Restore a logical dump instead (an id of kind dump from `appstack backup list`): a
     /// fresh database, then the roles, then every database with `pg_restore -j`.
     #[arg(long, value_name = "DUMP_ID", conflicts_with = "to")]
@@ -76,8 +83,17 @@ async fn wal_chain(
     base: &Manifest,
     pick: &Pick,
 ) -> Result<Vec<WalObject>, CliError> {
+    let all = wal::list(store, &stack.name)
+        .await
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    // Every timeline's history goes along, so a promotion picks a timeline id no earlier
+    // restore of this stack used (its WAL would collide in the store).
+    let histories = all
+        .iter()
+        .filter(|o| matches!(o.kind, WalKind::History(_)))
+        .cloned();
     if matches!(pick, Pick::Id(_)) {
-        return Ok(Vec::new());
+        return Ok(histories.collect());
     }
     let start = match (
         base.timeline,
@@ -91,10 +107,10 @@ async fn wal_chain(
             )))
         }
     };
-    let all = wal::list(store, &stack.name)
-        .await
-        .map_err(|e| CliError::Runtime(e.to_string()))?;
-    let (chain, gap) = wal::chain(&all, start);
+    let (mut chain, gap) = wal::chain(&all, start);
+    if !chain.is_empty() {
+        chain.splice(0..0, histories);
+    }
     match (pick, gap) {
         (Pick::Time(t), Some(gap)) => Err(CliError::Runtime(format!(
             "cannot restore to {t}: {gap}; restore to an earlier time or to `latest`"
@@ -115,17 +131,21 @@ async fn wal_chain(
 pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
     let started = Instant::now();
     let (stack, _) = load(&args.file)?;
-    let Some(into) = args.into.clone() else {
-        return Err(CliError::Invalid("--into NAME is required: in-place restore (with its safety backup) is not available yet".into()));
-    };
-    if !is_dns_label(&into) || into.len() > 40 {
-        return Err(CliError::Invalid(format!("--into: {into:?} is not a valid stack name (lowercase letters, digits and '-', at most 40)")));
+    if let Some(into) = &args.into {
+        if !is_dns_label(into) || into.len() > 40 {
+            return Err(CliError::Invalid(format!("--into: {into:?} is not a valid stack name (lowercase letters, digits and '-', at most 40)")));
+        }
+        if *into == stack.name {
+            return Err(CliError::Invalid(
+                "--into must name a new stack; to replace the stack's own database use --force without --into".into(),
+            ));
+        }
+    } else if !args.force {
+        return Err(CliError::Invalid("restoring without --into replaces the stack's own database: add --force (a safety backup is taken first), or --into NAME to restore into an isolated copy".into()));
+    } else if args.from_dump.is_some() {
+        return Err(CliError::Invalid("--from-dump restores into a copy only (--into NAME): a dump makes a new cluster, whose WAL would collide with this stack's archived WAL".into()));
     }
-    if into == stack.name {
-        return Err(CliError::Invalid(
-            "--into must name a new stack, not the source".into(),
-        ));
-    }
+    let into = args.into.clone().unwrap_or_else(|| stack.name.clone());
     let pick = parse_to(&args.to)?;
     if stack.database.is_none() {
         return Err(CliError::Invalid(
@@ -133,67 +153,132 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
         ));
     }
     let store = Arc::new(super::backup::open_store(&stack)?);
-    if let Some(id) = &args.from_dump {
-        let manifest = dump_verified(store.as_ref(), &stack.name, id)
-            .await
-            .map_err(pick_error)?;
-        let key = super::backup::key_for(&stack, &manifest)?;
-        eprintln!("restoring dump {id} of {} into stack {into}", stack.name);
-        let (engine, plan) = prepare_copy(&stack, &into, state_dir).await?;
-        let job = super::restore_dump::DumpJob {
-            engine: engine.clone(),
-            store,
-            stack: &stack,
-            plan: plan.clone(),
-            manifest: &manifest,
-            key,
-            started,
-            state_dir,
-        };
-        return removed_on_failure(job.run().await, &engine, &plan, state_dir).await;
-    }
-    let manifest = pick_verified(store.as_ref(), &stack.name, &pick)
-        .await
-        .map_err(pick_error)?;
-    // A missing or wrong key is refused before anything is created.
-    let key = super::backup::key_for(&stack, &manifest)?;
-    let chain = wal_chain(&store, &stack, &manifest, &pick).await?;
-    let wal_key = if chain.iter().any(|o| o.encrypted) {
-        Some(super::backup::spec_key(&stack)?.ok_or_else(|| {
-            CliError::Invalid(
-                "the WAL is encrypted: set spec.backup.encryption.keyFile to its key".into(),
-            )
-        })?)
-    } else {
-        None
-    };
-    eprintln!(
-        "restoring {} (stop LSN {}) of {} into stack {into}, then {} WAL file(s){}",
-        manifest.id,
-        manifest.stop_lsn.as_deref().unwrap_or("?"),
-        stack.name,
-        chain.len(),
-        match &pick {
-            Pick::Time(t) => format!(" replayed to {}", t.to_rfc3339()),
-            _ => String::new(),
+    // Everything is verified (backup, key, WAL chain) before anything is created.
+    let (manifest, key, wal) = match &args.from_dump {
+        Some(id) => {
+            let manifest = dump_verified(store.as_ref(), &stack.name, id)
+                .await
+                .map_err(pick_error)?;
+            let key = super::backup::key_for(&stack, &manifest)?;
+            eprintln!("restoring dump {id} of {} into stack {into}", stack.name);
+            (manifest, key, None)
         }
-    );
+        None => {
+            let manifest = pick_verified(store.as_ref(), &stack.name, &pick)
+                .await
+                .map_err(pick_error)?;
+            let key = super::backup::key_for(&stack, &manifest)?;
+            let chain = wal_chain(&store, &stack, &manifest, &pick).await?;
+            let wal_key = if chain.iter().any(|o| o.encrypted) {
+                Some(super::backup::spec_key(&stack)?.ok_or_else(|| {
+                    CliError::Invalid(
+                        "the WAL is encrypted: set spec.backup.encryption.keyFile to its key"
+                            .into(),
+                    )
+                })?)
+            } else {
+                None
+            };
+            eprintln!(
+                "restoring {} (stop LSN {}) of {} into stack {into}, then {} WAL file(s){}",
+                manifest.id,
+                manifest.stop_lsn.as_deref().unwrap_or("?"),
+                stack.name,
+                chain.len(),
+                match &pick {
+                    Pick::Time(t) => format!(" replayed to {}", t.to_rfc3339()),
+                    _ => String::new(),
+                }
+            );
+            (manifest, key, Some((chain, wal_key)))
+        }
+    };
 
+    if args.into.is_none() {
+        return in_place(
+            &args, &stack, store, manifest, key, wal, &pick, started, state_dir,
+        )
+        .await;
+    }
     let (engine, plan) = prepare_copy(&stack, &into, state_dir).await?;
-    let job = Job {
-        engine: engine.clone(),
+    let copy = Copy {
+        engine,
         store,
         stack: &stack,
-        plan: plan.clone(),
+        plan,
         manifest: &manifest,
         key,
-        chain,
-        wal_key,
-        pick: &pick,
         started,
         state_dir,
     };
-    removed_on_failure(job.run().await, &engine, &plan, state_dir).await
+    let result = match wal {
+        None => super::restore_dump::DumpJob { copy: &copy }.run().await,
+        Some((chain, wal_key)) => {
+            Job {
+                copy: &copy,
+                chain,
+                wal_key,
+                pick: &pick,
+                new_timeline: false,
+            }
+            .run()
+            .await
+        }
+    };
+    removed_on_failure(result, &copy.engine, &copy.plan, state_dir).await
+}
+
+/// The base restore into the stack itself (see `restore_in_place`).
+#[allow(clippy::too_many_arguments)]
+async fn in_place(
+    args: &Args,
+    stack: &ValidatedStack,
+    store: Arc<AnyStore>,
+    manifest: Manifest,
+    key: Option<crate::protect::crypto::Key>,
+    wal: Option<(Vec<WalObject>, Option<crate::protect::crypto::Key>)>,
+    pick: &Pick,
+    started: Instant,
+    state_dir: &Path,
+) -> Result<(), CliError> {
+    use super::restore_in_place as inplace;
+    let (chain, wal_key) = wal.unwrap_or_default();
+    let _maintenance = crate::maintenance::begin(state_dir, &stack.name)
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    let engine = connect().await?;
+    let full = Arc::new(plan::build(stack));
+    let safety = inplace::prepare(&engine, &full, stack, &store).await?;
+    let undo = safety.undo_hint(&args.file, &volume_name(&stack.name, "database-data"));
+    let copy = Copy {
+        engine: engine.clone(),
+        store: store.clone(),
+        stack,
+        plan: Arc::new(inplace::database_only(&full)),
+        manifest: &manifest,
+        key,
+        started,
+        state_dir,
+    };
+    let job = Job {
+        copy: &copy,
+        chain,
+        wal_key,
+        pick,
+        new_timeline: true,
+    };
+    let result = match job.run().await {
+        Ok(()) => inplace::finish(&engine, full, stack, &store, state_dir).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => {
+            eprintln!("{undo}");
+            Ok(())
+        }
+        Err(e) => Err(CliError::Runtime(format!(
+            "in-place restore failed: {e}; {undo}"
+        ))),
+    }
 }
 
 fn pick_error(e: ProtectError) -> CliError {
@@ -313,48 +398,57 @@ pub(super) async fn checks(
     Ok(checks)
 }
 
+/// What both kinds of restore work with: the verified backup and the new copy.
+pub(super) struct Copy<'a> {
+    pub engine: Arc<BollardEngine>,
+    pub store: Arc<AnyStore>,
+    pub stack: &'a ValidatedStack,
+    pub plan: Arc<Plan>,
+    pub manifest: &'a Manifest,
+    pub key: Option<crate::protect::crypto::Key>,
+    pub started: Instant,
+    pub state_dir: &'a Path,
+}
+
 struct Job<'a> {
-    engine: Arc<BollardEngine>,
-    store: Arc<AnyStore>,
-    stack: &'a ValidatedStack,
-    plan: Arc<Plan>,
-    manifest: &'a Manifest,
-    key: Option<crate::protect::crypto::Key>,
+    copy: &'a Copy<'a>,
     chain: Vec<WalObject>,
     wal_key: Option<crate::protect::crypto::Key>,
     pick: &'a Pick,
-    started: Instant,
-    state_dir: &'a Path,
+    /// Recover and promote even without WAL to replay: a restore in place must continue on
+    /// a new timeline, or its WAL would take the names of the old timeline's in the store.
+    new_timeline: bool,
 }
 
 impl Job<'_> {
     async fn run(&self) -> Result<(), CliError> {
-        let into = self.plan.stack.clone();
-        let Some(db) = &self.stack.database else {
+        let into = self.copy.plan.stack.clone();
+        let Some(db) = &self.copy.stack.database else {
             return Ok(());
         };
         let DataVolume {
             mounts,
             helper_labels,
-        } = data_volume(self.engine.as_ref(), &into).await?;
+        } = data_volume(self.copy.engine.as_ref(), &into).await?;
 
         // WAL downloads start now and run ahead while the base backup is extracted.
         let (wal_tar, wal_fetch) = wal_fetch::spawn_tar(
-            self.store.clone(),
-            self.stack.name.clone(),
+            self.copy.store.clone(),
+            self.copy.stack.name.clone(),
             self.chain.clone(),
             self.wal_key.clone(),
         );
         let object = self
+            .copy
             .store
-            .get(&self.manifest.object_key("base.tar.zst"))
+            .get(&self.copy.manifest.object_key("base.tar.zst"))
             .await
             .map_err(|e| CliError::Runtime(e.to_string()))?;
-        let (tar, decoder) = spawn_zstd(object, self.key.clone());
+        let (tar, decoder) = spawn_zstd(object, self.copy.key.clone());
         // Runs as the image's user; as root (official images) it hands the files to postgres.
         let script = format!("set -e; d={PGDATA}; mkdir -p \"$d\"; chmod 700 \"$d\"; tar -x -C \"$d\"; rm -f \"$d/postmaster.pid\"; if [ \"$(id -u)\" = 0 ]; then chown -R postgres:postgres /var/lib/postgresql/data; fi");
         let helper = format!("{into}-restore");
-        let fill = self.engine.run_with_stdin(
+        let fill = self.copy.engine.run_with_stdin(
             &helper,
             &db.image,
             &script,
@@ -370,10 +464,10 @@ impl Job<'_> {
         eprintln!(
             "base backup restored: {} in {:.1}s",
             crate::api::quantity::format_bytes(raw),
-            self.started.elapsed().as_secs_f64()
+            self.copy.started.elapsed().as_secs_f64()
         );
 
-        let replay = !self.chain.is_empty();
+        let replay = !self.chain.is_empty() || self.new_timeline;
         if replay {
             let script = format!(
                 "set -e; d={PGDATA}; w={WAL_DIR}; mkdir -p \"$w\"; chmod 700 \"$w\"; tar -x -C \"$w\"\n\
@@ -382,7 +476,7 @@ impl Job<'_> {
                 recovery_conf(self.pick)
             );
             let helper = format!("{into}-restore-wal");
-            let fill = self.engine.run_with_stdin(
+            let fill = self.copy.engine.run_with_stdin(
                 &helper,
                 &db.image,
                 &script,
@@ -399,13 +493,13 @@ impl Job<'_> {
                 "WAL fetched: {} file(s), {} in {:.1}s; starting the stack (replay runs first)",
                 fetched.files,
                 crate::api::quantity::format_bytes(fetched.bytes),
-                self.started.elapsed().as_secs_f64()
+                self.copy.started.elapsed().as_secs_f64()
             );
         } else {
             wal_fetch.abort();
         }
 
-        let runner = boot_copy(&self.engine, &self.plan, self.state_dir).await?;
+        let runner = boot_copy(&self.copy.engine, &self.copy.plan, self.copy.state_dir).await?;
         let psql = |sql: &str| psql_argv(&db.user, &db.name, &[sql]);
         if replay {
             self.wait_promoted(&runner, &psql).await?;
@@ -423,12 +517,12 @@ impl Job<'_> {
         let target = match self.pick {
             Pick::Time(t) => t.to_rfc3339_opts(SecondsFormat::Millis, true),
             Pick::Latest if replay => "latest shipped WAL".to_string(),
-            _ => format!("backup {}", self.manifest.id),
+            _ => format!("backup {}", self.copy.manifest.id),
         };
         eprintln!(
             "stack {into} restored from {} ({target}) and healthy in {:.1}s: {}",
-            self.manifest.id,
-            self.started.elapsed().as_secs_f64(),
+            self.copy.manifest.id,
+            self.copy.started.elapsed().as_secs_f64(),
             checks.join(", ")
         );
         Ok(())
@@ -440,7 +534,7 @@ impl Job<'_> {
         runner: &DockerRunner<BollardEngine>,
         psql: &dyn Fn(&str) -> Vec<String>,
     ) -> Result<(), CliError> {
-        let deadline = Instant::now() + self.stack.recovery.rto;
+        let deadline = Instant::now() + self.copy.stack.recovery.rto;
         loop {
             let r = capture(runner, "database", psql("SELECT pg_is_in_recovery()")).await;
             if let Ok(v) = &r {
@@ -451,7 +545,7 @@ impl Job<'_> {
             if Instant::now() > deadline {
                 return Err(CliError::Runtime(format!(
                     "WAL replay did not finish within the RTO of {}s",
-                    self.stack.recovery.rto.as_secs()
+                    self.copy.stack.recovery.rto.as_secs()
                 )));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -486,11 +580,14 @@ fn recovery_conf(pick: &Pick) -> String {
          recovery_target_timeline = 'current'\n\
          recovery_target_action = 'promote'\n"
     );
-    if let Pick::Time(t) = pick {
-        conf.push_str(&format!(
+    match pick {
+        Pick::Time(t) => conf.push_str(&format!(
             "recovery_target_time = '{}'\n",
             t.format("%Y-%m-%d %H:%M:%S%.6f+00")
-        ));
+        )),
+        // The backup alone: stop as soon as it is consistent.
+        Pick::Id(_) => conf.push_str("recovery_target = 'immediate'\n"),
+        Pick::Latest => {}
     }
     conf
 }
@@ -511,6 +608,8 @@ mod tests {
         };
         assert!(recovery_conf(&Pick::Time(t))
             .contains("recovery_target_time = '2026-11-23 09:15:00.250000+00'"));
+        assert!(recovery_conf(&Pick::Id("base-x".into())).contains("recovery_target = 'immediate'"));
+        assert!(!recovery_conf(&Pick::Latest).contains("recovery_target ="));
         let err = parse_to("yesterday").unwrap_err().to_string();
         assert!(err.contains("--to") && err.contains("RFC 3339"), "{err}");
     }

@@ -4,20 +4,13 @@
 //! restore from a pipe, so the dump's files are first streamed into the data volume, next
 //! to (not inside) the cluster directory, and removed afterwards.
 
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
-use super::restore::{boot_copy, check_helper, checks, data_volume, rt, DataVolume};
+use super::restore::{boot_copy, check_helper, checks, data_volume, rt, Copy, DataVolume};
 use super::CliError;
-use crate::api::ValidatedStack;
-use crate::docker::{BollardEngine, Engine};
-use crate::plan::Plan;
-use crate::protect::crypto::Key;
+use crate::docker::Engine;
 use crate::protect::decode::spawn_zstd;
-use crate::protect::manifest::Manifest;
 use crate::protect::runner::capture;
-use crate::protect::target::AnyStore;
 use crate::protect::ObjectStore;
 
 /// Where the dump's files wait in the data volume (the cluster itself is in `pgdata`).
@@ -26,23 +19,17 @@ const GLOBALS: &str = "globals.sql.zst";
 const DUMP_SUFFIX: &str = ".dump.zst";
 
 pub struct DumpJob<'a> {
-    pub engine: Arc<BollardEngine>,
-    pub store: Arc<AnyStore>,
-    pub stack: &'a ValidatedStack,
-    pub plan: Arc<Plan>,
-    pub manifest: &'a Manifest,
-    pub key: Option<Key>,
-    pub started: Instant,
-    pub state_dir: &'a Path,
+    pub copy: &'a Copy<'a>,
 }
 
 impl DumpJob<'_> {
     pub async fn run(&self) -> Result<(), CliError> {
-        let into = self.plan.stack.clone();
-        let Some(db) = &self.stack.database else {
+        let into = self.copy.plan.stack.clone();
+        let Some(db) = &self.copy.stack.database else {
             return Ok(());
         };
         let databases: Vec<String> = self
+            .copy
             .manifest
             .objects
             .iter()
@@ -51,29 +38,30 @@ impl DumpJob<'_> {
         if databases.is_empty() {
             return Err(CliError::Runtime(format!(
                 "dump {} holds no database",
-                self.manifest.id
+                self.copy.manifest.id
             )));
         }
         let DataVolume {
             mounts,
             helper_labels,
-        } = data_volume(self.engine.as_ref(), &into).await?;
+        } = data_volume(self.copy.engine.as_ref(), &into).await?;
 
         // Staged one object at a time, each decoded on the way in.
         let helper = format!("{into}-restore");
-        for o in &self.manifest.objects {
+        for o in &self.copy.manifest.objects {
             let file = o.name.trim_end_matches(".zst");
             let object = self
+                .copy
                 .store
-                .get(&self.manifest.object_key(&o.name))
+                .get(&self.copy.manifest.object_key(&o.name))
                 .await
                 .map_err(rt)?;
-            let (plain, decoder) = spawn_zstd(object, self.key.clone());
+            let (plain, decoder) = spawn_zstd(object, self.copy.key.clone());
             let script = format!(
                 "set -e; mkdir -p {STAGING}; cat > {STAGING}/{file}; if [ \"$(id -u)\" = 0 ]; then chown -R postgres:postgres {STAGING}; fi"
             );
             let (staged, decoded) = tokio::join!(
-                self.engine.run_with_stdin(
+                self.copy.engine.run_with_stdin(
                     &helper,
                     &db.image,
                     &script,
@@ -90,15 +78,15 @@ impl DumpJob<'_> {
             eprintln!(
                 "staged {file}: {} in {:.1}s",
                 crate::api::quantity::format_bytes(raw),
-                self.started.elapsed().as_secs_f64()
+                self.copy.started.elapsed().as_secs_f64()
             );
         }
 
-        let runner = boot_copy(&self.engine, &self.plan, self.state_dir).await?;
+        let runner = boot_copy(&self.copy.engine, &self.copy.plan, self.copy.state_dir).await?;
         let sh = |script: String| vec!["sh".to_string(), "-c".to_string(), script];
 
         // Roles first (the image already made the superuser: "already exists" is expected).
-        if self.manifest.objects.iter().any(|o| o.name == GLOBALS) {
+        if self.copy.manifest.objects.iter().any(|o| o.name == GLOBALS) {
             capture(
                 &runner,
                 "database",
@@ -143,8 +131,8 @@ impl DumpJob<'_> {
         let checks = checks(&runner, db).await?;
         eprintln!(
             "stack {into} restored from dump {} and healthy in {:.1}s: {}",
-            self.manifest.id,
-            self.started.elapsed().as_secs_f64(),
+            self.copy.manifest.id,
+            self.copy.started.elapsed().as_secs_f64(),
             checks.join(", ")
         );
         Ok(())

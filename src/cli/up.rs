@@ -17,6 +17,12 @@ pub struct Args {
 
 pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
     let (_, plan) = load(&args.file.file)?;
+    if crate::maintenance::active(state_dir, &plan.stack) {
+        return Err(CliError::Runtime(format!(
+            "stack {} is being restored in place; run `up` again when the restore has finished",
+            plan.stack
+        )));
+    }
     let engine = connect().await?;
     let secrets = secrets(state_dir, &plan)?;
     let stack = plan.stack.clone();

@@ -144,6 +144,7 @@ impl<E: Engine> StackLoop<E> {
         let mut seen = None;
         let mut need_reconcile = true;
         let mut first_done = false;
+        let mut in_maintenance = false;
         let mut histories: HashMap<String, History> = HashMap::new();
         let mut deferred: HashMap<String, Instant> = HashMap::new();
         let mut retry_backoff = Duration::from_secs(1);
@@ -219,7 +220,20 @@ impl<E: Engine> StackLoop<E> {
                     subscribe(self.engine.as_ref(), &current.stack),
                 ));
             }
-            if need_reconcile && next_retry.is_none_or(|t| t <= tokio::time::Instant::now()) {
+            let due = need_reconcile && next_retry.is_none_or(|t| t <= tokio::time::Instant::now());
+            // An in-place restore owns the stack's containers until it finishes.
+            let paused = due && crate::maintenance::active(&self.opts.state_dir, &current.stack);
+            if due && paused != in_maintenance {
+                in_maintenance = paused;
+                if paused {
+                    info!(stack = %current.stack, "stack is being restored in place; not reconciling until it finishes");
+                } else {
+                    info!(stack = %current.stack, "in-place restore finished; reconciling");
+                }
+            }
+            if paused {
+                next_retry = Some(tokio::time::Instant::now() + Duration::from_secs(2));
+            } else if due {
                 need_reconcile = false;
                 match self.reconcile(&current).await {
                     Ok(()) => {
@@ -403,6 +417,9 @@ impl<E: Engine> StackLoop<E> {
         let Some(c) = plan.component(component) else {
             return;
         };
+        if crate::maintenance::active(&self.opts.state_dir, &plan.stack) {
+            return;
+        }
         let name = plan.object_name(component);
         // Re-check: it may have recovered since the event.
         match self.engine.list_containers(&plan.stack).await {

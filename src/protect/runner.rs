@@ -34,6 +34,16 @@ pub async fn capture<R: Runner>(
     component: &str,
     argv: Vec<String>,
 ) -> Result<String, ProtectError> {
+    let out = capture_bytes(runner, component, argv).await?;
+    Ok(String::from_utf8_lossy(&out).trim().to_string())
+}
+
+/// Runs a command and returns its (small) stdout byte for byte.
+pub async fn capture_bytes<R: Runner>(
+    runner: &R,
+    component: &str,
+    argv: Vec<String>,
+) -> Result<Vec<u8>, ProtectError> {
     let tool = argv.first().cloned().unwrap_or_default();
     let (tx, mut rx) = mpsc::channel::<Bytes>(16);
     let collect = tokio::spawn(async move {
@@ -55,7 +65,7 @@ pub async fn capture<R: Runner>(
             stderr: result.stderr.trim().to_string(),
         });
     }
-    Ok(String::from_utf8_lossy(&out).trim().to_string())
+    Ok(out)
 }
 
 /// Docker mode: `docker exec` in `<stack>-<component>`.

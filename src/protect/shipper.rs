@@ -145,6 +145,9 @@ impl<S: ObjectStore> Shipper<S> {
                 .collect();
             self.seeded = true;
         }
+        // The pass makes the store hold what the spool had when it was scanned, not at the
+        // pass's end: WAL written during the uploads is not covered yet.
+        let scanned_at = Utc::now();
         let files = scan(&self.cfg.spool).await?;
         let (complete, partial): (Vec<SpoolFile>, Vec<SpoolFile>) = files
             .into_iter()
@@ -222,7 +225,7 @@ impl<S: ObjectStore> Shipper<S> {
             }
         }
         self.update(|s| {
-            s.synced_at = Some(Utc::now());
+            s.synced_at = Some(scanned_at);
             s.failing_since = None;
             s.last_error = None;
             s.spool_bytes = 0;
@@ -255,6 +258,32 @@ async fn scan(spool: &Path) -> Result<Vec<SpoolFile>, ProtectError> {
     }
     out.sort_by_key(|f| f.kind);
     Ok(out)
+}
+
+/// Stores a WAL file held in memory (a timeline history written by a restore's promotion,
+/// before any shipper has seen it) under the same key the shipper would give it.
+pub async fn put_wal_file<S: ObjectStore>(
+    store: &S,
+    cfg: &ShipperConfig,
+    kind: WalKind,
+    raw: Vec<u8>,
+) -> Result<String, ProtectError> {
+    let sha = hex::encode(Sha256::digest(&raw));
+    let key = wal::object_key(&cfg.stack, kind, &sha, cfg.key.is_some());
+    let (raw_tx, out_rx, encoder) = pipeline::spawn(
+        Compression::ZstdDigest(cfg.compression_level),
+        &[],
+        cfg.key.clone(),
+    );
+    let feed = async move {
+        let _ = raw_tx.send(Bytes::from(raw)).await;
+    };
+    let ((), put) = tokio::join!(feed, store.put(&key, out_rx));
+    encoder
+        .await
+        .map_err(|e| ProtectError::Io(e.to_string()))??;
+    put?;
+    Ok(key)
 }
 
 /// Stores a complete segment or history file: hashed in one pass, then streamed through

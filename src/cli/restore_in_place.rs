@@ -1,0 +1,240 @@
+//! `appstack restore --force` (no `--into`): the stack's own database replaced by a backup.
+//!
+//! Nothing is touched until the backup, its key and its WAL are verified (by the caller) and
+//! a safety copy of the current database exists: a base backup into the store when the
+//! database answers, otherwise its cluster directory is moved aside inside the data volume
+//! (a broken database is the usual reason to restore in place). Then the stack's containers
+//! go (volumes stay), the WAL spool is emptied — it holds the timeline being abandoned, and
+//! `pg_receivewal` must start afresh on the new one — and the database boots alone until it
+//! is promoted. Only then does the rest of the stack start, and a base backup on the new
+//! timeline makes the restored state recoverable at once. `appstack run` leaves the stack
+//! alone throughout (see `maintenance`).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::restore::{check_helper, rt, PGDATA};
+use super::CliError;
+use crate::api::ValidatedStack;
+use crate::docker::apply::{down, Applier};
+use crate::docker::progress::Lines;
+use crate::docker::render::volume_name;
+use crate::docker::{BollardEngine, Engine};
+use crate::plan::wal::{SPOOL_PATH, WAL_SPOOL_VOLUME};
+use crate::plan::{Plan, LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_STACK};
+use crate::protect::backup::{base_backup, psql_argv};
+use crate::protect::runner::{capture, capture_bytes, DockerRunner};
+use crate::protect::shipper::{put_wal_file, ShipperConfig};
+use crate::protect::target::AnyStore;
+use crate::protect::wal::WalKind;
+
+const DATA: &str = "/var/lib/postgresql/data";
+
+/// What lets the user undo the restore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Safety {
+    /// A base backup of the database as it was, in the store.
+    Backup(String),
+    /// The old cluster directory, kept in the data volume under this name.
+    KeptAside(String),
+}
+
+impl Safety {
+    pub(super) fn undo_hint(&self, file: &Path, volume: &str) -> String {
+        match self {
+            Safety::Backup(id) => format!(
+                "the database as it was is in safety backup {id}: `appstack restore -f {} --to {id} --force` brings it back",
+                file.display()
+            ),
+            Safety::KeptAside(dir) => format!(
+                "the database did not answer, so it could not be backed up: its old cluster directory is kept as {dir} in volume {volume}"
+            ),
+        }
+    }
+}
+
+/// The plan that boots the database alone, so nothing connects before it is promoted.
+pub(super) fn database_only(plan: &Plan) -> Plan {
+    let mut alone = plan.clone();
+    alone.components.retain(|c| c.name == "database");
+    alone
+}
+
+/// Takes the safety copy, then clears the way: containers removed, spool emptied, the old
+/// cluster directory deleted (it is in the safety backup) or moved aside.
+pub(super) async fn prepare(
+    engine: &Arc<BollardEngine>,
+    plan: &Plan,
+    stack: &ValidatedStack,
+    store: &AnyStore,
+) -> Result<Safety, CliError> {
+    let Some(db) = &stack.database else {
+        return Err(CliError::Invalid(
+            "spec.database: not set; nothing to restore".into(),
+        ));
+    };
+    let runner = DockerRunner {
+        engine: engine.clone(),
+        stack: plan.stack.clone(),
+    };
+    let answers = capture(
+        &runner,
+        "database",
+        psql_argv(&db.user, &db.name, &["SELECT 1"]),
+    )
+    .await
+    .is_ok();
+    let safety = if answers {
+        eprintln!(
+            "taking a safety backup of {} before replacing its database ...",
+            stack.name
+        );
+        let target = super::backup::target(stack)?;
+        let m = base_backup(store, &runner, &target).await.map_err(|e| {
+            CliError::Runtime(format!(
+                "the safety backup failed, so nothing was changed: {e}"
+            ))
+        })?;
+        eprintln!("safety backup {} taken", m.id);
+        Safety::Backup(m.id)
+    } else {
+        let dir = format!(
+            "pgdata.pre-restore-{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+        );
+        eprintln!(
+            "the database of {} does not answer; its cluster directory will be kept as {dir}",
+            stack.name
+        );
+        Safety::KeptAside(dir)
+    };
+
+    let removed = down(engine.as_ref(), plan, false, &Lines::new()).await?;
+    eprintln!(
+        "stopped {}: {removed} container(s) removed, volumes kept",
+        stack.name
+    );
+
+    let mut mounts = vec![(volume_name(&plan.stack, "database-data"), DATA.to_string())];
+    let mut script = match &safety {
+        Safety::Backup(_) => format!("set -e; rm -rf {DATA}/pgdata"),
+        Safety::KeptAside(dir) => {
+            format!("set -e; if [ -e {DATA}/pgdata ]; then mv {DATA}/pgdata {DATA}/{dir}; fi")
+        }
+    };
+    if plan.volumes.iter().any(|v| v.name == WAL_SPOOL_VOLUME) {
+        mounts.push((
+            volume_name(&plan.stack, WAL_SPOOL_VOLUME),
+            SPOOL_PATH.to_string(),
+        ));
+        script.push_str(&format!("; find {SPOOL_PATH} -mindepth 1 -delete"));
+    }
+    let labels = HashMap::from([
+        (LABEL_STACK.to_string(), plan.stack.clone()),
+        (LABEL_MANAGED_BY.to_string(), "appstack".to_string()),
+        (LABEL_COMPONENT.to_string(), "restore".to_string()),
+    ]);
+    let (_, nothing) = tokio::sync::mpsc::channel(1);
+    let out = engine
+        .run_with_stdin(
+            &format!("{}-restore-clear", plan.stack),
+            &db.image,
+            &script,
+            mounts,
+            labels,
+            nothing,
+        )
+        .await?;
+    check_helper("clearing the old data directory", out)?;
+    Ok(safety)
+}
+
+/// The promoted database's timeline: the first 8 hex digits of its current WAL file.
+async fn current_timeline(
+    runner: &DockerRunner<BollardEngine>,
+    db: &crate::api::validated::Database,
+) -> Result<u32, CliError> {
+    let sql = "SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)";
+    let hex = capture(runner, "database", psql_argv(&db.user, &db.name, &[sql]))
+        .await
+        .map_err(rt)?;
+    u32::from_str_radix(&hex, 16)
+        .map_err(|_| CliError::Runtime(format!("unexpected WAL file name prefix {hex:?}")))
+}
+
+/// Stores the new timeline's history file at once: the next restore picks its timeline id
+/// from the histories in the store, and `appstack run` (whose shipper would store it too)
+/// may not be running.
+async fn publish_history(
+    runner: &DockerRunner<BollardEngine>,
+    stack: &ValidatedStack,
+    store: &AnyStore,
+) -> Result<u32, CliError> {
+    let (Some(db), Some(backup)) = (&stack.database, &stack.backup) else {
+        return Err(CliError::Invalid("spec.backup: not set".into()));
+    };
+    let tli = current_timeline(runner, db).await?;
+    let kind = WalKind::History(tli);
+    let argv = vec![
+        "cat".to_string(),
+        format!("{PGDATA}/pg_wal/{}", kind.file_name()),
+    ];
+    let raw = capture_bytes(runner, "database", argv).await.map_err(rt)?;
+    let cfg = ShipperConfig {
+        stack: stack.name.clone(),
+        spool: Default::default(),
+        interval: Default::default(),
+        compression_level: backup.compression_level,
+        key: super::backup::spec_key(stack)?,
+        alert_bytes: 0,
+        parallel: 1,
+    };
+    put_wal_file(store, &cfg, kind, raw).await.map_err(rt)?;
+    Ok(tli)
+}
+
+/// Starts the whole stack on the restored database and backs up its new timeline.
+pub(super) async fn finish(
+    engine: &Arc<BollardEngine>,
+    plan: Arc<Plan>,
+    stack: &ValidatedStack,
+    store: &AnyStore,
+    state_dir: &Path,
+) -> Result<(), CliError> {
+    let runner = DockerRunner {
+        engine: engine.clone(),
+        stack: plan.stack.clone(),
+    };
+    let tli = publish_history(&runner, stack, store).await?;
+    eprintln!("the restored database continues on timeline {tli}; its history is in the store");
+    let applier = Applier {
+        engine: engine.clone(),
+        plan: plan.clone(),
+        secrets: super::common::secrets(state_dir, &plan)?,
+        reporter: Arc::new(Lines::new()),
+        wait: true,
+    };
+    applier.apply().await?;
+    eprintln!(
+        "stack {} is up on the restored database; taking a base backup of its new timeline ...",
+        stack.name
+    );
+    let runner = DockerRunner {
+        engine: engine.clone(),
+        stack: plan.stack.clone(),
+    };
+    let target = super::backup::target(stack)?;
+    let m = base_backup(store, &runner, &target).await.map_err(|e| {
+        CliError::Runtime(format!(
+            "the database was restored and the stack is up, but the base backup of its new timeline failed: {e}; take one with `appstack backup now --only db`"
+        ))
+    })?;
+    eprintln!(
+        "base backup {} taken: the restored state is recoverable (timeline {})",
+        m.id,
+        m.timeline
+            .map_or_else(|| "?".to_string(), |t| t.to_string())
+    );
+    Ok(())
+}
