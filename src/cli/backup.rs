@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use super::common::{connect, load, table};
+use super::progress::{metered, Bar};
 use super::source::Source;
 use super::{CliError, FileArg};
 use crate::api::quantity::format_bytes;
@@ -8,11 +9,12 @@ use crate::api::quantity::parse_duration;
 use crate::api::validated::{Uploads, ValidatedStack};
 use crate::kube::report::{catalog_facts, report};
 use crate::kube::runner::KubeRunner;
-use crate::protect::backup::{self, Target};
+use crate::protect::backup::{self, psql_argv, Target};
 use crate::protect::crypto::Key;
 use crate::protect::manifest::{catalog, Kind, Manifest};
+use crate::protect::meter::Meter;
 use crate::protect::retention::{prune, Policy};
-use crate::protect::runner::{DockerRunner, Runner};
+use crate::protect::runner::{capture, DockerRunner, Runner};
 use crate::protect::target::AnyStore;
 use crate::protect::verify::verify;
 use crate::protect::ObjectStore;
@@ -148,6 +150,7 @@ pub(crate) fn target(stack: &ValidatedStack) -> Result<Target, CliError> {
             Uploads::Volume { path, .. } => Some(path.clone()),
             Uploads::S3 { .. } => None,
         }),
+        meter: None,
     })
 }
 
@@ -231,7 +234,6 @@ async fn take<R: Runner>(
     t: &Target,
     kinds: &[Kind],
 ) -> Result<(), CliError> {
-    let err = |e: crate::protect::ProtectError| CliError::Runtime(e.to_string());
     for kind in kinds {
         eprintln!(
             "taking {} backup of {} into {} ...",
@@ -239,14 +241,50 @@ async fn take<R: Runner>(
             t.stack,
             store.location()
         );
-        let m = match kind {
-            Kind::Base => backup::base_backup(store, runner, t).await.map_err(err)?,
-            Kind::Dump => backup::dump(store, runner, t).await.map_err(err)?,
-            Kind::Files => backup::files(store, runner, t).await.map_err(err)?,
-        };
+        let m = take_one(store, runner, t, *kind)
+            .await
+            .map_err(|e| CliError::Runtime(e.to_string()))?;
         eprintln!("{}", summary(&m));
     }
     Ok(())
+}
+
+/// One backup, with a progress bar on the bytes read from the database (against the
+/// cluster's size for a base backup).
+pub(crate) async fn take_one<R: Runner>(
+    store: &AnyStore,
+    runner: &R,
+    t: &Target,
+    kind: Kind,
+) -> Result<Manifest, crate::protect::ProtectError> {
+    let meter = Meter::default();
+    let t = Target {
+        meter: Some(meter.clone()),
+        ..t.clone()
+    };
+    let total = match kind {
+        Kind::Base => capture(
+            runner,
+            "database",
+            psql_argv(
+                &t.db_user,
+                &t.db_name,
+                &["SELECT sum(pg_database_size(oid)) FROM pg_database"],
+            ),
+        )
+        .await
+        .ok()
+        .and_then(|v| v.parse().ok()),
+        _ => None,
+    };
+    let bar = Bar::bytes(&format!("{} backup", kind.as_str()), &meter, total);
+    let m = match kind {
+        Kind::Base => backup::base_backup(store, runner, &t).await,
+        Kind::Dump => backup::dump(store, runner, &t).await,
+        Kind::Files => backup::files(store, runner, &t).await,
+    };
+    bar.done();
+    m
 }
 
 fn policy(stack: &ValidatedStack, a: &NowArgs) -> Result<Policy, CliError> {
@@ -346,7 +384,14 @@ async fn pg_verifybackup<E: crate::docker::Engine>(
         .get(&m.object_key("base.tar.zst"))
         .await
         .map_err(|e| CliError::Runtime(e.to_string()))?;
-    let (tar, decoder) = crate::protect::decode::spawn_zstd(object, key);
+    let meter = Meter::default();
+    let (tar, decoder) = crate::protect::decode::spawn_zstd(Box::pin(metered(object, &meter)), key);
+    let stored = m
+        .objects
+        .iter()
+        .find(|o| o.name == "base.tar.zst")
+        .map(|o| o.size);
+    let bar = Bar::bytes(&format!("pg_verifybackup {}", m.id), &meter, stored);
     let labels = std::collections::HashMap::from([
         (crate::plan::LABEL_STACK.to_string(), stack.to_string()),
         (
@@ -360,6 +405,7 @@ async fn pg_verifybackup<E: crate::docker::Engine>(
         engine.run_with_stdin(&name, image, script, Vec::new(), labels, tar),
         decoder
     );
+    bar.done();
     decoded
         .map_err(|e| CliError::Runtime(e.to_string()))?
         .map_err(|e| CliError::Runtime(e.to_string()))?;

@@ -8,6 +8,7 @@ mod export;
 mod logs;
 mod operator;
 mod plan;
+mod progress;
 mod render;
 mod restore;
 mod restore_dump;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::common::{connect, load};
+use super::progress::{metered, metered_channel, Bar};
 use super::CliError;
 use crate::api::validate::is_dns_label;
 use crate::api::ValidatedStack;
@@ -17,6 +18,7 @@ use crate::plan::{self, Plan, LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_STACK};
 use crate::protect::backup::psql_argv;
 use crate::protect::decode::spawn_zstd;
 use crate::protect::manifest::Manifest;
+use crate::protect::meter::Meter;
 use crate::protect::restore::{dump_verified, pick_verified, Pick};
 use crate::protect::runner::{capture, DockerRunner};
 use crate::protect::target::AnyStore;
@@ -438,13 +440,32 @@ impl Job<'_> {
             self.chain.clone(),
             self.wal_key.clone(),
         );
+        let wal_meter = Meter::default();
+        let wal_tar = metered_channel(wal_tar, &wal_meter);
+        let wal_total: u64 = self
+            .chain
+            .iter()
+            .map(|o| match o.kind {
+                WalKind::History(_) => o.size,
+                _ => wal::SEGMENT_SIZE,
+            })
+            .sum();
         let object = self
             .copy
             .store
             .get(&self.copy.manifest.object_key("base.tar.zst"))
             .await
             .map_err(|e| CliError::Runtime(e.to_string()))?;
-        let (tar, decoder) = spawn_zstd(object, self.copy.key.clone());
+        let meter = Meter::default();
+        let stored = self
+            .copy
+            .manifest
+            .objects
+            .iter()
+            .find(|o| o.name == "base.tar.zst")
+            .map(|o| o.size);
+        let (tar, decoder) = spawn_zstd(Box::pin(metered(object, &meter)), self.copy.key.clone());
+        let bar = Bar::bytes("restoring base backup", &meter, stored);
         // Runs as the image's user; as root (official images) it hands the files to postgres.
         let script = format!("set -e; d={PGDATA}; mkdir -p \"$d\"; chmod 700 \"$d\"; tar -x -C \"$d\"; rm -f \"$d/postmaster.pid\"; if [ \"$(id -u)\" = 0 ]; then chown -R postgres:postgres /var/lib/postgresql/data; fi");
         let helper = format!("{into}-restore");
@@ -457,6 +478,7 @@ impl Job<'_> {
             tar,
         );
         let (filled, decoded) = tokio::join!(fill, decoder);
+        bar.done();
         let raw = decoded
             .map_err(|e| CliError::Runtime(e.to_string()))?
             .map_err(|e| CliError::Runtime(e.to_string()))?;
@@ -484,7 +506,9 @@ impl Job<'_> {
                 helper_labels,
                 wal_tar,
             );
+            let bar = Bar::bytes("placing WAL", &wal_meter, Some(wal_total));
             let (filled, fetched) = tokio::join!(fill, wal_fetch);
+            bar.done();
             let fetched = fetched
                 .map_err(|e| CliError::Runtime(e.to_string()))?
                 .map_err(|e| CliError::Runtime(format!("refusing to replay WAL: {e}")))?;
@@ -535,11 +559,16 @@ impl Job<'_> {
         psql: &dyn Fn(&str) -> Vec<String>,
     ) -> Result<(), CliError> {
         let deadline = Instant::now() + self.copy.stack.recovery.rto;
+        let bar = Bar::spinner("replaying WAL");
+        let sql = "SELECT pg_is_in_recovery()::text || ' ' || coalesce(pg_last_wal_replay_lsn()::text, '')";
         loop {
-            let r = capture(runner, "database", psql("SELECT pg_is_in_recovery()")).await;
-            if let Ok(v) = &r {
-                if v == "f" {
-                    return Ok(());
+            if let Ok(v) = capture(runner, "database", psql(sql)).await {
+                match v.split_once(' ') {
+                    Some(("false", _)) => return Ok(()),
+                    Some((_, lsn)) if !lsn.is_empty() => {
+                        bar.set_message(format!("replaying WAL, at LSN {lsn}"));
+                    }
+                    _ => {}
                 }
             }
             if Instant::now() > deadline {

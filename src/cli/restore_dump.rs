@@ -6,10 +6,12 @@
 
 use std::time::Instant;
 
+use super::progress::{metered, Bar};
 use super::restore::{boot_copy, check_helper, checks, data_volume, rt, Copy, DataVolume};
 use super::CliError;
 use crate::docker::Engine;
 use crate::protect::decode::spawn_zstd;
+use crate::protect::meter::Meter;
 use crate::protect::runner::capture;
 use crate::protect::ObjectStore;
 
@@ -56,7 +58,10 @@ impl DumpJob<'_> {
                 .get(&self.copy.manifest.object_key(&o.name))
                 .await
                 .map_err(rt)?;
-            let (plain, decoder) = spawn_zstd(object, self.copy.key.clone());
+            let meter = Meter::default();
+            let (plain, decoder) =
+                spawn_zstd(Box::pin(metered(object, &meter)), self.copy.key.clone());
+            let bar = Bar::bytes(&format!("staging {file}"), &meter, Some(o.size));
             let script = format!(
                 "set -e; mkdir -p {STAGING}; cat > {STAGING}/{file}; if [ \"$(id -u)\" = 0 ]; then chown -R postgres:postgres {STAGING}; fi"
             );
@@ -71,6 +76,7 @@ impl DumpJob<'_> {
                 ),
                 decoder
             );
+            bar.done();
             let raw = decoded
                 .map_err(|e| CliError::Runtime(e.to_string()))?
                 .map_err(rt)?;
@@ -106,6 +112,7 @@ impl DumpJob<'_> {
                 format!("createdb -U {} \"{name}\" && ", db.user)
             };
             let t = Instant::now();
+            let bar = Bar::spinner(&format!("pg_restore -j of database {name}"));
             let out = capture(
                 &runner,
                 "database",
@@ -115,6 +122,7 @@ impl DumpJob<'_> {
                 )),
             )
             .await;
+            bar.done();
             out.map_err(|e| CliError::Runtime(format!("pg_restore of database {name}: {e}")))?;
             eprintln!(
                 "database {name} restored with pg_restore -j in {:.1}s",

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::backup::take_one;
 use super::restore::{check_helper, rt, PGDATA};
 use super::CliError;
 use crate::api::ValidatedStack;
@@ -23,7 +24,8 @@ use crate::docker::render::volume_name;
 use crate::docker::{BollardEngine, Engine};
 use crate::plan::wal::{SPOOL_PATH, WAL_SPOOL_VOLUME};
 use crate::plan::{Plan, LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_STACK};
-use crate::protect::backup::{base_backup, psql_argv};
+use crate::protect::backup::psql_argv;
+use crate::protect::manifest::Kind;
 use crate::protect::runner::{capture, capture_bytes, DockerRunner};
 use crate::protect::shipper::{put_wal_file, ShipperConfig};
 use crate::protect::target::AnyStore;
@@ -91,11 +93,13 @@ pub(super) async fn prepare(
             stack.name
         );
         let target = super::backup::target(stack)?;
-        let m = base_backup(store, &runner, &target).await.map_err(|e| {
-            CliError::Runtime(format!(
-                "the safety backup failed, so nothing was changed: {e}"
-            ))
-        })?;
+        let m = take_one(store, &runner, &target, Kind::Base)
+            .await
+            .map_err(|e| {
+                CliError::Runtime(format!(
+                    "the safety backup failed, so nothing was changed: {e}"
+                ))
+            })?;
         eprintln!("safety backup {} taken", m.id);
         Safety::Backup(m.id)
     } else {
@@ -225,7 +229,7 @@ pub(super) async fn finish(
         stack: plan.stack.clone(),
     };
     let target = super::backup::target(stack)?;
-    let m = base_backup(store, &runner, &target).await.map_err(|e| {
+    let m = take_one(store, &runner, &target, Kind::Base).await.map_err(|e| {
         CliError::Runtime(format!(
             "the database was restored and the stack is up, but the base backup of its new timeline failed: {e}; take one with `appstack backup now --only db`"
         ))

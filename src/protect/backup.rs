@@ -10,6 +10,7 @@ use chrono::Utc;
 use super::crypto::Key;
 use super::error::ProtectError;
 use super::manifest::{Kind, Manifest, ObjectEntry, FORMAT};
+use super::meter::Meter;
 use super::pipeline::{self, Compression};
 use super::runner::{capture, Runner};
 use super::store::ObjectStore;
@@ -26,6 +27,8 @@ pub struct Target {
     pub uploads_path: Option<String>,
     /// Client-side encryption key.
     pub key: Option<Key>,
+    /// Counts the raw bytes read from the database, for a progress display.
+    pub meter: Option<Meter>,
 }
 
 const SOCKET: &str = "/var/run/postgresql";
@@ -70,7 +73,8 @@ async fn stream_object<S: ObjectStore, R: Runner>(
         format!("{}s", t.timeout.as_secs().max(1)),
     ];
     full.extend(argv);
-    let (raw_tx, out_rx, encoder) = pipeline::spawn(compression, capture_members, t.key.clone());
+    let (raw_tx, out_rx, encoder) =
+        pipeline::spawn(compression, capture_members, t.key.clone(), t.meter.clone());
     let run = runner.run(component, full, raw_tx);
     let put = store.put(key, out_rx);
     let (run, put) = tokio::join!(run, put);

@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use super::crypto::{EncryptWriter, Key};
 use super::error::ProtectError;
+use super::meter::Meter;
 use super::tar_scan::TarScan;
 
 /// Chunks of ~1 MiB go to the store; 8 in flight at most on each side.
@@ -107,6 +108,7 @@ pub fn spawn(
     compression: Compression,
     capture: &[&str],
     key: Option<Key>,
+    meter: Option<Meter>,
 ) -> (
     mpsc::Sender<Bytes>,
     mpsc::Receiver<Bytes>,
@@ -140,6 +142,9 @@ pub fn spawn(
                 let _ = enc.set_parameter(zstd::stream::raw::CParameter::JobSize(CHUNK as u32));
                 while let Some(chunk) = raw_rx.blocking_recv() {
                     raw_size += chunk.len() as u64;
+                    if let Some(m) = &meter {
+                        m.add(chunk.len() as u64);
+                    }
                     if let Some(s) = scan.as_mut() {
                         s.feed(&chunk);
                     }
@@ -151,6 +156,9 @@ pub fn spawn(
                 let mut out = out;
                 while let Some(chunk) = raw_rx.blocking_recv() {
                     raw_size += chunk.len() as u64;
+                    if let Some(m) = &meter {
+                        m.add(chunk.len() as u64);
+                    }
                     out.write_all(&chunk).map_err(io)?;
                 }
                 out.finish().map_err(io)?

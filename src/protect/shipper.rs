@@ -274,6 +274,7 @@ pub async fn put_wal_file<S: ObjectStore>(
         Compression::ZstdDigest(cfg.compression_level),
         &[],
         cfg.key.clone(),
+        None,
     );
     let feed = async move {
         let _ = raw_tx.send(Bytes::from(raw)).await;
@@ -311,6 +312,7 @@ async fn ship_complete<S: ObjectStore>(
         Compression::ZstdDigest(cfg.compression_level),
         &[],
         cfg.key.clone(),
+        None,
     );
     let feed = async move {
         loop {
@@ -379,6 +381,7 @@ async fn ship_partial<S: ObjectStore>(
         Compression::ZstdDigest(cfg.compression_level),
         &[],
         cfg.key.clone(),
+        None,
     );
     let data = Bytes::from(data);
     let feed = async move {
