@@ -46,6 +46,15 @@ fn restore_into_a_new_stack_and_refuse_corruption() {
     );
     let health = docker_ok(&["exec", "it-restore-copy-cms", "python3", "-c", "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:8055/server/health').read().decode())"]);
     assert!(health.contains("\"database\": \"ok\""), "{health}");
+    // The tar came in through a FIFO in the volume, which is gone again.
+    let top = docker_ok(&[
+        "exec",
+        "it-restore-copy-database",
+        "ls",
+        "-a",
+        "/var/lib/postgresql/data",
+    ]);
+    assert!(!top.contains(".appstack-stream"), "{top}");
     // The source is untouched.
     assert_eq!(s.psql("SELECT count(*) FROM orders"), "1001");
     // Restoring into an existing stack is refused.

@@ -28,6 +28,9 @@ use crate::protect::{ObjectStore, ProtectError};
 use crate::secrets::SecretStore;
 
 pub(super) const PGDATA: &str = "/var/lib/postgresql/data/pgdata";
+/// Helpers run as the image's user; as root (official images) they hand the files to postgres.
+pub(super) const CHOWN_IF_ROOT: &str =
+    "if [ \"$(id -u)\" = 0 ]; then chown -R postgres:postgres /var/lib/postgresql/data; fi";
 const WAL_DIR: &str = "/var/lib/postgresql/data/pgdata/appstack_wal";
 const RECOVERY_SETTINGS: [&str; 5] = [
     "restore_command",
@@ -342,6 +345,7 @@ pub(super) struct DataVolume {
 pub(super) async fn data_volume(
     engine: &BollardEngine,
     into: &str,
+    image: &str,
 ) -> Result<DataVolume, CliError> {
     let labels: HashMap<String, String> = HashMap::from([
         (LABEL_STACK.to_string(), into.to_string()),
@@ -355,8 +359,23 @@ pub(super) async fn data_volume(
     engine.create_volume(&volume, labels.clone()).await?;
     let mut helper_labels = labels;
     helper_labels.insert(LABEL_COMPONENT.to_string(), "restore".to_string());
+    let mounts = vec![(volume, "/var/lib/postgresql/data".to_string())];
+    // The first mount gives the volume the image's ownership; the empty cluster directory
+    // then lets the restore stream in through a FIFO (see docker::fifo).
+    let (_, nothing) = tokio::sync::mpsc::channel(1);
+    let out = engine
+        .run_with_stdin(
+            &format!("{into}-restore-init"),
+            image,
+            &format!("set -e; d={PGDATA}; mkdir -p \"$d\"; chmod 700 \"$d\"; {CHOWN_IF_ROOT}"),
+            mounts.clone(),
+            helper_labels.clone(),
+            nothing,
+        )
+        .await?;
+    check_helper("initialising the data volume", out)?;
     Ok(DataVolume {
-        mounts: vec![(volume, "/var/lib/postgresql/data".to_string())],
+        mounts,
         helper_labels,
     })
 }
@@ -431,7 +450,7 @@ impl Job<'_> {
         let DataVolume {
             mounts,
             helper_labels,
-        } = data_volume(self.copy.engine.as_ref(), &into).await?;
+        } = data_volume(self.copy.engine.as_ref(), &into, &db.image).await?;
 
         // WAL downloads start now and run ahead while the base backup is extracted.
         let (wal_tar, wal_fetch) = wal_fetch::spawn_tar(
@@ -466,8 +485,7 @@ impl Job<'_> {
             .map(|o| o.size);
         let (tar, decoder) = spawn_zstd(Box::pin(metered(object, &meter)), self.copy.key.clone());
         let bar = Bar::bytes("restoring base backup", &meter, stored);
-        // Runs as the image's user; as root (official images) it hands the files to postgres.
-        let script = format!("set -e; d={PGDATA}; mkdir -p \"$d\"; chmod 700 \"$d\"; tar -x -C \"$d\"; rm -f \"$d/postmaster.pid\"; if [ \"$(id -u)\" = 0 ]; then chown -R postgres:postgres /var/lib/postgresql/data; fi");
+        let script = format!("set -e; d={PGDATA}; mkdir -p \"$d\"; chmod 700 \"$d\"; tar -x -C \"$d\"; rm -f \"$d/postmaster.pid\"; {CHOWN_IF_ROOT}");
         let helper = format!("{into}-restore");
         let fill = self.copy.engine.run_with_stdin(
             &helper,
@@ -494,7 +512,7 @@ impl Job<'_> {
             let script = format!(
                 "set -e; d={PGDATA}; w={WAL_DIR}; mkdir -p \"$w\"; chmod 700 \"$w\"; tar -x -C \"$w\"\n\
                  cat >> \"$d/postgresql.auto.conf\" <<'APPSTACK_EOF'\n{}APPSTACK_EOF\n\
-                 touch \"$d/recovery.signal\"; if [ \"$(id -u)\" = 0 ]; then chown -R postgres:postgres /var/lib/postgresql/data; fi",
+                 touch \"$d/recovery.signal\"; {CHOWN_IF_ROOT}",
                 recovery_conf(self.pick)
             );
             let helper = format!("{into}-restore-wal");

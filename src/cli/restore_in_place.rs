@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::backup::take_one;
-use super::restore::{check_helper, rt, PGDATA};
+use super::restore::{check_helper, rt, CHOWN_IF_ROOT, PGDATA};
 use super::CliError;
 use crate::api::ValidatedStack;
 use crate::docker::apply::{down, Applier};
@@ -121,12 +121,14 @@ pub(super) async fn prepare(
     );
 
     let mut mounts = vec![(volume_name(&plan.stack, "database-data"), DATA.to_string())];
+    // An empty cluster directory stays, so the volume is never empty (see docker::fifo).
     let mut script = match &safety {
-        Safety::Backup(_) => format!("set -e; rm -rf {DATA}/pgdata"),
+        Safety::Backup(_) => format!("set -e; rm -rf {PGDATA}"),
         Safety::KeptAside(dir) => {
-            format!("set -e; if [ -e {DATA}/pgdata ]; then mv {DATA}/pgdata {DATA}/{dir}; fi")
+            format!("set -e; if [ -e {PGDATA} ]; then mv {PGDATA} {DATA}/{dir}; fi")
         }
     };
+    script.push_str(&format!("; mkdir -m 700 {PGDATA}; {CHOWN_IF_ROOT}"));
     if plan.volumes.iter().any(|v| v.name == WAL_SPOOL_VOLUME) {
         mounts.push((
             volume_name(&plan.stack, WAL_SPOOL_VOLUME),

@@ -539,6 +539,21 @@ impl Engine for BollardEngine {
         use tokio::io::AsyncWriteExt;
         let map = |e| DockerError::from_bollard(e, &format!("container {name}"));
         let _ = self.remove(name).await;
+        // Through a FIFO in the first volume when its directory is reachable (see fifo.rs).
+        let fifo = match volumes.first() {
+            Some((volume, inside)) => match self.docker.inspect_volume(volume).await {
+                Ok(v) => {
+                    super::fifo::StdinFifo::create(std::path::Path::new(&v.mountpoint), inside)
+                }
+                Err(_) => None,
+            },
+            None => None,
+        };
+        let script = match &fifo {
+            Some(f) => format!("exec 0<'{}'\n{script}", f.target),
+            None => script.to_string(),
+        };
+        let attach_stdin = fifo.is_none();
         let mounts = volumes
             .into_iter()
             .map(|(source, target)| Mount {
@@ -550,11 +565,11 @@ impl Engine for BollardEngine {
             .collect();
         let body = ContainerCreateBody {
             image: Some(image.to_string()),
-            entrypoint: Some(vec!["/bin/sh".into(), "-c".into(), script.to_string()]),
+            entrypoint: Some(vec!["/bin/sh".into(), "-c".into(), script]),
             cmd: Some(vec![]),
-            open_stdin: Some(true),
-            stdin_once: Some(true),
-            attach_stdin: Some(true),
+            open_stdin: Some(attach_stdin),
+            stdin_once: Some(attach_stdin),
+            attach_stdin: Some(attach_stdin),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
             labels: Some(labels),
@@ -567,7 +582,7 @@ impl Engine for BollardEngine {
         };
         self.create_container(name, body).await?;
         let opts = q::AttachContainerOptionsBuilder::default()
-            .stdin(true)
+            .stdin(attach_stdin)
             .stdout(true)
             .stderr(true)
             .stream(true)
@@ -581,10 +596,20 @@ impl Engine for BollardEngine {
         let mut input = attached.input;
         let mut output = attached.output;
         let feed = async move {
-            while let Some(chunk) = stdin.recv().await {
-                input.write_all(&chunk).await?;
+            match fifo {
+                Some(mut f) => {
+                    while let Some(chunk) = stdin.recv().await {
+                        f.sender.write_all(&chunk).await?;
+                    }
+                    Ok(())
+                }
+                None => {
+                    while let Some(chunk) = stdin.recv().await {
+                        input.write_all(&chunk).await?;
+                    }
+                    input.shutdown().await
+                }
             }
-            input.shutdown().await
         };
         let drain = async move {
             let mut text = String::new();
@@ -595,7 +620,26 @@ impl Engine for BollardEngine {
             }
             text
         };
-        let (fed, text) = tokio::join!(feed, drain);
+        tokio::pin!(feed, drain);
+        let mut fed = None;
+        let text = loop {
+            tokio::select! {
+                r = &mut feed, if fed.is_none() => fed = Some(r),
+                text = &mut drain => break text,
+            }
+        };
+        // The container has exited. A feed still writing only fills the pipe's buffer, or
+        // (FIFO: we hold a read end too) would wait forever: it gets a moment, no more.
+        let fed = match fed {
+            Some(r) => r,
+            None => tokio::time::timeout(std::time::Duration::from_secs(2), &mut feed)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(std::io::Error::other(
+                        "the container exited before reading all of its input",
+                    ))
+                }),
+        };
         let mut wait = self
             .docker
             .wait_container(name, None::<q::WaitContainerOptions>);

@@ -4,6 +4,7 @@
 //! container. The FIFO is a kernel pipe, so a backup is bounded by compression instead.
 //! Only possible when the volume's files are visible to us (appstack on the engine's host
 //! with access to the local driver's directory); otherwise the caller uses the attach stream.
+//! `StdinFifo` is the same for what a restore feeds into a one-off container.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -110,11 +111,43 @@ fn drain(receiver: &pipe::Receiver, buf: &mut BytesMut) -> std::io::Result<usize
     Ok(total)
 }
 
-fn set_pipe_size(receiver: &pipe::Receiver) {
+fn set_pipe_size(end: &impl std::os::fd::AsRawFd) {
     use nix::fcntl::{fcntl, FcntlArg};
-    use std::os::fd::AsRawFd;
     // Best effort: an unprivileged limit (pipe-max-size) just leaves the default.
-    let _ = fcntl(receiver.as_raw_fd(), FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
+    let _ = fcntl(end.as_raw_fd(), FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
+}
+
+/// The other direction, for a one-off container's stdin (a restore's tar): the attach
+/// stream's stdin is as slow as its stdout. The container's script starts with
+/// `exec 0<'{target}'`; dropping `sender` (the only writer) is its end of file.
+pub struct StdinFifo {
+    pub sender: pipe::Sender,
+    /// The FIFO's path inside the container.
+    pub target: String,
+    _fifo: Fifo,
+}
+
+impl StdinFifo {
+    /// In the volume whose host directory is `host_dir`, mounted at `inside`; `None` when
+    /// that directory is not reachable from here, or is empty: Docker gives a volume the
+    /// ownership of the image's directory only while it is empty, so a new volume must be
+    /// initialised by a container first.
+    pub fn create(host_dir: &Path, inside: &str) -> Option<Self> {
+        std::fs::read_dir(host_dir).ok()?.next()?.ok()?;
+        let file = format!(".appstack-stream-{:016x}", rand::random::<u64>());
+        let fifo = Fifo::create(&host_dir.join(&file), host_dir).ok()?;
+        // Read-write, so opening does not wait for the container to open its end.
+        let sender = pipe::OpenOptions::new()
+            .read_write(true)
+            .open_sender(&fifo.0)
+            .ok()?;
+        set_pipe_size(&sender);
+        Some(Self {
+            sender,
+            target: format!("{}/{file}", inside.trim_end_matches('/')),
+            _fifo: fifo,
+        })
+    }
 }
 
 /// The FIFO on the host, owned like its directory (so the container's user may write it),
