@@ -3,7 +3,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
+use tokio::sync::mpsc::Receiver;
 
 use super::common::{connect, load};
 use super::progress::{metered, metered_channel, Bar};
@@ -31,7 +33,8 @@ pub(super) const PGDATA: &str = "/var/lib/postgresql/data/pgdata";
 /// Helpers run as the image's user; as root (official images) they hand the files to postgres.
 pub(super) const CHOWN_IF_ROOT: &str =
     "if [ \"$(id -u)\" = 0 ]; then chown -R postgres:postgres /var/lib/postgresql/data; fi";
-const WAL_DIR: &str = "/var/lib/postgresql/data/pgdata/appstack_wal";
+/// Where the restore puts the WAL to replay, inside the cluster directory.
+const WAL_SUBDIR: &str = "appstack_wal";
 const RECOVERY_SETTINGS: [&str; 5] = [
     "restore_command",
     "recovery_target",
@@ -345,7 +348,6 @@ pub(super) struct DataVolume {
 pub(super) async fn data_volume(
     engine: &BollardEngine,
     into: &str,
-    image: &str,
 ) -> Result<DataVolume, CliError> {
     let labels: HashMap<String, String> = HashMap::from([
         (LABEL_STACK.to_string(), into.to_string()),
@@ -360,20 +362,6 @@ pub(super) async fn data_volume(
     let mut helper_labels = labels;
     helper_labels.insert(LABEL_COMPONENT.to_string(), "restore".to_string());
     let mounts = vec![(volume, "/var/lib/postgresql/data".to_string())];
-    // The first mount gives the volume the image's ownership; the empty cluster directory
-    // then lets the restore stream in through a FIFO (see docker::fifo).
-    let (_, nothing) = tokio::sync::mpsc::channel(1);
-    let out = engine
-        .run_with_stdin(
-            &format!("{into}-restore-init"),
-            image,
-            &format!("set -e; d={PGDATA}; mkdir -p \"$d\"; chmod 700 \"$d\"; {CHOWN_IF_ROOT}"),
-            mounts.clone(),
-            helper_labels.clone(),
-            nothing,
-        )
-        .await?;
-    check_helper("initialising the data volume", out)?;
     Ok(DataVolume {
         mounts,
         helper_labels,
@@ -450,7 +438,7 @@ impl Job<'_> {
         let DataVolume {
             mounts,
             helper_labels,
-        } = data_volume(self.copy.engine.as_ref(), &into, &db.image).await?;
+        } = data_volume(self.copy.engine.as_ref(), &into).await?;
 
         // WAL downloads start now and run ahead while the base backup is extracted.
         let (wal_tar, wal_fetch) = wal_fetch::spawn_tar(
@@ -458,6 +446,7 @@ impl Job<'_> {
             self.copy.stack.name.clone(),
             self.chain.clone(),
             self.wal_key.clone(),
+            format!("{WAL_SUBDIR}/"),
         );
         let wal_meter = Meter::default();
         let wal_tar = metered_channel(wal_tar, &wal_meter);
@@ -485,61 +474,74 @@ impl Job<'_> {
             .map(|o| o.size);
         let (tar, decoder) = spawn_zstd(Box::pin(metered(object, &meter)), self.copy.key.clone());
         let bar = Bar::bytes("restoring base backup", &meter, stored);
-        let script = format!("set -e; d={PGDATA}; mkdir -p \"$d\"; chmod 700 \"$d\"; tar -x -C \"$d\"; rm -f \"$d/postmaster.pid\"; {CHOWN_IF_ROOT}");
+        let replay = !self.chain.is_empty() || self.new_timeline;
+        // One helper run: the base backup's tar, then (extracted with --ignore-zeros, which
+        // reads on past the first archive's end) the WAL's tar under appstack_wal/.
+        let (input, recovery) = if replay {
+            (
+                concat(tar, wal_tar),
+                format!(
+                    "cat >> \"$d/postgresql.auto.conf\" <<'APPSTACK_EOF'\n{}APPSTACK_EOF\n\
+                     touch \"$d/recovery.signal\"; ",
+                    recovery_conf(self.pick)
+                ),
+            )
+        } else {
+            wal_fetch.abort();
+            (tar, String::new())
+        };
+        let script = format!(
+            "set -e; d={PGDATA}; mkdir -p \"$d\" \"$d/{WAL_SUBDIR}\"; chmod 700 \"$d\" \"$d/{WAL_SUBDIR}\"; tar -x -i -C \"$d\"; rm -f \"$d/postmaster.pid\"\n{recovery}{CHOWN_IF_ROOT}"
+        );
         let helper = format!("{into}-restore");
         let fill = self.copy.engine.run_with_stdin(
             &helper,
             &db.image,
             &script,
-            mounts.clone(),
-            helper_labels.clone(),
-            tar,
+            mounts,
+            helper_labels,
+            input,
         );
-        let (filled, decoded) = tokio::join!(fill, decoder);
-        bar.done();
+        let base_then_wal = async {
+            let decoded = decoder.await;
+            bar.done();
+            eprintln!(
+                "base backup read in {:.1}s",
+                self.copy.started.elapsed().as_secs_f64()
+            );
+            let wal_bar = replay.then(|| Bar::bytes("placing WAL", &wal_meter, Some(wal_total)));
+            (decoded, wal_bar)
+        };
+        let fetch = async {
+            if replay {
+                Some(wal_fetch.await)
+            } else {
+                None
+            }
+        };
+        let (filled, (decoded, wal_bar), fetched) = tokio::join!(fill, base_then_wal, fetch);
+        drop(wal_bar);
         let raw = decoded
             .map_err(|e| CliError::Runtime(e.to_string()))?
             .map_err(|e| CliError::Runtime(e.to_string()))?;
+        let fetched = fetched
+            .map(|f| {
+                f.map_err(|e| CliError::Runtime(e.to_string()))?
+                    .map_err(|e| CliError::Runtime(format!("refusing to replay WAL: {e}")))
+            })
+            .transpose()?;
         check_helper("filling the data volume", filled?)?;
         eprintln!(
-            "base backup restored: {} in {:.1}s",
+            "base backup restored: {}{} in {:.1}s; starting the stack{}",
             crate::api::quantity::format_bytes(raw),
-            self.copy.started.elapsed().as_secs_f64()
+            fetched.map_or_else(String::new, |f| format!(
+                " and {} WAL file(s), {}",
+                f.files,
+                crate::api::quantity::format_bytes(f.bytes)
+            )),
+            self.copy.started.elapsed().as_secs_f64(),
+            if replay { " (replay runs first)" } else { "" }
         );
-
-        let replay = !self.chain.is_empty() || self.new_timeline;
-        if replay {
-            let script = format!(
-                "set -e; d={PGDATA}; w={WAL_DIR}; mkdir -p \"$w\"; chmod 700 \"$w\"; tar -x -C \"$w\"\n\
-                 cat >> \"$d/postgresql.auto.conf\" <<'APPSTACK_EOF'\n{}APPSTACK_EOF\n\
-                 touch \"$d/recovery.signal\"; {CHOWN_IF_ROOT}",
-                recovery_conf(self.pick)
-            );
-            let helper = format!("{into}-restore-wal");
-            let fill = self.copy.engine.run_with_stdin(
-                &helper,
-                &db.image,
-                &script,
-                mounts,
-                helper_labels,
-                wal_tar,
-            );
-            let bar = Bar::bytes("placing WAL", &wal_meter, Some(wal_total));
-            let (filled, fetched) = tokio::join!(fill, wal_fetch);
-            bar.done();
-            let fetched = fetched
-                .map_err(|e| CliError::Runtime(e.to_string()))?
-                .map_err(|e| CliError::Runtime(format!("refusing to replay WAL: {e}")))?;
-            check_helper("placing the WAL", filled?)?;
-            eprintln!(
-                "WAL fetched: {} file(s), {} in {:.1}s; starting the stack (replay runs first)",
-                fetched.files,
-                crate::api::quantity::format_bytes(fetched.bytes),
-                self.copy.started.elapsed().as_secs_f64()
-            );
-        } else {
-            wal_fetch.abort();
-        }
 
         let runner = boot_copy(&self.copy.engine, &self.copy.plan, self.copy.state_dir).await?;
         let psql = |sql: &str| psql_argv(&db.user, &db.name, &[sql]);
@@ -600,6 +602,21 @@ impl Job<'_> {
     }
 }
 
+/// `first`'s bytes, then `second`'s.
+fn concat(mut first: Receiver<Bytes>, mut second: Receiver<Bytes>) -> Receiver<Bytes> {
+    let (tx, out) = tokio::sync::mpsc::channel(2);
+    tokio::spawn(async move {
+        for rx in [&mut first, &mut second] {
+            while let Some(chunk) = rx.recv().await {
+                if tx.send(chunk).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    out
+}
+
 pub(super) fn rt(e: ProtectError) -> CliError {
     CliError::Runtime(e.to_string())
 }
@@ -623,7 +640,7 @@ pub(super) fn check_helper(
 fn recovery_conf(pick: &Pick) -> String {
     let mut conf = format!(
         "# appstack restore (reset after promotion)\n\
-         restore_command = 'cp {WAL_DIR}/%f \"%p\"'\n\
+         restore_command = 'cp {PGDATA}/{WAL_SUBDIR}/%f \"%p\"'\n\
          recovery_target_timeline = 'current'\n\
          recovery_target_action = 'promote'\n"
     );

@@ -46,7 +46,7 @@ impl DumpJob<'_> {
         let DataVolume {
             mounts,
             helper_labels,
-        } = data_volume(self.copy.engine.as_ref(), &into, &db.image).await?;
+        } = data_volume(self.copy.engine.as_ref(), &into).await?;
 
         // Staged one object at a time, each decoded on the way in.
         let helper = format!("{into}-restore");

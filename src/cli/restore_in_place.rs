@@ -121,7 +121,6 @@ pub(super) async fn prepare(
     );
 
     let mut mounts = vec![(volume_name(&plan.stack, "database-data"), DATA.to_string())];
-    // An empty cluster directory stays, so the volume is never empty (see docker::fifo).
     let mut script = match &safety {
         Safety::Backup(_) => format!("set -e; rm -rf {PGDATA}"),
         Safety::KeptAside(dir) => {

@@ -540,20 +540,18 @@ impl Engine for BollardEngine {
         let map = |e| DockerError::from_bollard(e, &format!("container {name}"));
         let _ = self.remove(name).await;
         // Through a FIFO in the first volume when its directory is reachable (see fifo.rs).
-        let fifo = match volumes.first() {
+        let planned = match volumes.first() {
             Some((volume, inside)) => match self.docker.inspect_volume(volume).await {
-                Ok(v) => {
-                    super::fifo::StdinFifo::create(std::path::Path::new(&v.mountpoint), inside)
-                }
+                Ok(v) => super::fifo::PlannedFifo::new(std::path::Path::new(&v.mountpoint), inside),
                 Err(_) => None,
             },
             None => None,
         };
-        let script = match &fifo {
-            Some(f) => format!("exec 0<'{}'\n{script}", f.target),
+        let script = match &planned {
+            Some(f) => f.wrap(script),
             None => script.to_string(),
         };
-        let attach_stdin = fifo.is_none();
+        let attach_stdin = planned.is_none();
         let mounts = volumes
             .into_iter()
             .map(|(source, target)| Mount {
@@ -593,6 +591,16 @@ impl Engine for BollardEngine {
             .await
             .map_err(map)?;
         self.start(name).await?;
+        let fifo = match planned {
+            Some(p) => match p.open().await {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    let _ = self.remove(name).await;
+                    return Err(DockerError::Other(format!("input FIFO of {name}: {e}")));
+                }
+            },
+            None => None,
+        };
         let mut input = attached.input;
         let mut output = attached.output;
         let feed = async move {
@@ -628,8 +636,8 @@ impl Engine for BollardEngine {
                 text = &mut drain => break text,
             }
         };
-        // The container has exited. A feed still writing only fills the pipe's buffer, or
-        // (FIFO: we hold a read end too) would wait forever: it gets a moment, no more.
+        // The container has exited: a feed still writing gets a moment (the attach stream may
+        // still be taking input the tool left unread), no more.
         let fed = match fed {
             Some(r) => r,
             None => tokio::time::timeout(std::time::Duration::from_secs(2), &mut feed)

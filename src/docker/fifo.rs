@@ -118,35 +118,70 @@ fn set_pipe_size(end: &impl std::os::fd::AsRawFd) {
 }
 
 /// The other direction, for a one-off container's stdin (a restore's tar): the attach
-/// stream's stdin is as slow as its stdout. The container's script starts with
-/// `exec 0<'{target}'`; dropping `sender` (the only writer) is its end of file.
+/// stream's stdin is as slow as its stdout. The container's script makes the FIFO and
+/// opens it (`wrap`), so it is the container's user's and a new volume is still empty when
+/// Docker gives it the image directory's ownership at the first mount. We open the writing
+/// end only once a reader has it open (a FIFO's buffered data dies with its last open end),
+/// and closing it is the reader's end of file.
 pub struct StdinFifo {
     pub sender: pipe::Sender,
-    /// The FIFO's path inside the container.
-    pub target: String,
-    _fifo: Fifo,
 }
 
-impl StdinFifo {
+/// Where the FIFO will be, decided before the container exists.
+pub struct PlannedFifo {
+    host: PathBuf,
+    /// The FIFO's path inside the container.
+    target: String,
+}
+
+/// How long the container may take to open its end.
+const OPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+impl PlannedFifo {
     /// In the volume whose host directory is `host_dir`, mounted at `inside`; `None` when
-    /// that directory is not reachable from here, or is empty: Docker gives a volume the
-    /// ownership of the image's directory only while it is empty, so a new volume must be
-    /// initialised by a container first.
-    pub fn create(host_dir: &Path, inside: &str) -> Option<Self> {
-        std::fs::read_dir(host_dir).ok()?.next()?.ok()?;
+    /// that directory is not reachable from here.
+    pub fn new(host_dir: &Path, inside: &str) -> Option<Self> {
+        if !host_dir.is_dir() {
+            return None;
+        }
         let file = format!(".appstack-stream-{:016x}", rand::random::<u64>());
-        let fifo = Fifo::create(&host_dir.join(&file), host_dir).ok()?;
-        // Read-write, so opening does not wait for the container to open its end.
-        let sender = pipe::OpenOptions::new()
-            .read_write(true)
-            .open_sender(&fifo.0)
-            .ok()?;
-        set_pipe_size(&sender);
         Some(Self {
-            sender,
+            host: host_dir.join(&file),
             target: format!("{}/{file}", inside.trim_end_matches('/')),
-            _fifo: fifo,
         })
+    }
+
+    /// `script` with its stdin read from the FIFO (removed as soon as both ends are open).
+    pub fn wrap(&self, script: &str) -> String {
+        format!(
+            "f='{}'; mkfifo -m 600 \"$f\"; exec 0<\"$f\"; rm -f \"$f\"\n{script}",
+            self.target
+        )
+    }
+
+    /// The writing end, once the container has opened its reading end.
+    pub async fn open(self) -> std::io::Result<StdinFifo> {
+        let deadline = tokio::time::Instant::now() + OPEN_WAIT;
+        loop {
+            match pipe::OpenOptions::new().open_sender(&self.host) {
+                Ok(sender) => {
+                    set_pipe_size(&sender);
+                    return Ok(StdinFifo { sender });
+                }
+                // Not made yet, or no reader yet.
+                Err(e)
+                    if (e.kind() == std::io::ErrorKind::NotFound
+                        || e.raw_os_error() == Some(nix::libc::ENXIO))
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&self.host);
+                    return Err(e);
+                }
+            }
+        }
     }
 }
 

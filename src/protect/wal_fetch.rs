@@ -25,13 +25,14 @@ pub struct Fetched {
     pub bytes: u64,
 }
 
-/// Streams `chain` as a tar; the handle reports the first failure (a corrupt object names
+/// Streams `chain` as a tar (entries in `dir`, e.g. "appstack_wal/"); the handle reports the first failure (a corrupt object names
 /// itself) and the receiver then ends early, so the consumer sees a short tar.
 pub fn spawn_tar<S: ObjectStore>(
     store: Arc<S>,
     stack: String,
     chain: Vec<WalObject>,
     key: Option<Key>,
+    dir: String,
 ) -> (
     mpsc::Receiver<Bytes>,
     JoinHandle<Result<Fetched, ProtectError>>,
@@ -54,7 +55,7 @@ pub fn spawn_tar<S: ObjectStore>(
         let mut superseded = None;
         while let Some(next) = downloads.next().await {
             match next {
-                Ok((o, raw)) => send(&tx, &mut fetched, &o, raw).await?,
+                Ok((o, raw)) => send(&tx, &mut fetched, &dir, &o, raw).await?,
                 // The shipper replaced the open segment's partial while we listed: the
                 // newer WAL is read below instead.
                 Err((o, ProtectError::NotFound { .. }))
@@ -75,7 +76,7 @@ pub fn spawn_tar<S: ObjectStore>(
             let all = wal::list(store.as_ref(), &stack).await?;
             for next in wal::chain(&all, from).0 {
                 match fetch_raw(store.as_ref(), &next, key.clone()).await {
-                    Ok(raw) => send(&tx, &mut fetched, &next, raw).await?,
+                    Ok(raw) => send(&tx, &mut fetched, &dir, &next, raw).await?,
                     Err(ProtectError::NotFound { .. })
                         if matches!(next.kind, WalKind::Partial(_)) =>
                     {
@@ -147,6 +148,7 @@ pub async fn fetch_raw<S: ObjectStore>(
 async fn send(
     tx: &mpsc::Sender<Bytes>,
     fetched: &mut Fetched,
+    dir: &str,
     o: &WalObject,
     mut raw: Vec<u8>,
 ) -> Result<(), ProtectError> {
@@ -155,7 +157,7 @@ async fn send(
     }
     fetched.files += 1;
     fetched.bytes += raw.len() as u64;
-    let header = tar_header(&o.kind.restore_name(), raw.len() as u64)?;
+    let header = tar_header(&format!("{dir}{}", o.kind.restore_name()), raw.len() as u64)?;
     let pad = (512 - raw.len() % 512) % 512;
     raw.extend(std::iter::repeat_n(0u8, pad));
     if tx.send(Bytes::from(header)).await.is_err() || tx.send(Bytes::from(raw)).await.is_err() {
@@ -249,7 +251,7 @@ mod tests {
         assert_eq!(chain.len(), 2);
         // The partial was trimmed to its last non-zero page.
         assert!(chain[1].size < 10_000, "{}", chain[1].size);
-        let (mut rx, handle) = spawn_tar(store.clone(), "s".into(), chain, None);
+        let (mut rx, handle) = spawn_tar(store.clone(), "s".into(), chain, None, String::new());
         let mut tar_bytes = Vec::new();
         while let Some(c) = rx.recv().await {
             tar_bytes.extend_from_slice(&c);
