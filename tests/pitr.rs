@@ -16,12 +16,7 @@ fn restore_to_a_point_in_time_holds_exactly_the_rows_committed_before_it() {
     if !engine_available() {
         return;
     }
-    let store = tempfile::tempdir().unwrap();
-    let spec = format!(
-        "{SMALL}  backup:\n    target: file://{}\n    wal: {{shipInterval: 1s}}\n",
-        store.path().display()
-    );
-    let s = TestStack::new("it-pitr", &spec);
+    let (store, s) = wal_stack("it-pitr");
     let _copy = TestStack::new("it-pitr-copy", SMALL);
     s.run_ok(&["up"]);
     let daemon = Daemon::start(&s, &["run"]);

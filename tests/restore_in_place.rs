@@ -47,12 +47,7 @@ fn restore_in_place_with_a_safety_backup_and_a_new_timeline() {
     if !engine_available() {
         return;
     }
-    let store = tempfile::tempdir().unwrap();
-    let spec = format!(
-        "{SMALL}  backup:\n    target: file://{}\n    wal: {{shipInterval: 1s}}\n",
-        store.path().display()
-    );
-    let s = TestStack::new("it-inplace", &spec);
+    let (store, s) = wal_stack("it-inplace");
     let _copies = [
         TestStack::new("it-inplace-undo", SMALL),
         TestStack::new("it-inplace-next", SMALL),

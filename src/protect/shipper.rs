@@ -16,6 +16,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
 
 use super::crypto::Key;
 use super::error::ProtectError;
@@ -260,6 +261,22 @@ async fn scan(spool: &Path) -> Result<Vec<SpoolFile>, ProtectError> {
     Ok(out)
 }
 
+/// The compress-(encrypt-)and-digest pipeline every stored WAL file goes through.
+fn wal_pipeline(
+    cfg: &ShipperConfig,
+) -> (
+    mpsc::Sender<Bytes>,
+    mpsc::Receiver<Bytes>,
+    tokio::task::JoinHandle<Result<pipeline::Encoded, ProtectError>>,
+) {
+    pipeline::spawn(
+        Compression::ZstdDigest(cfg.compression_level),
+        &[],
+        cfg.key.clone(),
+        None,
+    )
+}
+
 /// Stores a WAL file held in memory (a timeline history written by a restore's promotion,
 /// before any shipper has seen it) under the same key the shipper would give it.
 pub async fn put_wal_file<S: ObjectStore>(
@@ -270,12 +287,7 @@ pub async fn put_wal_file<S: ObjectStore>(
 ) -> Result<String, ProtectError> {
     let sha = hex::encode(Sha256::digest(&raw));
     let key = wal::object_key(&cfg.stack, kind, &sha, cfg.key.is_some());
-    let (raw_tx, out_rx, encoder) = pipeline::spawn(
-        Compression::ZstdDigest(cfg.compression_level),
-        &[],
-        cfg.key.clone(),
-        None,
-    );
+    let (raw_tx, out_rx, encoder) = wal_pipeline(cfg);
     let feed = async move {
         let _ = raw_tx.send(Bytes::from(raw)).await;
     };
@@ -308,12 +320,7 @@ async fn ship_complete<S: ObjectStore>(
     let sha = hex::encode(hash.finalize());
     let key = wal::object_key(&cfg.stack, f.kind, &sha, cfg.key.is_some());
     let mut file = tokio::fs::File::open(&f.path).await.map_err(io)?;
-    let (raw_tx, out_rx, encoder) = pipeline::spawn(
-        Compression::ZstdDigest(cfg.compression_level),
-        &[],
-        cfg.key.clone(),
-        None,
-    );
+    let (raw_tx, out_rx, encoder) = wal_pipeline(cfg);
     let feed = async move {
         loop {
             let mut chunk = vec![0u8; CHUNK];
@@ -377,12 +384,7 @@ async fn ship_partial<S: ObjectStore>(
     }
     let sha = hex::encode(Sha256::digest(&data));
     let key = wal::object_key(&cfg.stack, f.kind, &sha, cfg.key.is_some());
-    let (raw_tx, out_rx, encoder) = pipeline::spawn(
-        Compression::ZstdDigest(cfg.compression_level),
-        &[],
-        cfg.key.clone(),
-        None,
-    );
+    let (raw_tx, out_rx, encoder) = wal_pipeline(cfg);
     let data = Bytes::from(data);
     let feed = async move {
         let mut rest = data;

@@ -293,6 +293,18 @@ pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> 
 /// A small stack of the local images: database, cache, cms, frontend.
 pub const SMALL: &str = "  database: {image: appstack/postgis:15, storage: 1Gi}\n  cache: {image: appstack/redis:7}\n  cms: {image: appstack/cms:1}\n  frontend: {image: appstack/web:1}\n";
 
+/// A small stack backing up into a fresh directory, shipping WAL every second; the
+/// directory goes when the returned handle drops.
+pub fn wal_stack(name: &str) -> (tempfile::TempDir, TestStack) {
+    let store = tempfile::tempdir().unwrap();
+    let spec = format!(
+        "{SMALL}  backup:\n    target: file://{}\n    wal: {{shipInterval: 1s}}\n",
+        store.path().display()
+    );
+    let s = TestStack::new(name, &spec);
+    (store, s)
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
