@@ -39,6 +39,8 @@ cleanup() {
   for s in "$stack-copy" "$stack"; do
     "$bin" --state-dir "$state" down -f "$work/$s.yaml" --volumes --yes >/dev/null 2>&1 || true
   done
+  # KEEP_LOGS=DIR keeps appstack's own logs (phase timings) for a closer look.
+  if [ -n "${KEEP_LOGS:-}" ]; then mkdir -p "$KEEP_LOGS" && cp "$work"/*.log "$KEEP_LOGS"/ || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
