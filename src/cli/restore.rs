@@ -13,6 +13,7 @@ use super::CliError;
 use crate::api::validate::is_dns_label;
 use crate::api::ValidatedStack;
 use crate::docker::apply::{down, Applier};
+use crate::docker::host_fill::HostVolume;
 use crate::docker::progress::Lines;
 use crate::docker::render::volume_name;
 use crate::docker::{BollardEngine, Engine};
@@ -29,6 +30,9 @@ use crate::protect::wal_fetch;
 use crate::protect::{ObjectStore, ProtectError};
 use crate::secrets::SecretStore;
 
+/// The database volume's mount path, and the cluster directory inside it.
+pub(super) const DATA: &str = "/var/lib/postgresql/data";
+const PGDATA_DIR: &str = "pgdata";
 pub(super) const PGDATA: &str = "/var/lib/postgresql/data/pgdata";
 /// Helpers run as the image's user; as root (official images) they hand the files to postgres.
 pub(super) const CHOWN_IF_ROOT: &str =
@@ -361,10 +365,25 @@ pub(super) async fn data_volume(
     engine.create_volume(&volume, labels.clone()).await?;
     let mut helper_labels = labels;
     helper_labels.insert(LABEL_COMPONENT.to_string(), "restore".to_string());
-    let mounts = vec![(volume, "/var/lib/postgresql/data".to_string())];
+    let mounts = vec![(volume, DATA.to_string())];
     Ok(DataVolume {
         mounts,
         helper_labels,
+    })
+}
+
+/// What converges the copy.
+fn copy_applier(
+    engine: &Arc<BollardEngine>,
+    plan: &Arc<Plan>,
+    state_dir: &Path,
+) -> Result<Applier<BollardEngine>, CliError> {
+    Ok(Applier {
+        engine: engine.clone(),
+        plan: plan.clone(),
+        secrets: super::common::secrets(state_dir, plan)?,
+        reporter: Arc::new(Lines::new()),
+        wait: true,
     })
 }
 
@@ -374,14 +393,7 @@ pub(super) async fn boot_copy(
     plan: &Arc<Plan>,
     state_dir: &Path,
 ) -> Result<DockerRunner<BollardEngine>, CliError> {
-    let applier = Applier {
-        engine: engine.clone(),
-        plan: plan.clone(),
-        secrets: super::common::secrets(state_dir, plan)?,
-        reporter: Arc::new(Lines::new()),
-        wait: true,
-    };
-    applier.apply().await?;
+    copy_applier(engine, plan, state_dir)?.apply().await?;
     Ok(DockerRunner {
         engine: engine.clone(),
         stack: plan.stack.clone(),
@@ -439,6 +451,12 @@ impl Job<'_> {
             mounts,
             helper_labels,
         } = data_volume(self.copy.engine.as_ref(), &into).await?;
+        // The database's container exists (stopped) before its volume is filled: its create
+        // sets the volume's owner, and the engine's create does not wait behind the writeback
+        // of the restored gigabytes afterwards.
+        copy_applier(&self.copy.engine, &self.copy.plan, self.copy.state_dir)?
+            .create_stopped(&["database"])
+            .await?;
 
         // WAL downloads start now and run ahead while the base backup is extracted.
         let (wal_tar, wal_fetch) = wal_fetch::spawn_tar(
@@ -475,33 +493,32 @@ impl Job<'_> {
         let (tar, decoder) = spawn_zstd(Box::pin(metered(object, &meter)), self.copy.key.clone());
         let bar = Bar::bytes("restoring base backup", &meter, stored);
         let replay = !self.chain.is_empty() || self.new_timeline;
-        // One helper run: the base backup's tar, then (extracted with --ignore-zeros, which
-        // reads on past the first archive's end) the WAL's tar under appstack_wal/.
-        let (input, recovery) = if replay {
-            (
-                concat(tar, wal_tar),
-                format!(
-                    "cat >> \"$d/postgresql.auto.conf\" <<'APPSTACK_EOF'\n{}APPSTACK_EOF\n\
-                     touch \"$d/recovery.signal\"; ",
-                    recovery_conf(self.pick)
-                ),
-            )
+        // One stream: the base backup's tar, then the WAL's tar under appstack_wal/; unpacked
+        // by us when the volume's directory is reachable, else by a one-off container.
+        let input = if replay {
+            concat(tar, wal_tar)
         } else {
             wal_fetch.abort();
-            (tar, String::new())
+            tar
         };
-        let script = format!(
-            "set -e; d={PGDATA}; mkdir -p \"$d\" \"$d/{WAL_SUBDIR}\"; chmod 700 \"$d\" \"$d/{WAL_SUBDIR}\"; tar -x -i -C \"$d\"; rm -f \"$d/postmaster.pid\"\n{recovery}{CHOWN_IF_ROOT}"
-        );
         let helper = format!("{into}-restore");
-        let fill = self.copy.engine.run_with_stdin(
-            &helper,
-            &db.image,
-            &script,
-            mounts,
-            helper_labels,
-            input,
-        );
+        let host = HostVolume::open(self.copy.engine.as_ref(), &mounts[0].0).await?;
+        let fill = async {
+            match &host {
+                Some(v) => fill_on_host(v, input, replay.then(|| recovery_conf(self.pick)))
+                    .await
+                    .map_err(|e| CliError::Runtime(format!("filling the data volume: {e}"))),
+                None => {
+                    let script = fill_script(replay.then(|| recovery_conf(self.pick)));
+                    let out = self
+                        .copy
+                        .engine
+                        .run_with_stdin(&helper, &db.image, &script, mounts, helper_labels, input)
+                        .await?;
+                    check_helper("filling the data volume", out)
+                }
+            }
+        };
         let base_then_wal = async {
             let decoded = decoder.await;
             bar.done();
@@ -530,7 +547,7 @@ impl Job<'_> {
                     .map_err(|e| CliError::Runtime(format!("refusing to replay WAL: {e}")))
             })
             .transpose()?;
-        check_helper("filling the data volume", filled?)?;
+        filled?;
         eprintln!(
             "base backup restored: {}{} in {:.1}s; starting the stack{}",
             crate::api::quantity::format_bytes(raw),
@@ -600,6 +617,37 @@ impl Job<'_> {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+/// The base backup's tar, then (with replay) the WAL's tar under appstack_wal/, unpacked by
+/// us into the volume's directory.
+async fn fill_on_host(
+    v: &HostVolume,
+    input: Receiver<Bytes>,
+    recovery: Option<String>,
+) -> std::io::Result<()> {
+    v.private_dir(&format!("{PGDATA_DIR}/{WAL_SUBDIR}"))?;
+    v.unpack(PGDATA_DIR, input).await?;
+    v.remove_file(&format!("{PGDATA_DIR}/postmaster.pid"))?;
+    if let Some(conf) = recovery {
+        v.append(&format!("{PGDATA_DIR}/postgresql.auto.conf"), &conf)?;
+        v.append(&format!("{PGDATA_DIR}/recovery.signal"), "")?;
+    }
+    Ok(())
+}
+
+/// The same in a one-off container reading the stream on its stdin; extracted with
+/// --ignore-zeros, which reads on past the first archive's end.
+fn fill_script(recovery: Option<String>) -> String {
+    let recovery = recovery.map_or_else(String::new, |conf| {
+        format!(
+            "cat >> \"$d/postgresql.auto.conf\" <<'APPSTACK_EOF'\n{conf}APPSTACK_EOF\n\
+             touch \"$d/recovery.signal\"; "
+        )
+    });
+    format!(
+        "set -e; d={PGDATA}; mkdir -p \"$d\" \"$d/{WAL_SUBDIR}\"; chmod 700 \"$d\" \"$d/{WAL_SUBDIR}\"; tar -x -i -C \"$d\"; rm -f \"$d/postmaster.pid\"\n{recovery}{CHOWN_IF_ROOT}"
+    )
 }
 
 /// `first`'s bytes, then `second`'s.

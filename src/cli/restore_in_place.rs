@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::backup::take_one;
-use super::restore::{check_helper, rt, CHOWN_IF_ROOT, PGDATA};
+use super::restore::{check_helper, rt, CHOWN_IF_ROOT, DATA, PGDATA};
 use super::CliError;
 use crate::api::ValidatedStack;
 use crate::docker::apply::{down, Applier};
@@ -30,8 +30,6 @@ use crate::protect::runner::{capture, capture_bytes, DockerRunner};
 use crate::protect::shipper::{put_wal_file, ShipperConfig};
 use crate::protect::target::AnyStore;
 use crate::protect::wal::WalKind;
-
-const DATA: &str = "/var/lib/postgresql/data";
 
 /// What lets the user undo the restore.
 #[derive(Debug, Clone, PartialEq, Eq)]

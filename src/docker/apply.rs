@@ -102,23 +102,7 @@ impl<E: Engine> Applier<E> {
             .iter()
             .any(|s| matches!(s, Step::Create { .. } | Step::Recreate { .. }))
         {
-            let labels: HashMap<String, String> = self.plan.stack_labels().into_iter().collect();
-            self.engine
-                .ensure_network(&network_name(&self.plan.stack), labels.clone())
-                .await?;
-            let creates = self
-                .plan
-                .volumes
-                .iter()
-                .filter(|v| !volumes.contains(&volume_name(&self.plan.stack, &v.name)))
-                .map(|v| {
-                    let mut l = labels.clone();
-                    l.insert("appstack.io/volume".into(), v.name.clone());
-                    let name = volume_name(&self.plan.stack, &v.name);
-                    let engine = self.engine.clone();
-                    async move { engine.create_volume(&name, l).await }
-                });
-            try_join_all(creates).await?;
+            self.ensure_network_and_volumes(&volumes).await?;
         }
         let removals = steps.iter().filter_map(|s| match s {
             Step::Remove { container, reason } => Some((container.clone(), *reason)),
@@ -225,6 +209,59 @@ impl<E: Engine> Applier<E> {
                 ready_after,
             }),
         }
+    }
+
+    /// The stack's network and every volume of the plan that is not in `existing`.
+    async fn ensure_network_and_volumes(&self, existing: &[String]) -> Result<(), DockerError> {
+        let labels: HashMap<String, String> = self.plan.stack_labels().into_iter().collect();
+        self.engine
+            .ensure_network(&network_name(&self.plan.stack), labels.clone())
+            .await?;
+        let creates = self
+            .plan
+            .volumes
+            .iter()
+            .filter(|v| !existing.contains(&volume_name(&self.plan.stack, &v.name)))
+            .map(|v| {
+                let mut l = labels.clone();
+                l.insert("appstack.io/volume".into(), v.name.clone());
+                let name = volume_name(&self.plan.stack, &v.name);
+                let engine = self.engine.clone();
+                async move { engine.create_volume(&name, l).await }
+            });
+        try_join_all(creates).await?;
+        Ok(())
+    }
+
+    /// Creates the missing containers of `components` without starting them (with the
+    /// network and volumes): a restore fills the database's volume between the two, and the
+    /// create is what gives a new volume the image directory's owner. `apply` starts them.
+    pub async fn create_stopped(&self, components: &[&str]) -> Result<(), DockerError> {
+        let hashes = self.hashes();
+        let (observed, volumes) = tokio::try_join!(
+            self.engine.list_containers(&self.plan.stack),
+            self.engine.list_volumes(&self.plan.stack)
+        )?;
+        self.ensure_network_and_volumes(&volumes).await?;
+        for step in diff(&self.plan, &hashes, &observed) {
+            let Step::Create { component } = step else {
+                continue;
+            };
+            let Some(c) = self
+                .plan
+                .components
+                .iter()
+                .find(|c| c.name == component && components.contains(&c.name.as_str()))
+            else {
+                continue;
+            };
+            let name = self.plan.object_name(&c.name);
+            let hash = hashes.get(&c.name).cloned().unwrap_or_default();
+            self.engine.ensure_image(&c.image).await?;
+            self.prepare(c, &name, &hash).await?;
+            self.swap_in(c, &name, false).await?;
+        }
+        Ok(())
     }
 
     async fn component_task(

@@ -10,6 +10,7 @@ pub mod apply;
 pub mod diff;
 pub mod fifo;
 pub mod health;
+pub mod host_fill;
 pub mod progress;
 pub mod render;
 pub mod status;

@@ -1,6 +1,6 @@
 //! S3-compatible store (AWS, MinIO, R2, B2, Ceph): custom endpoint, path-style addressing,
 //! static credentials, and no default request checksums (several S3-compatible stores
-//! reject them). Uploads stream as multipart with a bounded buffer of one part.
+//! reject them). Uploads stream as multipart: one part in flight while the next fills.
 
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
@@ -106,6 +106,45 @@ impl S3Store {
         }
     }
 
+    /// One part's upload as a task of its own (it outlives the borrow of `self`).
+    fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: i32,
+        data: Vec<u8>,
+    ) -> impl std::future::Future<Output = Result<CompletedPart, ProtectError>> + Send + 'static
+    {
+        let request = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .body(ByteStream::from(data));
+        let this = self.clone();
+        async move {
+            let part = request
+                .send()
+                .await
+                .map_err(|e| this.err("upload part", DisplayErrorContext(&e)))?;
+            Ok(CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(part.e_tag().map(String::from))
+                .build())
+        }
+    }
+
+    async fn joined(
+        &self,
+        task: tokio::task::JoinHandle<Result<CompletedPart, ProtectError>>,
+    ) -> Result<CompletedPart, ProtectError> {
+        task.await
+            .map_err(|e| self.err("upload part", e))
+            .and_then(|r| r)
+    }
+
     async fn put_multipart(
         &self,
         key: &str,
@@ -121,13 +160,18 @@ impl S3Store {
             .await
             .map_err(|e| self.err("create multipart upload", DisplayErrorContext(&e)))?;
         let upload_id = created.upload_id().unwrap_or_default().to_string();
+        // One part uploads while the next fills: the pipeline upstream keeps compressing
+        // instead of stalling for every request's round trip.
+        let mut in_flight: Option<tokio::task::JoinHandle<Result<CompletedPart, ProtectError>>> =
+            None;
         let result = async {
             let mut parts = Vec::new();
             let mut total = 0u64;
             let mut buf = first;
             let mut done = false;
+            let mut number = 0i32;
             while !done {
-                while buf.len() < part_size(parts.len()) {
+                while buf.len() < part_size(number as usize) {
                     match body.recv().await {
                         Some(chunk) => buf.extend_from_slice(&chunk),
                         None => {
@@ -139,26 +183,18 @@ impl S3Store {
                 if buf.is_empty() {
                     break;
                 }
-                let number = parts.len() as i32 + 1;
+                number += 1;
                 total += buf.len() as u64;
-                let data = std::mem::replace(&mut buf, part_buffer(parts.len() + 1));
-                let part = self
-                    .client
-                    .upload_part()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .upload_id(&upload_id)
-                    .part_number(number)
-                    .body(ByteStream::from(data))
-                    .send()
-                    .await
-                    .map_err(|e| self.err("upload part", DisplayErrorContext(&e)))?;
-                parts.push(
-                    CompletedPart::builder()
-                        .part_number(number)
-                        .set_e_tag(part.e_tag().map(String::from))
-                        .build(),
-                );
+                let data = std::mem::replace(&mut buf, part_buffer(number as usize));
+                if let Some(previous) = in_flight.take() {
+                    parts.push(self.joined(previous).await?);
+                }
+                in_flight = Some(tokio::spawn(
+                    self.upload_part(key, &upload_id, number, data),
+                ));
+            }
+            if let Some(last) = in_flight.take() {
+                parts.push(self.joined(last).await?);
             }
             self.client
                 .complete_multipart_upload()
@@ -177,6 +213,9 @@ impl S3Store {
         }
         .await;
         if result.is_err() {
+            if let Some(h) = in_flight {
+                h.abort();
+            }
             // Never leave invisible parts accruing storage.
             let _ = self
                 .client
