@@ -190,18 +190,24 @@ wait_promoted() {
 
 declare -A T
 # --- appstack ---------------------------------------------------------------------------
-"$bin" --state-dir "$state" run -f "$work/$stack.yaml" >"$work/run.log" 2>&1 &
-daemon=$!
-until [ -s "$state/stacks/$stack/wal-status.json" ]; do sleep 0.2; done
-/usr/bin/time -f '%e %M' -o "$work/as-backup.time" "$bin" --state-dir "$state" backup now -f "$work/$stack.yaml" --only db 2>"$work/as-backup.log"
-read -r T[as_backup] as_rss < "$work/as-backup.time"
-read -r t_as expect_as < <(write_and_mark)
-# Restore needs the WAL up to T in the store: wait until the shipper is in sync past it.
+# The shipper is in sync past a moment (its WAL up to then is in the store).
 synced_past() {
   local at
   at=$(python3 -c "import json; print(json.load(open('$state/stacks/$stack/wal-status.json')).get('syncedAt') or '')" 2>/dev/null)
   [ -n "$at" ] && python3 -c "import sys; sys.exit(0 if $(date -d "$at" +%s.%N) > $1 else 1)"
 }
+"$bin" --state-dir "$state" run -f "$work/$stack.yaml" >"$work/run.log" 2>&1 &
+daemon=$!
+until [ -s "$state/stacks/$stack/wal-status.json" ]; do sleep 0.2; done
+# The peers start with nothing left to archive: appstack's backup, too, starts once the
+# shipper has drained the ~1 GB of WAL the data generation wrote (else both compete for
+# the same two cores and the same store).
+generated=$(now)
+until synced_past "$generated"; do sleep 0.2; done
+/usr/bin/time -f '%e %M' -o "$work/as-backup.time" "$bin" --state-dir "$state" backup now -f "$work/$stack.yaml" --only db 2>"$work/as-backup.log"
+read -r T[as_backup] as_rss < "$work/as-backup.time"
+read -r t_as expect_as < <(write_and_mark)
+# Restore needs the WAL up to T in the store.
 written=$(now)
 until synced_past "$written"; do sleep 0.2; done
 kill "$daemon"; wait "$daemon" 2>/dev/null || true; daemon=
