@@ -501,15 +501,16 @@ impl Job<'_> {
             wal_fetch.abort();
             tar
         };
-        let helper = format!("{into}-restore");
+        let recovery = replay.then(|| recovery_conf(self.pick));
         let host = HostVolume::open(self.copy.engine.as_ref(), &mounts[0].0).await?;
         let fill = async {
             match &host {
-                Some(v) => fill_on_host(v, input, replay.then(|| recovery_conf(self.pick)))
+                Some(v) => fill_on_host(v, input, recovery)
                     .await
                     .map_err(|e| CliError::Runtime(format!("filling the data volume: {e}"))),
                 None => {
-                    let script = fill_script(replay.then(|| recovery_conf(self.pick)));
+                    let helper = format!("{into}-restore");
+                    let script = fill_script(recovery);
                     let out = self
                         .copy
                         .engine

@@ -45,7 +45,7 @@ impl HostVolume {
     }
 
     /// `rel` under the volume's root.
-    pub fn path(&self, rel: &str) -> PathBuf {
+    fn path(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
     }
 
