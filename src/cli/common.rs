@@ -1,10 +1,10 @@
 //! What every subcommand shares: loading a manifest, connecting, and exit codes.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::api::{load_validated, ValidatedStack, ValidationErrors};
-use crate::docker::{BollardEngine, DockerError};
+use crate::docker::{BollardEngine, DockerError, VolumeIo};
 use crate::plan::{self, Plan};
 use crate::secrets::{Resolved, SecretError, SecretStore};
 
@@ -49,8 +49,12 @@ pub fn load(file: &Path) -> Result<(ValidatedStack, Plan), CliError> {
     Ok((stack, plan))
 }
 
+/// `--volume-io`, chosen once at startup for every engine connection of the process.
+pub static VOLUME_IO: OnceLock<VolumeIo> = OnceLock::new();
+
 pub async fn connect() -> Result<Arc<BollardEngine>, CliError> {
-    Ok(Arc::new(BollardEngine::connect().await?))
+    let io = VOLUME_IO.get().copied().unwrap_or_default();
+    Ok(Arc::new(BollardEngine::connect(io).await?))
 }
 
 pub fn secrets(state_dir: &Path, plan: &Plan) -> Result<Arc<Resolved>, CliError> {

@@ -52,6 +52,18 @@ pub struct Cli {
     /// Log filter (error, warn, info, debug, trace or a tracing directive).
     #[arg(long, global = true, env = "APPSTACK_LOG", default_value = "warn")]
     pub log_level: String,
+    /// How backups and restores move volume data: `auto` reads and writes the volume's
+    /// directory directly when it is reachable (appstack as root on the engine's host),
+    /// `engine` only through the engine's API (slower; for a remote engine or when
+    /// appstack must not touch the engine's files).
+    #[arg(
+        long,
+        global = true,
+        env = "APPSTACK_VOLUME_IO",
+        value_enum,
+        default_value_t
+    )]
+    pub volume_io: crate::docker::VolumeIo,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -129,6 +141,7 @@ pub enum Command {
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let _ = common::VOLUME_IO.set(cli.volume_io);
     match cli.command {
         Command::Validate(a) => validate::run(a),
         Command::Plan(a) => plan::run(a, &cli.state_dir).await,

@@ -550,7 +550,12 @@ impl Job<'_> {
             .transpose()?;
         filled?;
         eprintln!(
-            "base backup restored: {}{} in {:.1}s; starting the stack{}",
+            "base backup restored {}: {}{} in {:.1}s; starting the stack{}",
+            if host.is_some() {
+                "into the volume's directory"
+            } else {
+                "through a helper container"
+            },
             crate::api::quantity::format_bytes(raw),
             fetched.map_or_else(String::new, |f| format!(
                 " and {} WAL file(s), {}",

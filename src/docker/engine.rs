@@ -78,6 +78,11 @@ pub trait Engine: Send + Sync + 'static {
         &self,
         name: &str,
     ) -> impl Future<Output = DResult<Option<std::net::IpAddr>>> + Send;
+    /// Whether the fast paths may read and write volume directories on this host directly
+    /// (backup FIFOs, restore fills); when false, only the engine's API carries data.
+    fn direct_volume_io(&self) -> bool {
+        true
+    }
     /// The container's writable volume mounts: (path on the engine's host, path inside).
     fn volume_mounts(
         &self,
@@ -152,12 +157,24 @@ pub trait Engine: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct BollardEngine {
     docker: Docker,
+    direct_volume_io: bool,
+}
+
+/// How volume data moves between appstack and the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum VolumeIo {
+    /// Straight through the volume's directory when it is reachable from here (appstack
+    /// as root on the engine's host), else through the engine's API.
+    #[default]
+    Auto,
+    /// Only through the engine's API (attach streams and one-off containers).
+    Engine,
 }
 
 impl BollardEngine {
     /// Connects to the local engine (DOCKER_HOST or the default socket) and negotiates the
     /// API version, so older engines (20.10, API 1.41) work.
-    pub async fn connect() -> DResult<Self> {
+    pub async fn connect(io: VolumeIo) -> DResult<Self> {
         let docker = Docker::connect_with_local_defaults()
             .map_err(|e| DockerError::Connect(e.to_string()))?;
         let docker = docker
@@ -168,7 +185,10 @@ impl BollardEngine {
             .ping()
             .await
             .map_err(|e| DockerError::Connect(e.to_string()))?;
-        Ok(Self { docker })
+        Ok(Self {
+            docker,
+            direct_volume_io: io == VolumeIo::Auto,
+        })
     }
 
     fn stack_filter(stack: &str) -> HashMap<String, Vec<String>> {
@@ -190,6 +210,10 @@ pub fn health_from_status(status: &str) -> Health {
 }
 
 impl Engine for BollardEngine {
+    fn direct_volume_io(&self) -> bool {
+        self.direct_volume_io
+    }
+
     async fn list_containers(&self, stack: &str) -> DResult<Vec<ObservedContainer>> {
         let opts = q::ListContainersOptionsBuilder::default()
             .all(true)
@@ -540,7 +564,7 @@ impl Engine for BollardEngine {
         let map = |e| DockerError::from_bollard(e, &format!("container {name}"));
         let _ = self.remove(name).await;
         // Through a FIFO in the first volume when its directory is reachable (see fifo.rs).
-        let planned = match volumes.first() {
+        let planned = match volumes.first().filter(|_| self.direct_volume_io) {
             Some((volume, inside)) => match self.docker.inspect_volume(volume).await {
                 Ok(v) => super::fifo::PlannedFifo::new(std::path::Path::new(&v.mountpoint), inside),
                 Err(_) => None,

@@ -29,6 +29,9 @@ pub async fn exec_via_fifo<E: Engine>(
     cmd: &[String],
     stdout: &mpsc::Sender<Bytes>,
 ) -> Option<DResult<ExecOutput>> {
+    if !engine.direct_volume_io() {
+        return None;
+    }
     let mounts = engine.volume_mounts(name).await.ok()?;
     let (host_dir, inside) = mounts
         .into_iter()

@@ -27,7 +27,7 @@ impl HostVolume {
     /// new, empty volume the image directory's content and owner, so the root's owner is
     /// the database's user whatever its uid in the image.
     pub async fn open<E: Engine>(engine: &E, volume: &str) -> DResult<Option<Self>> {
-        if !nix::unistd::geteuid().is_root() {
+        if !engine.direct_volume_io() || !nix::unistd::geteuid().is_root() {
             return Ok(None);
         }
         let root = PathBuf::from(engine.volume_mountpoint(volume).await?);

@@ -4,7 +4,7 @@
 pub mod engine;
 pub mod error;
 
-pub use engine::{BollardEngine, Engine};
+pub use engine::{BollardEngine, Engine, VolumeIo};
 pub use error::DockerError;
 pub mod apply;
 pub mod diff;
