@@ -142,6 +142,12 @@ impl<E: Engine> Applier<E> {
         let leads = lead_components(&self.plan);
         let (lead_tx, lead_rx) = watch::channel(leads.len());
         let lead_tx = Arc::new(lead_tx);
+        // Then the components others wait for are created and started before the leaves:
+        // concurrent starts share the engine (measured: a start takes ~0.2 s alone and
+        // ~1 s beside four others), and a leaf's delay holds up nothing but itself.
+        let awaited = awaited_components(&self.plan, &leads);
+        let (awaited_tx, awaited_rx) = watch::channel(awaited.len());
+        let awaited_tx = Arc::new(awaited_tx);
         let step_of: HashMap<String, Step> = steps
             .iter()
             .filter_map(|s| s.component().map(|c| (c.to_string(), s.clone())))
@@ -162,14 +168,21 @@ impl<E: Engine> Applier<E> {
             let hash = hashes.get(&c.name).cloned().unwrap_or_default();
             let events = tx.subscribe();
             let is_lead = leads.contains(&c.name);
+            let is_awaited = awaited.contains(&c.name);
             let mut lead_rx = lead_rx.clone();
-            let lead = is_lead.then(|| LeadSignal(lead_tx.clone()));
+            let mut awaited_rx = awaited_rx.clone();
+            let lead = is_lead.then(|| Countdown(lead_tx.clone()));
+            let started = is_awaited.then(|| Countdown(awaited_tx.clone()));
             async move {
                 if !is_lead {
                     let _ = lead_rx.wait_for(|booting| *booting == 0).await;
                 }
+                if !is_lead && !is_awaited {
+                    let _ = awaited_rx.wait_for(|starting| *starting == 0).await;
+                }
+                let gates = Gates { deps, started };
                 let result = self
-                    .component_task(c, deps, step, observed, &hash, events)
+                    .component_task(c, gates, step, observed, &hash, events)
                     .await;
                 drop(lead);
                 if let Some(s) = sender {
@@ -267,12 +280,13 @@ impl<E: Engine> Applier<E> {
     async fn component_task(
         &self,
         c: &Component,
-        deps: Vec<(String, Condition, watch::Receiver<Ready>)>,
+        gates: Gates,
         step: Option<Step>,
         observed: Option<ObservedContainer>,
         hash: &str,
         mut events: broadcast::Receiver<EngineEvent>,
     ) -> Result<(bool, Instant), DockerError> {
+        let Gates { deps, started } = gates;
         let name = self.plan.object_name(&c.name);
         let mut container_id: Option<String> = None;
         // Prepare the new container while dependencies boot; only the start waits for them.
@@ -321,6 +335,7 @@ impl<E: Engine> Applier<E> {
             }
             Some(Step::Remove { .. }) | None => {}
         }
+        drop(started);
         if c.health.is_none() {
             if step.is_some() {
                 self.reporter.report(&c.name, "running");
@@ -436,15 +451,36 @@ impl<E: Engine> Applier<E> {
     }
 }
 
-/// A lead component's share of the count of leads still booting; dropping it (ready or
-/// failed) releases whatever was held back behind it.
-struct LeadSignal(Arc<watch::Sender<usize>>);
+/// What a component's start waits for (its dependencies), and what it releases once
+/// started (its share of the awaited components still starting).
+struct Gates {
+    deps: Vec<(String, Condition, watch::Receiver<Ready>)>,
+    started: Option<Countdown>,
+}
 
-impl Drop for LeadSignal {
+/// One component's share of a count of components still booting (leads) or starting
+/// (awaited ones); dropping it (done or failed) releases whatever was held back behind it.
+struct Countdown(Arc<watch::Sender<usize>>);
+
+impl Drop for Countdown {
     fn drop(&mut self) {
         self.0
             .send_modify(|booting| *booting = booting.saturating_sub(1));
     }
+}
+
+/// Components other components depend on, leads aside.
+fn awaited_components(plan: &Plan, leads: &[String]) -> Vec<String> {
+    plan.components
+        .iter()
+        .filter(|c| !leads.contains(&c.name))
+        .filter(|c| {
+            plan.components
+                .iter()
+                .any(|o| o.depends_on.iter().any(|d| d.component == c.name))
+        })
+        .map(|c| c.name.clone())
+        .collect()
 }
 
 /// Components with no dependencies that head the longest dependency chains.
@@ -541,4 +577,26 @@ pub async fn down<E: Engine>(
         }
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        let text = include_str!("../../examples/quickstart.yaml");
+        let stack = crate::api::load::parse_str(text, "q").unwrap();
+        crate::plan::build(&crate::api::validate::validate(&stack, "q").unwrap())
+    }
+
+    #[test]
+    fn start_order_tiers_of_the_quickstart() {
+        let p = plan();
+        let mut leads = lead_components(&p);
+        leads.sort();
+        assert_eq!(leads, ["cache", "database"]);
+        // Only the CMS is waited for beyond the leads; the frontend, the WAL receiver and
+        // monitoring are leaves and start after it.
+        assert_eq!(awaited_components(&p, &leads), ["cms"]);
+    }
 }

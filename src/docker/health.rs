@@ -2,11 +2,15 @@
 //! die) plus a startup probe that runs the same health command through exec with a short
 //! backoff, because the engine never probes faster than the check interval (API 1.41 has no
 //! start_interval). Whichever says healthy first wins; no sleep-and-poll of container state.
+//! An HTTP health endpoint is asked directly at the container's address (a connect and a
+//! status line, where an exec costs ~80 ms of engine CPU), the command still deciding when
+//! the address cannot tell.
 
 use std::io::ErrorKind;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use tokio::sync::broadcast;
@@ -28,6 +32,10 @@ const MAX_DEATHS: u32 = 3;
 /// initdb on a small machine is waiting for.
 const GATE_POLL: Duration = Duration::from_millis(50);
 const GATE_TIMEOUT: Duration = Duration::from_millis(100);
+/// An HTTP health endpoint is asked directly (a connect and a status line, no exec), so it
+/// is polled like the port gate.
+const HTTP_TIMEOUT: Duration = Duration::from_millis(500);
+const EXEC_AT_LEAST_EVERY: Duration = Duration::from_secs(1);
 
 /// The health command as an exec argv, as Docker runs it.
 pub fn probe_argv(c: &Component) -> Option<Vec<String>> {
@@ -65,7 +73,10 @@ pub async fn wait_healthy<E: Engine>(
     let mut next_probe = tokio::time::Instant::now();
     let mut deaths = 0;
     let mut last_output = String::from("no probe has completed yet");
-    let mut gate: Option<Option<SocketAddr>> = None;
+    let mut ip: Option<Option<IpAddr>> = None;
+    let gate_port = c.ports.first().map(|p| p.container_port);
+    let http = c.health.as_ref().and_then(|h| h.http.as_ref());
+    let mut last_exec = Instant::now();
     loop {
         tokio::select! {
             ev = events.recv() => match ev {
@@ -90,13 +101,31 @@ pub async fn wait_healthy<E: Engine>(
                 Err(broadcast::error::RecvError::Closed) => next_probe = next_probe.min(tokio::time::Instant::now() + backoff),
             },
             _ = tokio::time::sleep_until(next_probe) => {
-                if gate.is_none() {
-                    gate = Some(gate_address(engine, c, container).await);
+                if ip.is_none() {
+                    ip = Some(engine.container_ip(container).await.ok().flatten());
                 }
-                if refused(gate.flatten()).await {
-                    last_output = "port not listening yet".into();
+                let ip = ip.flatten();
+                let answer = match (ip, http) {
+                    (Some(ip), Some(get)) => http_get(SocketAddr::new(ip, get.port), &get.path).await,
+                    _ => Answer::Unknown,
+                };
+                let gated = match answer {
+                    Answer::Status(code) if (200..300).contains(&code) => return Ok(started.elapsed()),
+                    Answer::Status(code) => Some(format!("HTTP {code}")),
+                    Answer::Refused => Some("port not listening yet".to_string()),
+                    Answer::Unknown if refused(gate_port.zip(ip).map(|(p, ip)| SocketAddr::new(ip, p))).await => {
+                        Some("port not listening yet".to_string())
+                    }
+                    Answer::Unknown => None,
+                };
+                // A server bound to the container's loopback only refuses us forever: the
+                // command still runs now and then.
+                let exec_due = last_exec.elapsed() >= EXEC_AT_LEAST_EVERY;
+                if let Some(why) = gated.filter(|_| !exec_due) {
+                    last_output = why;
                     next_probe = tokio::time::Instant::now() + GATE_POLL;
                 } else {
+                    last_exec = Instant::now();
                     match engine.exec(container, argv.clone()).await {
                         Ok(out) if out.exit_code == 0 => return Ok(started.elapsed()),
                         Ok(out) => last_output = format!("exit {}: {}", out.exit_code, out.output.trim()),
@@ -118,12 +147,46 @@ pub async fn wait_healthy<E: Engine>(
     }
 }
 
-/// The component's first port at the container's address; `None` (no gating) when it has
-/// no port or the engine does not say where it lives.
-async fn gate_address<E: Engine>(engine: &E, c: &Component, container: &str) -> Option<SocketAddr> {
-    let port = c.ports.first()?.container_port;
-    let ip = engine.container_ip(container).await.ok().flatten()?;
-    Some(SocketAddr::new(ip, port))
+/// What an HTTP health endpoint said.
+enum Answer {
+    Status(u16),
+    /// Nothing listens there yet.
+    Refused,
+    /// Unreachable, timed out or not HTTP: only the health command can tell.
+    Unknown,
+}
+
+/// `GET path` at `addr` (HTTP/1.0, so the server closes when done); only the status line
+/// is read.
+async fn http_get(addr: SocketAddr, path: &str) -> Answer {
+    let exchange = async {
+        let mut conn = TcpStream::connect(addr).await?;
+        let req = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: appstack\r\n\r\n");
+        conn.write_all(req.as_bytes()).await?;
+        let mut head = Vec::with_capacity(64);
+        let mut buf = [0u8; 256];
+        while !head.contains(&b'\n') && head.len() < 1024 {
+            let n = conn.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        Ok::<_, std::io::Error>(head)
+    };
+    match tokio::time::timeout(HTTP_TIMEOUT, exchange).await {
+        Ok(Ok(head)) => status_code(&head).map_or(Answer::Unknown, Answer::Status),
+        Ok(Err(e)) if e.kind() == ErrorKind::ConnectionRefused => Answer::Refused,
+        _ => Answer::Unknown,
+    }
+}
+
+/// The status of an `HTTP/1.x NNN ...` status line.
+fn status_code(head: &[u8]) -> Option<u16> {
+    let line = std::str::from_utf8(head).ok()?.lines().next()?;
+    let mut parts = line.split_whitespace();
+    parts.next().filter(|v| v.starts_with("HTTP/"))?;
+    parts.next()?.parse().ok()
 }
 
 /// True only on a definite refusal: a timeout or an unreachable network (an engine in a VM)
@@ -136,4 +199,49 @@ async fn refused(addr: Option<SocketAddr>) -> bool {
         tokio::time::timeout(GATE_TIMEOUT, TcpStream::connect(addr)).await,
         Ok(Err(e)) if e.kind() == ErrorKind::ConnectionRefused
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// A server answering every connection with `reply`.
+    async fn serve(reply: &'static str) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut buf = [0u8; 512];
+                let _ = conn.read(&mut buf).await;
+                let _ = conn.write_all(reply.as_bytes()).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn http_endpoint_answers_are_told_apart() {
+        let ok = serve("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await;
+        assert!(matches!(http_get(ok, "/health").await, Answer::Status(200)));
+        let busy = serve("HTTP/1.0 503 Service Unavailable\r\n\r\n").await;
+        assert!(matches!(
+            http_get(busy, "/health").await,
+            Answer::Status(503)
+        ));
+        let not_http = serve("+PONG\r\n").await;
+        assert!(matches!(http_get(not_http, "/").await, Answer::Unknown));
+        let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gone = closed.local_addr().unwrap();
+        drop(closed);
+        assert!(matches!(http_get(gone, "/").await, Answer::Refused));
+    }
+
+    #[test]
+    fn status_lines() {
+        assert_eq!(status_code(b"HTTP/1.1 204 No Content\r\n"), Some(204));
+        assert_eq!(status_code(b"HTTP/1.0 500"), Some(500));
+        assert_eq!(status_code(b"SSH-2.0-OpenSSH\r\n"), None);
+        assert_eq!(status_code(b""), None);
+    }
 }

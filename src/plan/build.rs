@@ -507,13 +507,18 @@ fn http_component(stack: &ValidatedStack, name: &str, role: Role, app: &v::HttpA
 fn http_health(port: u16, path: &str) -> HealthCheck {
     // wget exists in busybox, Alpine and Debian images alike; by IP, never by name
     // (busybox wget of a container name segfaults in Debian images).
-    health(
+    let mut h = health(
         vec![format!(
             "wget -q -O /dev/null http://127.0.0.1:{port}{path} || exit 1"
         )],
         true,
         30_000,
-    )
+    );
+    h.http = Some(HttpGet {
+        port,
+        path: path.to_string(),
+    });
+    h
 }
 
 pub(super) fn health(command: Vec<String>, shell: bool, start_period_ms: u64) -> HealthCheck {
@@ -524,6 +529,7 @@ pub(super) fn health(command: Vec<String>, shell: bool, start_period_ms: u64) ->
         timeout_ms: 3_000,
         retries: 3,
         start_period_ms,
+        http: None,
     }
 }
 

@@ -151,6 +151,17 @@ pub struct HealthCheck {
     pub timeout_ms: u64,
     pub retries: u32,
     pub start_period_ms: u64,
+    /// The same check as an HTTP GET of the component's own address, for a prober that
+    /// reaches it directly (the command stays what the runtime runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpGet>,
+}
+
+/// An HTTP health endpoint: any 2xx answer is healthy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HttpGet {
+    pub port: u16,
+    pub path: String,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
