@@ -26,7 +26,18 @@ fn daemon_repairs_drift_restarts_unhealthy_and_follows_edits() {
     });
     eprintln!("removed container back after {took:?}");
 
-    // 2. An unhealthy container is restarted (Docker itself never does).
+    // 2. An unhealthy container is restarted (Docker itself never does). `up` converges on
+    // appstack's own probe, which can pass before the engine's first check; until the
+    // engine has seen one pass, failures fall in the start period and never count.
+    wait_for(
+        "the engine to see the probe healthy",
+        Duration::from_secs(30),
+        || {
+            s.containers()
+                .iter()
+                .any(|c| c.0 == "it-daemon-probe" && c.3.contains("(healthy)"))
+        },
+    );
     let started = docker_ok(&["inspect", "-f", "{{.State.StartedAt}}", "it-daemon-probe"]);
     docker_ok(&["exec", "it-daemon-probe", "touch", "/dev/shm/sick"]);
     wait_for("probe restarted", Duration::from_secs(60), || {
