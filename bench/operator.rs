@@ -266,4 +266,8 @@ async fn main() {
         "operator idle RSS, {} AppStacks cached:   {rss:.1} MB   (target <= 40 MB)",
         stacks()
     );
+    if cfg!(debug_assertions) {
+        // `cargo test` runs this bench as a smoke test, unoptimised.
+        println!("(debug build: these figures are not the targets' measure; run `cargo bench --bench operator`)");
+    }
 }
