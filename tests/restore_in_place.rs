@@ -2,7 +2,8 @@
 //! the stack's own database goes back to a point in time, a safety backup of what it
 //! replaced is restorable, the new timeline is backed up and its WAL shipped, a second
 //! in-place restore from the same old backup does not reuse the timeline id of the first,
-//! and a database that does not answer is kept aside instead of backed up.
+//! a database that does not answer is kept aside instead of backed up, and `latest` from a
+//! base backup of a timeline the stack has left is refused.
 
 mod common;
 
@@ -166,4 +167,22 @@ fn restore_in_place_with_a_safety_backup_and_a_new_timeline() {
     assert_eq!(kept.lines().count(), 1, "{kept}");
     assert_eq!(s.psql("SELECT count(*) FROM orders"), "150");
     assert_eq!(timeline("it-inplace"), "4");
+
+    // Without the new timeline's base backup, `latest` from an older one would replay the
+    // history the restore left: refused, naming the way out, and nothing is created.
+    let at = log.find("base backup base-").expect(&log);
+    let newest = log[at + "base backup ".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap();
+    std::fs::remove_dir_all(store.path().join(format!("it-inplace/base/{newest}"))).unwrap();
+    let stale = TestStack::new("it-inplace-stale", SMALL);
+    let out = s.run(&["restore", "--into", "it-inplace-stale", "--to", "latest"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("continues on timeline 4") && err.contains("backup now --only db"),
+        "{err}"
+    );
+    assert!(stale.containers().is_empty());
 }

@@ -107,6 +107,16 @@ async fn wal_chain(
     if matches!(pick, Pick::Id(_)) {
         return Ok(histories.collect());
     }
+    if let (Pick::Latest, Some(tli), Some(newer)) = (
+        pick,
+        base.timeline,
+        base.timeline.and_then(|t| wal::newer_timeline(&all, t)),
+    ) {
+        return Err(CliError::Runtime(format!(
+            "cannot restore `latest` from backup {} (timeline {tli}): the stack continues on timeline {newer} since an in-place restore, and no base backup of it exists; take one with `appstack backup now --only db`, or restore to a time or a backup id",
+            base.id
+        )));
+    }
     let start = match (
         base.timeline,
         base.start_lsn.as_deref().and_then(Lsn::parse),

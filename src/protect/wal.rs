@@ -266,6 +266,19 @@ pub fn chain(all: &[WalObject], from: Segment) -> (Vec<WalObject>, Option<Gap>) 
     (out, gap)
 }
 
+/// The newest timeline in the archive when it is newer than `timeline`: the stack was
+/// promoted onto it after a base backup of `timeline` (an in-place restore), so replaying
+/// `timeline`'s WAL to its end would bring back the history that restore left.
+pub fn newer_timeline(all: &[WalObject], timeline: u32) -> Option<u32> {
+    all.iter()
+        .map(|o| match o.kind {
+            WalKind::Segment(s) | WalKind::Partial(s) => s.timeline,
+            WalKind::History(t) => t,
+        })
+        .max()
+        .filter(|newest| *newest > timeline)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,6 +337,22 @@ mod tests {
             }
         )
         .is_none());
+    }
+
+    #[test]
+    fn a_newer_timeline_in_the_archive_is_found() {
+        let seg = |timeline, number| Segment { timeline, number };
+        let mut all = vec![
+            obj("s", WalKind::Segment(seg(1, 2))),
+            obj("s", WalKind::Partial(seg(1, 3))),
+        ];
+        assert_eq!(newer_timeline(&all, 1), None);
+        all.push(obj("s", WalKind::History(2)));
+        assert_eq!(newer_timeline(&all, 1), Some(2));
+        all.push(obj("s", WalKind::Segment(seg(3, 3))));
+        assert_eq!(newer_timeline(&all, 1), Some(3));
+        assert_eq!(newer_timeline(&all, 3), None);
+        assert_eq!(newer_timeline(&[], 1), None);
     }
 
     #[test]
