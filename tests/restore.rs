@@ -115,15 +115,11 @@ fn restore_into_a_new_stack_and_refuse_corruption() {
         bytes[at] ^= 0x01;
         std::fs::write(&object, bytes).unwrap();
     }
-    let refused = TestStack::new("it-restore-bad", SMALL);
-    let out = s.run(&["restore", "--into", "it-restore-bad"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = restore_refused(&s, "it-restore-bad", &[]);
     assert!(
         err.contains("refusing to restore a corrupt backup") && err.contains("base.tar.zst"),
         "{err}"
     );
-    assert!(refused.containers().is_empty());
 }
 
 /// `restore --from-dump`: a logical dump (roles, every database) into a fresh copy with

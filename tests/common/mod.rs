@@ -357,3 +357,16 @@ pub fn spawn_psql(stack: &str, sql: &str) -> std::process::Child {
         .spawn()
         .unwrap()
 }
+
+/// Runs `restore --into <into> <args>` from `s`, which must fail at runtime (exit 1) and
+/// create nothing; its stderr.
+pub fn restore_refused(s: &TestStack, into: &str, args: &[&str]) -> String {
+    let copy = TestStack::new(into, SMALL);
+    let mut argv = vec!["restore", "--into", into];
+    argv.extend_from_slice(args);
+    let out = s.run(&argv);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(copy.containers().is_empty(), "{err}");
+    err
+}
