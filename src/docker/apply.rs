@@ -355,11 +355,7 @@ impl<E: Engine> Applier<E> {
         let id = container_id
             .or_else(|| observed.map(|o| o.id))
             .unwrap_or_default();
-        let critical = self
-            .plan
-            .components
-            .iter()
-            .any(|o| o.depends_on.iter().any(|d| d.component == c.name));
+        let critical = dependents(&self.plan, &c.name).next().is_some();
         match wait_healthy(self.engine.as_ref(), c, &name, &id, critical, &mut events).await {
             Ok(took) => {
                 self.reporter
@@ -473,14 +469,16 @@ impl Drop for Countdown {
 fn awaited_components(plan: &Plan, leads: &[String]) -> Vec<String> {
     plan.components
         .iter()
-        .filter(|c| !leads.contains(&c.name))
-        .filter(|c| {
-            plan.components
-                .iter()
-                .any(|o| o.depends_on.iter().any(|d| d.component == c.name))
-        })
+        .filter(|c| !leads.contains(&c.name) && dependents(plan, &c.name).next().is_some())
         .map(|c| c.name.clone())
         .collect()
+}
+
+/// The components that depend on `name`.
+fn dependents<'a>(plan: &'a Plan, name: &'a str) -> impl Iterator<Item = &'a Component> {
+    plan.components
+        .iter()
+        .filter(move |o| o.depends_on.iter().any(|d| d.component == name))
 }
 
 /// Components with no dependencies that head the longest dependency chains.
@@ -488,10 +486,7 @@ fn lead_components(plan: &Plan) -> Vec<String> {
     // Components are in dependency order, so walking backwards sees dependents first.
     let mut chain: HashMap<&str, usize> = HashMap::new();
     for c in plan.components.iter().rev() {
-        let below = plan
-            .components
-            .iter()
-            .filter(|o| o.depends_on.iter().any(|d| d.component == c.name))
+        let below = dependents(plan, &c.name)
             .map(|o| chain.get(o.name.as_str()).copied().unwrap_or(1))
             .max()
             .unwrap_or(0);

@@ -565,10 +565,11 @@ impl Engine for BollardEngine {
         let _ = self.remove(name).await;
         // Through a FIFO in the first volume when its directory is reachable (see fifo.rs).
         let planned = match volumes.first().filter(|_| self.direct_volume_io) {
-            Some((volume, inside)) => match self.docker.inspect_volume(volume).await {
-                Ok(v) => super::fifo::PlannedFifo::new(std::path::Path::new(&v.mountpoint), inside),
-                Err(_) => None,
-            },
+            Some((volume, inside)) => self
+                .volume_mountpoint(volume)
+                .await
+                .ok()
+                .and_then(|m| super::fifo::PlannedFifo::new(std::path::Path::new(&m), inside)),
             None => None,
         };
         let script = match &planned {

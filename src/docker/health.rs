@@ -17,7 +17,7 @@ use tokio::sync::broadcast;
 
 use super::engine::{Engine, EngineEvent};
 use super::error::DockerError;
-use crate::plan::Component;
+use crate::plan::{Component, HttpGet};
 
 // Startup probing is brief and cheap (one exec, ~80 ms of engine time): a short cap keeps
 // the detection lag of every level of the dependency chain small.
@@ -104,19 +104,10 @@ pub async fn wait_healthy<E: Engine>(
                 if ip.is_none() {
                     ip = Some(engine.container_ip(container).await.ok().flatten());
                 }
-                let ip = ip.flatten();
-                let answer = match (ip, http) {
-                    (Some(ip), Some(get)) => http_get(SocketAddr::new(ip, get.port), &get.path).await,
-                    _ => Answer::Unknown,
-                };
-                let gated = match answer {
-                    Answer::Status(code) if (200..300).contains(&code) => return Ok(started.elapsed()),
-                    Answer::Status(code) => Some(format!("HTTP {code}")),
-                    Answer::Refused => Some("port not listening yet".to_string()),
-                    Answer::Unknown if refused(gate_port.zip(ip).map(|(p, ip)| SocketAddr::new(ip, p))).await => {
-                        Some("port not listening yet".to_string())
-                    }
-                    Answer::Unknown => None,
+                let gated = match from_outside(ip.flatten(), http, gate_port).await {
+                    Outside::Healthy => return Ok(started.elapsed()),
+                    Outside::NotYet(why) => Some(why),
+                    Outside::Unknown => None,
                 };
                 // A server bound to the container's loopback only refuses us forever: the
                 // command still runs now and then.
@@ -144,6 +135,41 @@ pub async fn wait_healthy<E: Engine>(
                 detail: last_output,
             });
         }
+    }
+}
+
+/// What the container's address says, before any exec.
+enum Outside {
+    /// The HTTP health endpoint answered 2xx.
+    Healthy,
+    /// The health command cannot pass yet (the port refuses, the endpoint answers an error).
+    NotYet(String),
+    /// Only the health command can tell.
+    Unknown,
+}
+
+/// Asks the HTTP health endpoint when there is one, else checks that the component's first
+/// port accepts connections.
+async fn from_outside(
+    ip: Option<IpAddr>,
+    http: Option<&HttpGet>,
+    gate_port: Option<u16>,
+) -> Outside {
+    let Some(ip) = ip else {
+        return Outside::Unknown;
+    };
+    let not_listening = || Outside::NotYet("port not listening yet".to_string());
+    if let Some(get) = http {
+        match http_get(SocketAddr::new(ip, get.port), &get.path).await {
+            Answer::Status(code) if (200..300).contains(&code) => return Outside::Healthy,
+            Answer::Status(code) => return Outside::NotYet(format!("HTTP {code}")),
+            Answer::Refused => return not_listening(),
+            Answer::Unknown => {}
+        }
+    }
+    match gate_port {
+        Some(port) if refused(SocketAddr::new(ip, port)).await => not_listening(),
+        _ => Outside::Unknown,
     }
 }
 
@@ -191,10 +217,7 @@ fn status_code(head: &[u8]) -> Option<u16> {
 
 /// True only on a definite refusal: a timeout or an unreachable network (an engine in a VM)
 /// falls through to the exec probe, so gating can delay nothing it cannot see.
-async fn refused(addr: Option<SocketAddr>) -> bool {
-    let Some(addr) = addr else {
-        return false;
-    };
+async fn refused(addr: SocketAddr) -> bool {
     matches!(
         tokio::time::timeout(GATE_TIMEOUT, TcpStream::connect(addr)).await,
         Ok(Err(e)) if e.kind() == ErrorKind::ConnectionRefused
