@@ -11,6 +11,7 @@ pub mod cli;
 pub mod compose;
 pub mod daemon;
 pub mod docker;
+pub mod drill;
 pub mod kube;
 pub mod maintenance;
 pub mod plan;

@@ -4,6 +4,7 @@ pub(crate) mod backup;
 mod common;
 mod crd;
 mod down;
+mod drill;
 mod export;
 mod logs;
 mod operator;
@@ -123,6 +124,14 @@ pub enum Command {
         after_help = "Examples:\n  appstack restore -f examples/quickstart.yaml --into quickstart-copy\n  appstack restore -f stack.yaml --into crm-drill --to 2026-11-23T10:15:00Z\n  appstack restore -f stack.yaml --into crm-drill --to base-20261123T020000.000Z\n  appstack restore -f stack.yaml --into crm-dump --from-dump dump-20261123T031500.000Z\n  appstack restore -f stack.yaml --to 2026-11-23T10:15:00Z --force   # in place, after a safety backup"
     )]
     Restore(restore::Args),
+    /// Run a DR drill: restore the latest recoverable state into the isolated copy
+    /// `<stack>-drill`, check it, measure RTO and RPO against spec.recovery, keep a report
+    /// (JSON + Markdown, in the store and the state directory) and remove the copy. Exits 1
+    /// when an objective is missed.
+    #[command(
+        after_help = "Examples:\n  appstack drill -f examples/quickstart.yaml\n  appstack drill -f stack.yaml --json > drill.json\n  appstack drill -f stack.yaml --keep    # inspect the copy, then:\n  appstack drill -f stack.yaml --clean"
+    )]
+    Drill(drill::Args),
     /// Export the stack in another format.
     #[command(subcommand)]
     Export(export::Target),
@@ -153,6 +162,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Backup(c) => backup::run(c).await,
         Command::Wal(c) => wal::run(c).await,
         Command::Restore(a) => restore::run(a, &cli.state_dir).await,
+        Command::Drill(a) => drill::run(a, &cli.state_dir).await,
         Command::Export(t) => export::run(t, &cli.state_dir),
         Command::Render(t) => render::run(t),
         Command::Operator(a) => operator::run(a).await,

@@ -176,95 +176,135 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
     }
     let store = Arc::new(super::backup::open_store(&stack)?);
     // Everything is verified (backup, key, WAL chain) before anything is created.
-    let (manifest, key, wal) = match &args.from_dump {
-        Some(id) => {
-            let manifest = dump_verified(store.as_ref(), &stack.name, id)
-                .await
-                .map_err(pick_error)?;
-            let key = super::backup::key_for(&stack, &manifest)?;
-            eprintln!("restoring dump {id} of {} into stack {into}", stack.name);
-            (manifest, key, None)
-        }
-        None => {
-            let manifest = pick_verified(store.as_ref(), &stack.name, &pick)
-                .await
-                .map_err(pick_error)?;
-            let key = super::backup::key_for(&stack, &manifest)?;
-            let chain = wal_chain(&store, &stack, &manifest, &pick).await?;
-            let wal_key = if chain.iter().any(|o| o.encrypted) {
-                Some(super::backup::spec_key(&stack)?.ok_or_else(|| {
-                    CliError::Invalid(
-                        "the WAL is encrypted: set spec.backup.encryption.keyFile to its key"
-                            .into(),
-                    )
-                })?)
-            } else {
-                None
-            };
-            eprintln!(
-                "restoring {} (stop LSN {}) of {} into stack {into}, then {} WAL file(s){}",
-                manifest.id,
-                manifest.stop_lsn.as_deref().unwrap_or("?"),
-                stack.name,
-                chain.len(),
-                match &pick {
-                    Pick::Time(t) => format!(" replayed to {}", t.to_rfc3339()),
-                    _ => String::new(),
-                }
-            );
-            (manifest, key, Some((chain, wal_key)))
-        }
-    };
-
-    if args.into.is_none() {
-        return in_place(
-            &args, &stack, store, manifest, key, wal, &pick, started, state_dir,
-        )
-        .await;
+    if let Some(id) = &args.from_dump {
+        let manifest = dump_verified(store.as_ref(), &stack.name, id)
+            .await
+            .map_err(pick_error)?;
+        let key = super::backup::key_for(&stack, &manifest)?;
+        eprintln!("restoring dump {id} of {} into stack {into}", stack.name);
+        let (engine, plan) = prepare_copy(&stack, &into, state_dir).await?;
+        let copy = Copy {
+            engine,
+            store,
+            stack: &stack,
+            plan,
+            manifest: &manifest,
+            key,
+            started,
+            state_dir,
+        };
+        let result = super::restore_dump::DumpJob { copy: &copy }.run().await;
+        return removed_on_failure(result, &copy.engine, &copy.plan, state_dir).await;
     }
-    let (engine, plan) = prepare_copy(&stack, &into, state_dir).await?;
+    let base = verified_base(&store, &stack, &pick, &into).await?;
+    if args.into.is_none() {
+        return in_place(&args, &stack, store, base, &pick, started, state_dir).await;
+    }
+    into_copy(&stack, store, base, &into, &pick, started, state_dir)
+        .await
+        .map(|_| ())
+}
+
+/// A verified base backup, its key, and the verified WAL chain to replay with its key.
+pub(super) struct VerifiedBase {
+    pub manifest: Manifest,
+    pub key: Option<crate::protect::crypto::Key>,
+    pub chain: Vec<WalObject>,
+    pub wal_key: Option<crate::protect::crypto::Key>,
+}
+
+/// Picks and verifies the base backup and lists the WAL after it (the store as it is now:
+/// WAL shipped later is not replayed).
+pub(super) async fn verified_base(
+    store: &AnyStore,
+    stack: &ValidatedStack,
+    pick: &Pick,
+    into: &str,
+) -> Result<VerifiedBase, CliError> {
+    let manifest = pick_verified(store, &stack.name, pick)
+        .await
+        .map_err(pick_error)?;
+    let key = super::backup::key_for(stack, &manifest)?;
+    let chain = wal_chain(store, stack, &manifest, pick).await?;
+    let wal_key = if chain.iter().any(|o| o.encrypted) {
+        Some(super::backup::spec_key(stack)?.ok_or_else(|| {
+            CliError::Invalid(
+                "the WAL is encrypted: set spec.backup.encryption.keyFile to its key".into(),
+            )
+        })?)
+    } else {
+        None
+    };
+    eprintln!(
+        "restoring {} (stop LSN {}) of {} into stack {into}, then {} WAL file(s){}",
+        manifest.id,
+        manifest.stop_lsn.as_deref().unwrap_or("?"),
+        stack.name,
+        chain.len(),
+        match pick {
+            Pick::Time(t) => format!(" replayed to {}", t.to_rfc3339()),
+            _ => String::new(),
+        }
+    );
+    Ok(VerifiedBase {
+        manifest,
+        key,
+        chain,
+        wal_key,
+    })
+}
+
+/// Restores `base` into the new stack `into` and brings it up healthy; removes the partial
+/// copy when that fails.
+pub(super) async fn into_copy(
+    stack: &ValidatedStack,
+    store: Arc<AnyStore>,
+    base: VerifiedBase,
+    into: &str,
+    pick: &Pick,
+    started: Instant,
+    state_dir: &Path,
+) -> Result<Restored, CliError> {
+    let (engine, plan) = prepare_copy(stack, into, state_dir).await?;
     let copy = Copy {
         engine,
         store,
-        stack: &stack,
+        stack,
         plan,
-        manifest: &manifest,
-        key,
+        manifest: &base.manifest,
+        key: base.key,
         started,
         state_dir,
     };
-    let result = match wal {
-        None => super::restore_dump::DumpJob { copy: &copy }.run().await,
-        Some((chain, wal_key)) => {
-            Job {
-                copy: &copy,
-                chain,
-                wal_key,
-                pick: &pick,
-                new_timeline: false,
-            }
-            .run()
-            .await
-        }
-    };
+    let result = Job {
+        copy: &copy,
+        chain: base.chain,
+        wal_key: base.wal_key,
+        pick,
+        new_timeline: false,
+    }
+    .run()
+    .await;
     removed_on_failure(result, &copy.engine, &copy.plan, state_dir).await
 }
 
 /// The base restore into the stack itself (see `restore_in_place`).
-#[allow(clippy::too_many_arguments)]
 async fn in_place(
     args: &Args,
     stack: &ValidatedStack,
     store: Arc<AnyStore>,
-    manifest: Manifest,
-    key: Option<crate::protect::crypto::Key>,
-    wal: Option<(Vec<WalObject>, Option<crate::protect::crypto::Key>)>,
+    base: VerifiedBase,
     pick: &Pick,
     started: Instant,
     state_dir: &Path,
 ) -> Result<(), CliError> {
     use super::restore_in_place as inplace;
-    let (chain, wal_key) = wal.unwrap_or_default();
+    let VerifiedBase {
+        manifest,
+        key,
+        chain,
+        wal_key,
+    } = base;
     let _maintenance = crate::maintenance::begin(state_dir, &stack.name)
         .map_err(|e| CliError::Runtime(e.to_string()))?;
     let engine = connect().await?;
@@ -289,7 +329,7 @@ async fn in_place(
         new_timeline: true,
     };
     let result = match job.run().await {
-        Ok(()) => inplace::finish(&engine, full, stack, &store, state_dir).await,
+        Ok(_) => inplace::finish(&engine, full, stack, &store, state_dir).await,
         Err(e) => Err(e),
     };
     match result {
@@ -339,12 +379,12 @@ async fn prepare_copy(
 }
 
 /// Nothing half-made stays behind: the copy is new, so all of it goes.
-async fn removed_on_failure(
-    result: Result<(), CliError>,
+async fn removed_on_failure<T>(
+    result: Result<T, CliError>,
     engine: &Arc<BollardEngine>,
     plan: &Plan,
     state_dir: &Path,
-) -> Result<(), CliError> {
+) -> Result<T, CliError> {
     if result.is_err() {
         eprintln!("restore failed; removing the partial copy {}", plan.stack);
         let _ = down(engine.as_ref(), plan, true, &Lines::new()).await;
@@ -441,6 +481,17 @@ pub(super) struct Copy<'a> {
     pub state_dir: &'a Path,
 }
 
+/// What a restore into a copy did: the drill's raw facts.
+pub(super) struct Restored {
+    pub base: String,
+    pub base_finished: DateTime<Utc>,
+    pub wal_files: usize,
+    /// Seconds since the restore started at which each step ended.
+    pub steps: Vec<(&'static str, Duration)>,
+    pub checks: Vec<String>,
+    pub runner: DockerRunner<BollardEngine>,
+}
+
 struct Job<'a> {
     copy: &'a Copy<'a>,
     chain: Vec<WalObject>,
@@ -452,11 +503,14 @@ struct Job<'a> {
 }
 
 impl Job<'_> {
-    async fn run(&self) -> Result<(), CliError> {
+    async fn run(&self) -> Result<Restored, CliError> {
         let into = self.copy.plan.stack.clone();
         let Some(db) = &self.copy.stack.database else {
-            return Ok(());
+            return Err(CliError::Invalid(
+                "spec.database: not set; nothing to restore".into(),
+            ));
         };
+        let mut steps = vec![("backup verified", self.copy.started.elapsed())];
         let DataVolume {
             mounts,
             helper_labels,
@@ -567,7 +621,7 @@ impl Job<'_> {
                 "through a helper container"
             },
             crate::api::quantity::format_bytes(raw),
-            fetched.map_or_else(String::new, |f| format!(
+            fetched.as_ref().map_or_else(String::new, |f| format!(
                 " and {} WAL file(s), {}",
                 f.files,
                 crate::api::quantity::format_bytes(f.bytes)
@@ -576,10 +630,13 @@ impl Job<'_> {
             if replay { " (replay runs first)" } else { "" }
         );
 
+        steps.push(("data restored", self.copy.started.elapsed()));
         let runner = boot_copy(&self.copy.engine, &self.copy.plan, self.copy.state_dir).await?;
+        steps.push(("stack healthy", self.copy.started.elapsed()));
         let psql = |sql: &str| psql_argv(&db.user, &db.name, &[sql]);
         if replay {
             self.wait_promoted(&runner, &psql).await?;
+            steps.push(("WAL replayed, promoted", self.copy.started.elapsed()));
             // The copy is a primary now: it must not keep the restore's recovery settings.
             let mut commands: Vec<String> = RECOVERY_SETTINGS
                 .iter()
@@ -591,6 +648,7 @@ impl Job<'_> {
             capture(&runner, "database", argv).await.map_err(rt)?;
         }
         let checks = checks(&runner, db).await?;
+        steps.push(("database checks passed", self.copy.started.elapsed()));
         let target = match self.pick {
             Pick::Time(t) => t.to_rfc3339_opts(SecondsFormat::Millis, true),
             Pick::Latest if replay => "latest shipped WAL".to_string(),
@@ -602,7 +660,14 @@ impl Job<'_> {
             self.copy.started.elapsed().as_secs_f64(),
             checks.join(", ")
         );
-        Ok(())
+        Ok(Restored {
+            base: self.copy.manifest.id.clone(),
+            base_finished: self.copy.manifest.finished_at,
+            wal_files: fetched.map_or(0, |f| f.files),
+            steps,
+            checks,
+            runner,
+        })
     }
 
     /// Replay ends with promotion; bounded by the stack's RTO.
