@@ -103,6 +103,30 @@ pub struct RecoverabilityStatus {
     /// Why WAL shipping fails, while it does (WAL is spooled meanwhile).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wal_error: Option<String>,
+    /// The newest DR drill: its verdict and measured RTO and RPO.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drill: Option<DrillResult>,
+}
+
+/// What a DR drill measured (its full report is `<stack>/drills/<id>.md` in the store).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DrillResult {
+    /// Drill id (`drill-<UTC time>`).
+    pub id: String,
+    /// When the drill finished (RFC 3339).
+    pub finished_at: String,
+    /// Both objectives were met and every smoke check passed.
+    pub passed: bool,
+    /// Measured RTO: restore start to the restored copy passing its smoke checks (e.g. "42s").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rto: Option<String>,
+    /// Measured RPO: newest source commit at the cut minus newest commit in the copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpo: Option<String>,
+    /// The verdict in words: figures, objectives missed, or why the drill failed.
+    #[serde(default)]
+    pub message: String,
 }
 
 /// Observed state of an AppStack.

@@ -310,18 +310,6 @@ pub fn reports_dir(state_dir: &Path, stack: &str) -> PathBuf {
     state_dir.join("drills").join(stack)
 }
 
-/// The newest report in the state directory.
-pub fn latest_report(state_dir: &Path, stack: &str) -> Option<Report> {
-    let mut names: Vec<PathBuf> = std::fs::read_dir(reports_dir(state_dir, stack))
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    names.sort();
-    let bytes = std::fs::read(names.last()?).ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
-
 async fn tear_down(
     engine: &Arc<BollardEngine>,
     plan: &Plan,

@@ -100,6 +100,16 @@ pub async fn run(args: Args, state_dir: &std::path::Path) -> Result<(), CliError
             }
             None => {}
         }
+        match &r.last_drill {
+            Some(d) => println!(
+                "  last drill:         {} {} (RTO {}, RPO {})",
+                d.finished_at,
+                if d.passed { "passed" } else { "FAILED" },
+                d.rto.as_deref().unwrap_or("not measured"),
+                d.rpo.as_deref().unwrap_or("not measured"),
+            ),
+            None => println!("  last drill:         never (run `appstack drill -f <file>`)"),
+        }
     }
     Ok(())
 }
@@ -120,6 +130,11 @@ pub(crate) async fn recoverability(
         last_dump: last(Kind::Dump),
         // Restore starts from a base backup: the oldest one is the earliest point.
         first_recoverability_point: all.iter().find(|m| m.kind == Kind::Base).map(fmt),
+        last_drill: crate::drill::Report::latest(&store, &stack.name)
+            .await
+            .ok()
+            .flatten()
+            .map(|r| r.result()),
         ..Default::default()
     })
 }

@@ -1,5 +1,7 @@
 //! The daemon's Prometheus metrics.
 
+use std::sync::atomic::AtomicU64;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -56,6 +58,7 @@ pub struct Metrics {
     pub backup_failures: Family<KindErrorLabels, Counter>,
     pub backup_missing: Family<KindLabels, Gauge>,
     pub wal: WalMetrics,
+    pub drill: DrillMetrics,
 }
 
 impl Metrics {
@@ -118,8 +121,10 @@ impl Metrics {
             backup_missing.clone(),
         );
         let wal = WalMetrics::register(&mut registry);
+        let drill = DrillMetrics::register(&mut registry);
         Self {
             wal,
+            drill,
             registry,
             reconcile_seconds,
             reconcile_errors,
@@ -194,6 +199,54 @@ impl WalMetrics {
             m.failures.clone(),
         );
         registry.register("wal_files_shipped", "WAL files stored", m.files.clone());
+        m
+    }
+}
+
+/// DR drills, per stack: the newest report's verdict and figures.
+#[derive(Debug, Clone, Default)]
+pub struct DrillMetrics {
+    pub passed: Family<StackLabel, Gauge>,
+    pub rto_seconds: Family<StackLabel, Gauge<f64, AtomicU64>>,
+    pub rpo_seconds: Family<StackLabel, Gauge<f64, AtomicU64>>,
+    pub last_timestamp: Family<StackLabel, Gauge>,
+    pub missing: Family<StackLabel, Gauge>,
+    pub failures: Family<StackLabel, Counter>,
+}
+
+impl DrillMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let m = Self::default();
+        registry.register(
+            "drill_passed",
+            "1 when the newest DR drill met both objectives",
+            m.passed.clone(),
+        );
+        registry.register(
+            "drill_rto_seconds",
+            "RTO measured by the newest DR drill (restore start to smoke checks passed)",
+            m.rto_seconds.clone(),
+        );
+        registry.register(
+            "drill_rpo_seconds",
+            "RPO measured by the newest DR drill (marker at the cut to newest commit restored)",
+            m.rpo_seconds.clone(),
+        );
+        registry.register(
+            "drill_last_timestamp_seconds",
+            "Unix time the newest DR drill finished",
+            m.last_timestamp.clone(),
+        );
+        registry.register(
+            "drill_missing",
+            "1 when the drill schedule has had no passing drill within 1.5x its period",
+            m.missing.clone(),
+        );
+        registry.register(
+            "drill_failures",
+            "Scheduled DR drills that failed or missed an objective",
+            m.failures.clone(),
+        );
         m
     }
 }

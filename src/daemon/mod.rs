@@ -2,8 +2,9 @@
 //! plus a periodic resync; a removed container is recreated at once, an unhealthy one is
 //! restarted (Docker never does, moby#28400) with backoff and flap damping, and a change of
 //! the manifest file is applied. Invalid manifests are reported and wait for the next edit.
-//! Backup schedules of the spec run here too (see `schedules`).
+//! Backup schedules of the spec run here too (see `schedules`), and drills (`drills`).
 
+pub mod drills;
 pub mod http;
 pub mod metrics;
 pub mod restarts;
@@ -178,6 +179,12 @@ impl<E: Engine> StackLoop<E> {
                                 &validated,
                                 self.metrics.clone(),
                                 &self.opts.state_dir,
+                            ));
+                            schedules.extend(drills::spawn(
+                                &validated,
+                                &self.file,
+                                &self.opts.state_dir,
+                                self.metrics.clone(),
                             ));
                             current_spec = Some(validated);
                         }

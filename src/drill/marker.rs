@@ -70,11 +70,13 @@ pub fn parse_found(s: &str) -> Option<Option<(u32, DateTime<Utc>)>> {
     Some(Some((seq.parse().ok()?, parse_micros(at)?)))
 }
 
-/// How long to write warm-up markers: two shipping periods, so the stream carries commits
-/// the shipper has had the chance to ship; bounded so a drill does not idle for minutes.
+/// How long to write warm-up markers: four shipping periods (and at least 5 s, which
+/// covers the receiver's own flush delay), so the stream carries commits the shipper has
+/// had every chance to ship and the measured gap is the pipeline's lag, not the database's
+/// idle time; bounded so a drill does not idle for minutes.
 pub fn warm_up(ship_interval: Option<Duration>) -> Duration {
     match ship_interval {
-        Some(i) => (i * 2).clamp(Duration::from_secs(2), Duration::from_secs(30)),
+        Some(i) => (i * 4).clamp(Duration::from_secs(5), Duration::from_secs(60)),
         None => Duration::ZERO,
     }
 }
@@ -154,7 +156,7 @@ mod tests {
     }
 
     #[test]
-    fn warm_up_spans_two_shipping_periods_within_bounds() {
+    fn warm_up_spans_four_shipping_periods_within_bounds() {
         assert_eq!(warm_up(None), Duration::ZERO);
         assert_eq!(
             warm_up(Some(Duration::from_millis(500))),

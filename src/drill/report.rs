@@ -168,6 +168,19 @@ impl Report {
         md
     }
 
+    /// The verdict as the stack's status carries it.
+    pub fn result(&self) -> crate::api::status::DrillResult {
+        let figure = |v: Option<f64>| v.map(|v| format!("{v:.1}s"));
+        crate::api::status::DrillResult {
+            id: self.id.clone(),
+            finished_at: self.finished_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            passed: self.passed,
+            rto: figure(self.rto_seconds),
+            rpo: figure(self.rpo_seconds),
+            message: self.summary(),
+        }
+    }
+
     /// Store key of the report (`json` or `md`).
     pub fn key(stack: &str, id: &str, ext: &str) -> String {
         format!("{}{id}.{ext}", prefix(stack))

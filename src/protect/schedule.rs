@@ -1,4 +1,4 @@
-//! Backup schedules: when each kind runs next, its period, and whether a schedule is
+//! Backup and drill schedules: when each runs next, its period, and whether a schedule is
 //! *missing* (no success within 1.5× its period), which is worse news than a failure.
 
 use std::str::FromStr;
@@ -8,19 +8,17 @@ use croner::Cron;
 
 use super::manifest::Kind;
 
-/// One scheduled backup kind.
+/// A cron expression and what follows from it: next runs, the period, "missing".
 #[derive(Debug, Clone)]
-pub struct Schedule {
-    pub kind: Kind,
+pub struct Cadence {
     pub expression: String,
     cron: Cron,
 }
 
-impl Schedule {
+impl Cadence {
     /// Parses a 5-field cron expression (validated with the spec already).
-    pub fn new(kind: Kind, expression: &str) -> Option<Self> {
+    pub fn new(expression: &str) -> Option<Self> {
         Cron::from_str(expression).ok().map(|cron| Self {
-            kind,
             expression: expression.to_string(),
             cron,
         })
@@ -49,6 +47,36 @@ impl Schedule {
             Some(p) => now - since > p + p / 2,
             None => false,
         }
+    }
+}
+
+/// One scheduled backup kind.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub kind: Kind,
+    pub expression: String,
+    cadence: Cadence,
+}
+
+impl Schedule {
+    pub fn new(kind: Kind, expression: &str) -> Option<Self> {
+        Cadence::new(expression).map(|cadence| Self {
+            kind,
+            expression: expression.to_string(),
+            cadence,
+        })
+    }
+
+    pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.cadence.next_after(after)
+    }
+
+    pub fn period(&self, at: DateTime<Utc>) -> Option<Duration> {
+        self.cadence.period(at)
+    }
+
+    pub fn missing(&self, since: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        self.cadence.missing(since, now)
     }
 }
 

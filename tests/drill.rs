@@ -1,0 +1,155 @@
+//! DR drills end to end on the real engine: while `appstack run` ships WAL, `appstack
+//! drill` writes markers, restores into `<stack>-drill`, measures RTO and RPO, keeps the
+//! report (store and state dir) and removes the copy; the live stack is untouched. A missed
+//! objective fails loudly (exit 1) with a failed report, and the daemon's drill schedule
+//! runs a drill and exports its verdict.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+fn spec(store: &std::path::Path, recovery: &str) -> String {
+    format!(
+        "{SMALL}  backup:\n    target: file://{}\n    wal: {{shipInterval: 1s}}\n  recovery:\n{recovery}",
+        store.display()
+    )
+}
+
+const OBJECTIVES: &str = "    objectives: {rto: 10m, rpo: 1m}\n";
+
+fn stack_objects(stack: &str) -> (String, String) {
+    let filter = format!("label=appstack.io/stack={stack}");
+    (
+        docker_ok(&["ps", "-aq", "--filter", &filter]),
+        docker_ok(&["volume", "ls", "-q", "--filter", &filter]),
+    )
+}
+
+#[test]
+fn a_drill_restores_an_isolated_copy_measures_rto_and_rpo_and_removes_it() {
+    if !engine_available() {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let s = TestStack::new("it-drill", &spec(store.path(), OBJECTIVES));
+    let _copy = TestStack::new("it-drill-drill", SMALL);
+    s.run_ok(&["up"]);
+    let daemon = Daemon::start(&s, &["--log-level", "info", "run"]);
+    s.psql("CREATE TABLE orders (id serial PRIMARY KEY, note text)");
+    s.psql("INSERT INTO orders (note) SELECT 'o' || g FROM generate_series(1, 500) g");
+    s.run_ok(&["backup", "now", "--only", "db"]);
+    s.psql("INSERT INTO orders (note) SELECT 'late' || g FROM generate_series(1, 20) g");
+    let ids = |s: &TestStack| -> Vec<(String, String)> {
+        s.containers()
+            .into_iter()
+            .map(|(n, id, _, _)| (n, id))
+            .collect()
+    };
+    let live_before = ids(&s);
+
+    // A drill that keeps its copy, to look inside it.
+    let out = s.run_ok(&["drill", "--json", "--keep"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(report["passed"], true, "{report:#}\n{stderr}");
+    let rto = report["rtoSeconds"].as_f64().unwrap();
+    let rpo = report["rpoSeconds"].as_f64().unwrap();
+    eprintln!("drill measured RTO {rto:.1}s, RPO {rpo:.2}s");
+    assert!(rto > 0.0 && rto < 600.0, "{report:#}");
+    // WAL ships every second and the drill warms up with a marker a second: the copy is
+    // seconds behind at most.
+    assert!(rpo < 10.0, "RPO {rpo}s: {report:#}");
+    assert!(
+        report["markersWritten"].as_u64().unwrap() >= 3,
+        "{report:#}"
+    );
+    assert!(report["walFiles"].as_u64().unwrap() >= 1, "{report:#}");
+    let steps: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps.last(), Some(&"smoke checks passed"), "{steps:?}");
+    assert!(stderr.contains("report: "), "{stderr}");
+    // The copy holds the rows committed after the base backup (replayed from WAL).
+    assert_eq!(psql("it-drill-drill", "SELECT count(*) FROM orders"), "520");
+    let (containers, _) = stack_objects("it-drill-drill");
+    assert!(!containers.is_empty());
+    // The copy publishes nothing on the host.
+    let ports = docker_ok(&["port", "it-drill-drill-frontend"]);
+    assert!(ports.trim().is_empty(), "{ports}");
+    // A second drill refuses while the kept copy exists, and --clean removes it.
+    let refused = s.run(&["drill"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--clean"));
+    s.run_ok(&["drill", "--clean"]);
+    assert_eq!(
+        stack_objects("it-drill-drill"),
+        (String::new(), String::new())
+    );
+    assert_eq!(ids(&s), live_before, "the live stack was touched");
+
+    // The report is kept in the store and the state dir, and status shows the verdict.
+    let id = report["id"].as_str().unwrap();
+    for ext in ["json", "md"] {
+        let in_store = store.path().join(format!("it-drill/drills/{id}.{ext}"));
+        assert!(in_store.exists(), "{}", in_store.display());
+        let in_state = s.state_dir().join(format!("drills/it-drill/{id}.{ext}"));
+        assert!(in_state.exists(), "{}", in_state.display());
+    }
+    let status = String::from_utf8_lossy(&s.run_ok(&["status"]).stdout).into_owned();
+    assert!(
+        status.contains("last drill:") && status.contains("passed (RTO"),
+        "{status}"
+    );
+
+    // An objective the stack cannot meet fails loudly, and the copy still goes.
+    s.write(&spec(store.path(), "    objectives: {rto: 1s, rpo: 1m}\n"));
+    let out = s.run(&["drill"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("FAILED") && stderr.contains("## Timeline"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stack_objects("it-drill-drill"),
+        (String::new(), String::new())
+    );
+    let status = String::from_utf8_lossy(&s.run_ok(&["status"]).stdout).into_owned();
+    assert!(status.contains("FAILED"), "{status}");
+
+    // The daemon's schedule runs a drill and exports its verdict.
+    let scheduled_from = chrono::Utc::now().timestamp();
+    s.write(&spec(
+        store.path(),
+        &format!("{OBJECTIVES}    drill: {{schedule: \"* * * * *\"}}\n"),
+    ));
+    let last_drill = |m: &str| -> i64 {
+        m.lines()
+            .find_map(|l| {
+                l.strip_prefix("appstack_drill_last_timestamp_seconds{stack=\"it-drill\"} ")
+            })
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    wait_for("a scheduled drill", Duration::from_secs(150), || {
+        daemon
+            .get("/metrics")
+            .is_some_and(|m| last_drill(&m) > scheduled_from)
+    });
+    let metrics = daemon.get("/metrics").unwrap();
+    assert!(
+        metrics.contains("appstack_drill_passed{stack=\"it-drill\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("appstack_drill_rpo_seconds{stack=\"it-drill\"}"),
+        "{metrics}"
+    );
+    let log = daemon.stop();
+    assert!(log.contains("scheduled drill passed"), "{log}");
+}
