@@ -290,3 +290,59 @@ fn crd_has_status_short_name_printer_columns_and_keyed_conditions() {
     assert_eq!(conditions["x-kubernetes-list-map-keys"][0], "type");
     snapshot("crd-openapi-schema", &v["schema"]["openAPIV3Schema"]);
 }
+
+/// The drill pod is the isolated copy: no Service reaches it, its database runs on an
+/// emptyDir as a native sidecar (so the Job ends with the check), after the restore step.
+#[test]
+fn the_drill_pod_is_isolated_and_ordered() {
+    let c = children("examples/crm.yaml");
+    let drill = c
+        .cron_jobs
+        .iter()
+        .find(|j| j.metadata.name.as_deref() == Some("crm-drill"))
+        .expect("a drill CronJob");
+    let job = drill
+        .spec
+        .as_ref()
+        .unwrap()
+        .job_template
+        .spec
+        .as_ref()
+        .unwrap();
+    let template = &job.template;
+    let labels = template.metadata.as_ref().unwrap().labels.clone().unwrap();
+    for svc in &c.services {
+        let selector = svc
+            .spec
+            .as_ref()
+            .unwrap()
+            .selector
+            .clone()
+            .unwrap_or_default();
+        assert!(
+            !selector.iter().all(|(k, v)| labels.get(k) == Some(v)),
+            "Service {:?} selects the drill pod",
+            svc.metadata.name
+        );
+    }
+    let pod = template.spec.as_ref().unwrap();
+    let init = pod.init_containers.as_ref().unwrap();
+    let names: Vec<&str> = init.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["prepare", "database"]);
+    assert_eq!(init[1].restart_policy.as_deref(), Some("Always"));
+    assert_eq!(pod.containers[0].name, "check");
+    let data = pod
+        .volumes
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|v| v.name == "database-data")
+        .unwrap();
+    assert!(data.empty_dir.is_some() && data.persistent_volume_claim.is_none());
+    assert_eq!(job.backoff_limit, Some(0));
+    // Deadline: the RTO (1h in the example) plus the drill's slack.
+    assert_eq!(
+        job.active_deadline_seconds,
+        Some(3600 + i64::try_from(appstack::plan::DRILL_SLACK_SECS).unwrap())
+    );
+}

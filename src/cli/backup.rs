@@ -199,6 +199,7 @@ async fn now(a: NowArgs) -> Result<(), CliError> {
     match &loaded.cluster {
         Some((client, ns)) => {
             let runner = KubeRunner {
+                pod: None,
                 client: client.clone(),
                 namespace: ns.clone(),
                 stack: plan.stack.clone(),

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use super::common::{connect, load};
-use super::restore::{into_copy, verified_base, Restored};
+
+use super::restore::{into_copy, verified_base};
 use super::CliError;
 use crate::api::validated::WalMode;
 use crate::api::ValidatedStack;
@@ -22,14 +23,24 @@ use crate::drill::{new_id, Report, Step};
 use crate::plan::{self, Plan};
 use crate::protect::backup::psql_argv;
 use crate::protect::restore::Pick;
-use crate::protect::runner::{capture, DockerRunner};
+use crate::protect::runner::{capture, DockerRunner, Runner};
 use crate::secrets::SecretStore;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The AppStack manifest (YAML) of the stack to drill.
-    #[arg(short = 'f', long = "file", value_name = "FILE")]
-    pub file: PathBuf,
+    #[command(flatten)]
+    pub source: super::source::Source,
+    /// Kubernetes mode: the step of the drill pod this container runs (`prepare` writes
+    /// the markers and restores into the pod's data volume, `check` checks the database
+    /// sidecar and reports). The drill CronJob's pod runs both; `--stack` names the stack.
+    #[arg(long, value_enum, requires = "stack")]
+    pub step: Option<super::drill_kube::KubeStep>,
+    /// Kubernetes mode: the database's data directory in the drill pod.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/postgresql/data")]
+    pub data: PathBuf,
+    /// Kubernetes mode: the file the two steps share (the pod's state volume).
+    #[arg(long, value_name = "FILE", default_value = "/drill/state.json")]
+    pub state: PathBuf,
     /// Leave the restored copy `<stack>-drill` running to inspect it (remove it later with
     /// `--clean`); by default it is removed, volumes included, when the drill ends.
     #[arg(long)]
@@ -48,7 +59,13 @@ pub fn copy_name(stack: &str) -> String {
 }
 
 pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
-    let (stack, _) = load(&args.file)?;
+    let Some(file) = args.source.file.clone() else {
+        let step = args.step.ok_or_else(|| {
+            CliError::Invalid("--stack: the drill in a cluster runs as the drill CronJob's pod (--step prepare|check)".into())
+        })?;
+        return super::drill_kube::run(&args, step).await;
+    };
+    let (stack, _) = load(&file)?;
     let Some(db) = &stack.database else {
         return Err(CliError::Invalid(
             "spec.database: not set; a drill restores the database".into(),
@@ -74,7 +91,7 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
         return Err(CliError::Invalid(format!(
             "stack {} exists (a copy kept by --keep, or left by an interrupted drill): remove it with `appstack drill -f {} --clean`",
             copy_plan.stack,
-            args.file.display()
+            file.display()
         )));
     }
     let store = Arc::new(super::backup::open_store(&stack)?);
@@ -89,28 +106,14 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
     eprintln!("drill {id}: writing markers into {}", stack.name);
     let markers = write_markers(&live, &psql, &stack, &id).await?;
     let restore_started = Instant::now();
-    let mut report = Report {
-        id: id.clone(),
-        stack: stack.name.clone(),
-        mode: "docker".into(),
+    let mut report = Report::begin(
+        &stack,
+        &id,
+        "docker",
         started_at,
-        cut_at: Some(markers.cut_at),
-        finished_at: started_at,
-        rto_objective_seconds: stack.recovery.rto.as_secs_f64(),
-        rpo_objective_seconds: stack.recovery.rpo.as_secs_f64(),
-        rto_seconds: None,
-        rpo_seconds: None,
-        base_backup: None,
-        wal_files: 0,
-        markers_written: markers.written,
-        marker_found: None,
-        restored_newest_at: None,
-        steps: Vec::new(),
-        checks: Vec::new(),
-        breaches: Vec::new(),
-        error: None,
-        passed: false,
-    };
+        markers.cut_at,
+        markers.written,
+    );
     let into = copy_plan.stack.clone();
     let restored = async {
         let base = verified_base(&store, &stack, &Pick::Latest, &into).await?;
@@ -128,12 +131,21 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
     .await;
     match restored {
         Ok(r) => {
-            let smoke = smoke_checks(&r, &psql, &id).await;
-            record(&mut report, &r, restore_started.elapsed(), smoke);
+            report.base_backup = Some(r.base.clone());
+            report.wal_files = r.wal_files;
+            report.steps = steps(&r.steps);
+            let mut checks = r.checks.clone();
+            checks.push(format!(
+                "every component of the copy is healthy ({} probed by its healthcheck)",
+                r.runner.stack
+            ));
+            report.checks = checks.clone();
+            let smoke = smoke_checks(&r.runner, &checks, r.base_finished, &psql, &id).await;
+            record(&mut report, restore_started.elapsed(), smoke);
             if !args.keep {
                 tear_down(&engine, &copy_plan, state_dir).await?;
             } else {
-                eprintln!("the copy {into} stays up (--keep); remove it with `appstack drill -f {} --clean`", args.file.display());
+                eprintln!("the copy {into} stays up (--keep); remove it with `appstack drill -f {} --clean`", file.display());
             }
         }
         Err(e) => report.error = Some(format!("restore failed: {e}")),
@@ -156,14 +168,14 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
     }
 }
 
-struct Markers {
-    written: u32,
-    cut_at: DateTime<Utc>,
+pub(super) struct Markers {
+    pub written: u32,
+    pub cut_at: DateTime<Utc>,
 }
 
 /// Warm-up markers a second apart, then the cut marker; its commit time is the cut.
-async fn write_markers(
-    live: &DockerRunner<BollardEngine>,
+pub(super) async fn write_markers<R: Runner>(
+    live: &R,
     psql: &dyn Fn(&str) -> Vec<String>,
     stack: &ValidatedStack,
     id: &str,
@@ -206,13 +218,15 @@ async fn write_markers(
 
 /// What the drill checks in the copy besides the restore's own checks: the copy answers,
 /// and which of the source's transactions it holds.
-async fn smoke_checks(
-    r: &Restored,
+pub(super) async fn smoke_checks<R: Runner>(
+    runner: &R,
+    restored_checks: &[String],
+    base_finished: DateTime<Utc>,
     psql: &dyn Fn(&str) -> Vec<String>,
     id: &str,
 ) -> Result<(Present, Vec<String>), CliError> {
     let query = |sql: String| async move {
-        capture(&r.runner, "database", psql(&sql))
+        capture(runner, "database", psql(&sql))
             .await
             .map_err(|e| CliError::Runtime(format!("smoke check failed: {e}")))
     };
@@ -226,11 +240,7 @@ async fn smoke_checks(
     } else {
         None
     };
-    let mut checks = r.checks.clone();
-    checks.push(format!(
-        "every component of the copy is healthy ({} probed by its healthcheck)",
-        r.runner.stack
-    ));
+    let mut checks = restored_checks.to_vec();
     checks.push(match found {
         Some((seq, _)) => format!("marker #{seq} of this drill is in the copy"),
         None => "no marker of this drill reached the copy".into(),
@@ -238,28 +248,17 @@ async fn smoke_checks(
     let present = Present {
         replayed,
         marker: found,
-        base_finished: r.base_finished,
+        base_finished,
     };
     Ok((present, checks))
 }
 
-/// Fills the report from the restore and the smoke checks; RTO ends when they passed.
-fn record(
+/// Fills the report from the smoke checks; RTO ends when they passed.
+pub(super) fn record(
     report: &mut Report,
-    r: &Restored,
     elapsed: Duration,
     smoke: Result<(Present, Vec<String>), CliError>,
 ) {
-    report.base_backup = Some(r.base.clone());
-    report.wal_files = r.wal_files;
-    report.steps = r
-        .steps
-        .iter()
-        .map(|(name, at)| Step {
-            name: (*name).into(),
-            at_seconds: at.as_secs_f64(),
-        })
-        .collect();
     match smoke {
         Ok((present, checks)) => {
             report.steps.push(Step {
@@ -274,11 +273,18 @@ fn record(
                 .map(|cut| marker::rpo(cut, &present).as_secs_f64());
             report.checks = checks;
         }
-        Err(e) => {
-            report.checks = r.checks.clone();
-            report.error = Some(e.to_string());
-        }
+        Err(e) => report.error = Some(e.to_string()),
     }
+}
+
+pub(super) fn steps(steps: &[(&str, Duration)]) -> Vec<Step> {
+    steps
+        .iter()
+        .map(|(name, at)| Step {
+            name: (*name).into(),
+            at_seconds: at.as_secs_f64(),
+        })
+        .collect()
 }
 
 /// The report goes to the store and the state directory; failing to keep it is reported

@@ -5,6 +5,7 @@ mod common;
 mod crd;
 mod down;
 mod drill;
+mod drill_kube;
 mod export;
 mod logs;
 mod operator;
@@ -26,6 +27,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 pub use common::{CliError, Exit};
+pub use drill_kube::POD_NAME_ENV;
 
 const ABOUT: &str =
     "Runs a whole web application stack (frontend, CMS, PostgreSQL/PostGIS, Redis, \

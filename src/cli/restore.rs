@@ -452,8 +452,8 @@ pub(super) async fn boot_copy(
 
 /// What proves a restored database usable: PostGIS answers (when the spec uses it), and
 /// the tables with their approximate row counts.
-pub(super) async fn checks(
-    runner: &DockerRunner<BollardEngine>,
+pub(super) async fn checks<R: crate::protect::runner::Runner>(
+    runner: &R,
     db: &crate::api::validated::Database,
 ) -> Result<Vec<String>, CliError> {
     let psql = |sql: &str| psql_argv(&db.user, &db.name, &[sql]);
@@ -698,6 +698,40 @@ impl Job<'_> {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+/// Restores `base` and its WAL into `dir` (a directory of this process, e.g. a pod's
+/// emptyDir mounted at the database's data path), set to replay all of it and promote.
+/// Returns the number of WAL files placed.
+pub(super) async fn fill_dir(
+    store: Arc<AnyStore>,
+    stack: &ValidatedStack,
+    base: &VerifiedBase,
+    dir: &Path,
+) -> Result<usize, CliError> {
+    let object = store
+        .get(&base.manifest.object_key("base.tar.zst"))
+        .await
+        .map_err(rt)?;
+    let (tar, decoder) = spawn_zstd(object, base.key.clone());
+    let (wal_tar, fetch) = wal_fetch::spawn_tar(
+        store,
+        stack.name.clone(),
+        base.chain.clone(),
+        base.wal_key.clone(),
+        format!("{WAL_SUBDIR}/"),
+    );
+    let host = HostVolume::local(dir);
+    let recovery = Some(recovery_conf(&Pick::Latest));
+    let filled = fill_on_host(&host, concat(tar, wal_tar), recovery).await;
+    let decoded = decoder
+        .await
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    let fetched = fetch.await.map_err(|e| CliError::Runtime(e.to_string()))?;
+    decoded.map_err(rt)?;
+    let fetched = fetched.map_err(|e| CliError::Runtime(format!("refusing to replay WAL: {e}")))?;
+    filled.map_err(|e| CliError::Runtime(format!("filling {}: {e}", dir.display())))?;
+    Ok(fetched.files)
 }
 
 /// The base backup's tar, then (with replay) the WAL's tar under appstack_wal/, unpacked by

@@ -25,7 +25,7 @@ const CHECK: Duration = Duration::from_secs(30);
 /// How often the newest report is re-read, so drills run by hand show up too.
 const REFRESH: Duration = Duration::from_secs(300);
 /// Beyond the RTO, what a drill may take (markers, teardown) before it is stopped.
-const SLACK: Duration = Duration::from_secs(15 * 60);
+const SLACK: Duration = Duration::from_secs(crate::plan::DRILL_SLACK_SECS);
 
 /// Starts the drill schedule of a stack, when it has one (and a database and backups).
 pub fn spawn(

@@ -44,6 +44,15 @@ impl HostVolume {
         }))
     }
 
+    /// A directory of this process (e.g. a pod's emptyDir): what we write stays ours.
+    pub fn local(root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            uid: nix::unistd::geteuid().as_raw(),
+            gid: nix::unistd::getegid().as_raw(),
+        }
+    }
+
     /// `rel` under the volume's root.
     fn path(&self, rel: &str) -> PathBuf {
         self.root.join(rel)

@@ -160,15 +160,15 @@ mod tests {
         assert_eq!(warm_up(None), Duration::ZERO);
         assert_eq!(
             warm_up(Some(Duration::from_millis(500))),
-            Duration::from_secs(2)
+            Duration::from_secs(5)
         );
         assert_eq!(
             warm_up(Some(Duration::from_secs(5))),
-            Duration::from_secs(10)
+            Duration::from_secs(20)
         );
         assert_eq!(
             warm_up(Some(Duration::from_secs(60))),
-            Duration::from_secs(30)
+            Duration::from_secs(60)
         );
     }
 

@@ -58,6 +58,39 @@ pub struct Report {
 }
 
 impl Report {
+    /// A drill's report as of its cut: objectives from the spec, nothing measured yet.
+    pub fn begin(
+        stack: &crate::api::ValidatedStack,
+        id: &str,
+        mode: &str,
+        started_at: DateTime<Utc>,
+        cut_at: DateTime<Utc>,
+        markers_written: u32,
+    ) -> Self {
+        Self {
+            id: id.to_string(),
+            stack: stack.name.clone(),
+            mode: mode.to_string(),
+            started_at,
+            cut_at: Some(cut_at),
+            finished_at: started_at,
+            rto_objective_seconds: stack.recovery.rto.as_secs_f64(),
+            rpo_objective_seconds: stack.recovery.rpo.as_secs_f64(),
+            rto_seconds: None,
+            rpo_seconds: None,
+            base_backup: None,
+            wal_files: 0,
+            markers_written,
+            marker_found: None,
+            restored_newest_at: None,
+            steps: Vec::new(),
+            checks: Vec::new(),
+            breaches: Vec::new(),
+            error: None,
+            passed: false,
+        }
+    }
+
     /// Judges the measured values against the objectives: passed only when the drill
     /// finished and both were measured within them.
     pub fn judge(&mut self) {

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod config;
 pub mod controller;
+pub mod drill;
 pub mod error;
 pub mod jobs;
 pub mod lease;
@@ -83,7 +84,10 @@ pub fn build(
         deployments: workloads::deployments(plan, owner),
         services: network::services(plan, owner),
         ingresses: network::ingress(plan, owner).into_iter().collect(),
-        cron_jobs: jobs::cron_jobs(plan, owner, images),
+        cron_jobs: jobs::cron_jobs(plan, owner, images)
+            .into_iter()
+            .chain(drill::drill_cron_job(plan, owner, images))
+            .collect(),
         disruption_budgets: workloads::disruption_budgets(plan, owner),
         service_accounts: access::service_accounts(plan, owner),
         roles: access::roles(plan, owner),

@@ -20,6 +20,8 @@ pub enum VolumeMode {
     ClaimTemplate,
     /// A PersistentVolumeClaim `<stack>-<volume>` created beside the workload.
     Claim,
+    /// An emptyDir of the pod: the DR drill's throwaway copy.
+    Ephemeral,
 }
 
 /// Containers and the pod volumes they need.
@@ -79,6 +81,16 @@ pub fn add_container(parts: &mut PodParts, plan: &Plan, c: &Component, mode: Vol
     for m in &c.mounts {
         match m {
             Mount::Volume { volume, path } => {
+                if mode == VolumeMode::Ephemeral {
+                    parts
+                        .volumes
+                        .entry(volume.clone())
+                        .or_insert_with(|| Volume {
+                            name: volume.clone(),
+                            empty_dir: Some(Default::default()),
+                            ..Default::default()
+                        });
+                }
                 if mode == VolumeMode::Claim {
                     parts
                         .volumes

@@ -21,11 +21,16 @@ pub struct KubeRunner {
     pub client: Client,
     pub namespace: String,
     pub stack: String,
+    /// Exec in this pod (a DR drill's own pod) instead of the component's workload pod.
+    pub pod: Option<String>,
 }
 
 impl KubeRunner {
     /// A running, ready pod of `component` (pods carry the stack's selector labels).
     async fn pod(&self, component: &str) -> Result<String, ProtectError> {
+        if let Some(pod) = &self.pod {
+            return Ok(pod.clone());
+        }
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
         let selector = format!("{LABEL_STACK}={},{LABEL_COMPONENT}={component}", self.stack);
         let pods = api

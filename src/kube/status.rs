@@ -15,7 +15,7 @@ use crate::api::status::{AppStackStatus, ComponentStatus, Phase, RecoverabilityS
 use crate::api::validated::{ValidatedStack, WalMode};
 use crate::plan::LABEL_COMPONENT;
 use crate::protect::manifest::Kind;
-use crate::protect::schedule::Schedule;
+use crate::protect::schedule::{Cadence, Schedule};
 
 /// Ready and desired replicas of one workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +60,8 @@ pub struct Protection {
     pub base_schedule: Option<String>,
     /// WAL is streamed and shipped every this often (None: no WAL shipping).
     pub ship_interval: Option<Duration>,
+    /// DR drills run on this cron schedule (None: no scheduled drills).
+    pub drill_schedule: Option<String>,
     /// When the AppStack was created: with no backup at all, "missing" counts from here.
     pub created: Option<DateTime<Utc>>,
 }
@@ -73,6 +75,7 @@ impl Protection {
                 .and_then(|b| b.wal.as_ref())
                 .filter(|w| w.mode == WalMode::Stream)
                 .map(|w| w.ship_interval),
+            drill_schedule: b.and_then(|_| stack.recovery.drill_schedule.clone()),
             created,
         }
     }
@@ -162,6 +165,8 @@ pub fn applied(
     set("BackupHealthy", status, reason, message);
     let (status, reason, message) = wal_shipping(&facts, protection, now);
     set("WalShipping", status, reason, message);
+    let (status, reason, message) = last_drill(&facts, protection, now);
+    set("LastDrillPassed", status, reason, message);
     unobserved(&mut st, generation, clock);
     st
 }
@@ -215,6 +220,49 @@ fn backup_health(
             None,
             "NoBackupYet",
             format!("the first base backup is due on schedule {expr:?}"),
+        ),
+    }
+}
+
+/// The newest drill's verdict; a schedule with no passing drill within 1.5× its period is
+/// *missing*, as for backups: objectives nobody proved lately are not met.
+fn last_drill(
+    facts: &RecoverabilityStatus,
+    p: &Protection,
+    now: DateTime<Utc>,
+) -> (Option<bool>, &'static str, String) {
+    let Some(expr) = &p.drill_schedule else {
+        return (None, "NotScheduled", "no scheduled drills".into());
+    };
+    let Some(cadence) = Cadence::new(expr) else {
+        return (
+            None,
+            "BadSchedule",
+            format!("cannot read schedule {expr:?}"),
+        );
+    };
+    match (&facts.last_drill, p.created) {
+        (Some(d), _) if !d.passed => (Some(false), "DrillFailed", d.message.clone()),
+        (Some(d), _) => match parse_time(&Some(d.finished_at.clone())) {
+            Some(at) if cadence.missing(at, now) => (
+                Some(false),
+                "MissingDrill",
+                format!(
+                    "no drill since {}; schedule {expr:?} promises one per period",
+                    d.finished_at
+                ),
+            ),
+            _ => (Some(true), "Passed", d.message.clone()),
+        },
+        (None, Some(created)) if cadence.missing(created, now) => (
+            Some(false),
+            "MissingDrill",
+            format!("no drill since the stack was created; schedule {expr:?}"),
+        ),
+        (None, _) => (
+            None,
+            "NoDrillYet",
+            format!("the first drill is due on schedule {expr:?}"),
         ),
     }
 }
@@ -375,6 +423,7 @@ mod tests {
             // Every hour, so "missing" means no success for 90 minutes.
             base_schedule: Some("0 * * * *".into()),
             ship_interval: Some(Duration::from_secs(2)),
+            drill_schedule: Some("0 4 * * 0".into()),
             created: Some(time("2026-11-23T00:00:00Z")),
         }
     }
@@ -436,6 +485,49 @@ mod tests {
         assert_eq!(state(&st, "WalShipping"), ("False", "ShipperSilent"));
         // Created at midnight, no backup by 10:05 on an hourly schedule: missing, not "not yet".
         assert_eq!(state(&st, "BackupHealthy"), ("False", "MissingBackup"));
+    }
+
+    #[test]
+    fn the_last_drill_decides_last_drill_passed() {
+        let drill = |passed: bool, at: &str| crate::api::status::DrillResult {
+            id: "drill-x".into(),
+            finished_at: at.into(),
+            passed,
+            rto: Some("41.0s".into()),
+            rpo: Some("2.5s".into()),
+            message: if passed {
+                "drill passed"
+            } else {
+                "RPO 20m exceeds the objective of 15m"
+            }
+            .into(),
+        };
+        let facts = |d| RecoverabilityStatus {
+            last_drill: Some(d),
+            ..Default::default()
+        };
+        // Weekly schedule (Sundays 04:00): a drill two days ago is recent.
+        let st = with_facts(
+            facts(drill(true, "2026-11-29T04:01:00Z")),
+            "2026-12-01T10:00:00Z",
+        );
+        assert_eq!(state(&st, "LastDrillPassed"), ("True", "Passed"));
+        let st = with_facts(
+            facts(drill(false, "2026-11-29T04:01:00Z")),
+            "2026-12-01T10:00:00Z",
+        );
+        assert_eq!(state(&st, "LastDrillPassed"), ("False", "DrillFailed"));
+        assert!(condition(&st, "LastDrillPassed")
+            .message
+            .contains("exceeds"));
+        // A pass more than 1.5 weeks old no longer proves anything.
+        let st = with_facts(
+            facts(drill(true, "2026-11-29T04:01:00Z")),
+            "2026-12-10T12:00:00Z",
+        );
+        assert_eq!(state(&st, "LastDrillPassed"), ("False", "MissingDrill"));
+        let st = with_facts(RecoverabilityStatus::default(), "2026-11-24T00:00:00Z");
+        assert_eq!(state(&st, "LastDrillPassed"), ("Unknown", "NoDrillYet"));
     }
 
     #[test]

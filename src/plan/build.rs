@@ -279,6 +279,7 @@ pub fn build(stack: &ValidatedStack) -> Plan {
         secrets,
         ingress: super::routes::ingress(stack),
         jobs: super::routes::jobs(stack),
+        drill: super::routes::drill(stack),
         store: super::routes::store_access(stack),
     }
 }

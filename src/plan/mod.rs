@@ -11,7 +11,7 @@ pub mod wal;
 
 pub use build::build;
 pub use hash::spec_hash;
-pub use routes::{IngressPlan, Route, ScheduledJob, StoreAccess};
+pub use routes::{IngressPlan, Route, ScheduledJob, StoreAccess, DRILL_SLACK_SECS};
 
 use std::collections::BTreeMap;
 
@@ -204,6 +204,9 @@ pub struct Plan {
     pub ingress: Option<IngressPlan>,
     /// Scheduled jobs (Kubernetes CronJobs; `appstack run` in Docker mode).
     pub jobs: Vec<ScheduledJob>,
+    /// The scheduled DR drill (a database, backups and a drill schedule; its timeout is the
+    /// RTO plus time to write markers and tear down).
+    pub drill: Option<ScheduledJob>,
     /// How backup processes reach the store (None without `spec.backup`).
     pub store: Option<StoreAccess>,
 }

@@ -111,6 +111,20 @@ pub(super) fn jobs(stack: &ValidatedStack) -> Vec<ScheduledJob> {
     .collect()
 }
 
+/// Beyond the RTO, what a drill may take (markers, teardown) before it is stopped.
+pub const DRILL_SLACK_SECS: u64 = 15 * 60;
+
+pub(super) fn drill(stack: &ValidatedStack) -> Option<ScheduledJob> {
+    stack.database.as_ref()?;
+    stack.backup.as_ref()?;
+    Some(ScheduledJob {
+        name: "drill".into(),
+        schedule: stack.recovery.drill_schedule.clone()?,
+        args: vec!["drill".into()],
+        timeout_secs: stack.recovery.rto.as_secs() + DRILL_SLACK_SECS,
+    })
+}
+
 pub(super) fn store_access(stack: &ValidatedStack) -> Option<StoreAccess> {
     let b = stack.backup.as_ref()?;
     let (credentials, directory) = match &b.target {

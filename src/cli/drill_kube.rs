@@ -1,0 +1,246 @@
+//! The DR drill in Kubernetes: the drill CronJob's pod *is* the isolated copy. Its
+//! `prepare` init container writes the markers into the live database (exec in its pod),
+//! cuts, and restores the latest base backup and WAL into the pod's own emptyDir; the
+//! stack's database image then runs on it as a native sidecar, unreachable by any Service;
+//! the `check` container waits for replay and promotion, runs the smoke checks, measures
+//! RTO and RPO, keeps the report in the store and the verdict in the AppStack's status.
+//! The pod ends with the job, so nothing is left to tear down.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::drill::{record, smoke_checks, steps, write_markers, Args};
+use super::restore::{checks, fill_dir, verified_base};
+use super::CliError;
+use crate::api::validated::Database;
+use crate::api::ValidatedStack;
+use crate::drill::{new_id, Report};
+use crate::kube::runner::KubeRunner;
+use crate::protect::backup::psql_argv;
+use crate::protect::restore::Pick;
+use crate::protect::runner::capture;
+use crate::protect::target::AnyStore;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KubeStep {
+    Prepare,
+    Check,
+}
+
+/// What `prepare` hands to `check` through the pod's state volume.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Handover {
+    report: Report,
+    restore_started_at: DateTime<Utc>,
+    base_finished: DateTime<Utc>,
+}
+
+/// The drill pod's name, from the downward API (the check execs into its own sidecar).
+pub const POD_NAME_ENV: &str = "POD_NAME";
+
+pub async fn run(args: &Args, step: KubeStep) -> Result<(), CliError> {
+    let loaded = args.source.load().await?;
+    let (client, ns) = loaded
+        .cluster
+        .clone()
+        .ok_or_else(|| CliError::Invalid("--step needs --stack".into()))?;
+    let stack = loaded.stack;
+    let db = stack.database.clone().ok_or_else(|| {
+        CliError::Invalid("spec.database: not set; a drill restores the database".into())
+    })?;
+    let store = Arc::new(super::backup::open_store(&stack)?);
+    let live = KubeRunner {
+        client: client.clone(),
+        namespace: ns.clone(),
+        stack: stack.name.clone(),
+        pod: None,
+    };
+    let result = match step {
+        KubeStep::Prepare => prepare(&stack, &db, &store, &live, args).await,
+        KubeStep::Check => {
+            let pod = std::env::var(POD_NAME_ENV).map_err(|_| {
+                CliError::Invalid(format!(
+                    "{POD_NAME_ENV}: not set (the drill pod sets it from its own name)"
+                ))
+            })?;
+            let own = KubeRunner {
+                pod: Some(pod),
+                ..live
+            };
+            check(&stack, &db, &own, &args.state).await
+        }
+    };
+    // Whatever the outcome, the verdict reaches the store and the status.
+    let report = match result {
+        Ok(Some(report)) => report,
+        Err(Failed::Report(report)) => *report,
+        Ok(None) => return Ok(()),
+        Err(Failed::Before(e)) => return Err(e),
+    };
+    if let Err(e) = report.save(store.as_ref()).await {
+        eprintln!("warning: could not write the drill report to the store: {e}");
+    }
+    let facts = json!({ "lastDrill": report.result() });
+    if let Err(e) = crate::kube::report::report(&client, &ns, &stack.name, facts).await {
+        eprintln!("warning: could not report the drill in the AppStack's status: {e}");
+    }
+    eprint!("{}", report.to_markdown());
+    if report.passed {
+        eprintln!("{}", report.summary());
+        Ok(())
+    } else {
+        Err(CliError::Runtime(report.summary()))
+    }
+}
+
+/// How a step failed: before there was a drill to report, or with its report.
+enum Failed {
+    Before(CliError),
+    Report(Box<Report>),
+}
+
+/// Markers, the cut, the restore into `args.data`; hands over to `check` (Ok(None)), or
+/// returns the failed report.
+async fn prepare(
+    stack: &ValidatedStack,
+    db: &Database,
+    store: &Arc<AnyStore>,
+    live: &KubeRunner,
+    args: &Args,
+) -> Result<Option<Report>, Failed> {
+    let started_at = Utc::now();
+    let id = new_id(started_at);
+    let psql = |sql: &str| psql_argv(&db.user, &db.name, &[sql]);
+    let markers = write_markers(live, &psql, stack, &id)
+        .await
+        .map_err(Failed::Before)?;
+    let restore_started_at = Utc::now();
+    let mut report = Report::begin(
+        stack,
+        &id,
+        "kubernetes",
+        started_at,
+        markers.cut_at,
+        markers.written,
+    );
+    let restored = async {
+        let base = verified_base(store, stack, &Pick::Latest, "the drill pod").await?;
+        let verified = since(restore_started_at);
+        let wal_files = fill_dir(store.clone(), stack, &base, &args.data).await?;
+        Ok::<_, CliError>((base, verified, wal_files))
+    }
+    .await;
+    match restored {
+        Ok((base, verified, wal_files)) => {
+            report.base_backup = Some(base.manifest.id.clone());
+            report.wal_files = wal_files;
+            report.steps = steps(&[
+                ("backup verified", verified),
+                ("data restored", since(restore_started_at)),
+            ]);
+            let handover = Handover {
+                report,
+                restore_started_at,
+                base_finished: base.manifest.finished_at,
+            };
+            let json = serde_json::to_vec(&handover)
+                .map_err(|e| Failed::Before(CliError::Runtime(e.to_string())))?;
+            std::fs::write(&args.state, json).map_err(|e| {
+                Failed::Before(CliError::Runtime(format!("{}: {e}", args.state.display())))
+            })?;
+            eprintln!(
+                "drill {id}: restored into {}; the database sidecar replays next",
+                args.data.display()
+            );
+            Ok(None)
+        }
+        Err(e) => {
+            report.error = Some(format!("restore failed: {e}"));
+            report.finished_at = Utc::now();
+            report.judge();
+            Err(Failed::Report(Box::new(report)))
+        }
+    }
+}
+
+/// Waits for the sidecar's promotion (bounded by the RTO), runs the checks, measures.
+async fn check(
+    stack: &ValidatedStack,
+    db: &Database,
+    own: &KubeRunner,
+    state: &Path,
+) -> Result<Option<Report>, Failed> {
+    let bytes = std::fs::read(state).map_err(|e| {
+        Failed::Before(CliError::Runtime(format!(
+            "{}: {e} (did the prepare step run?)",
+            state.display()
+        )))
+    })?;
+    let handover: Handover = serde_json::from_slice(&bytes)
+        .map_err(|e| Failed::Before(CliError::Runtime(format!("{}: {e}", state.display()))))?;
+    let Handover {
+        mut report,
+        restore_started_at,
+        base_finished,
+    } = handover;
+    let psql = |sql: &str| psql_argv(&db.user, &db.name, &[sql]);
+    let result = async {
+        promoted(own, &psql, stack.recovery.rto).await?;
+        report.steps.push(crate::drill::Step {
+            name: "WAL replayed, promoted".into(),
+            at_seconds: since(restore_started_at).as_secs_f64(),
+        });
+        let restored = checks(own, db).await?;
+        report.steps.push(crate::drill::Step {
+            name: "database checks passed".into(),
+            at_seconds: since(restore_started_at).as_secs_f64(),
+        });
+        report.checks = restored.clone();
+        Ok::<_, CliError>(smoke_checks(own, &restored, base_finished, &psql, &report.id).await)
+    }
+    .await;
+    match result {
+        Ok(smoke) => record(&mut report, since(restore_started_at), smoke),
+        Err(e) => report.error = Some(e.to_string()),
+    }
+    report.finished_at = Utc::now();
+    report.judge();
+    if report.passed {
+        Ok(Some(report))
+    } else {
+        Err(Failed::Report(Box::new(report)))
+    }
+}
+
+fn since(t: DateTime<Utc>) -> Duration {
+    (Utc::now() - t).to_std().unwrap_or_default()
+}
+
+/// Until the sidecar answers as a primary; it may not run yet, so failures are retried.
+async fn promoted(
+    own: &KubeRunner,
+    psql: &dyn Fn(&str) -> Vec<String>,
+    rto: Duration,
+) -> Result<(), CliError> {
+    let deadline = tokio::time::Instant::now() + rto;
+    loop {
+        let last = match capture(own, "database", psql("SELECT pg_is_in_recovery()")).await {
+            Ok(v) if v == "f" || v == "false" => return Ok(()),
+            Ok(v) => format!("still in recovery ({v})"),
+            Err(e) => e.to_string(),
+        };
+        if tokio::time::Instant::now() > deadline {
+            return Err(CliError::Runtime(format!(
+                "the restored database was not promoted within the RTO of {}s: {last}",
+                rto.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

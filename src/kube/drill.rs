@@ -1,0 +1,141 @@
+//! The drill CronJob: its pod is the isolated copy (see `cli::drill_kube`). A `prepare`
+//! init container (the operator image) writes markers and restores into an emptyDir, the
+//! stack's database container runs on it as a native sidecar (init container with
+//! `restartPolicy: Always`, Kubernetes ≥ 1.29) so the Job completes when `check` exits,
+//! and nothing but the pod itself can reach it: no Service selects its labels.
+
+use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
+use k8s_openapi::api::core::v1::{
+    Container, EnvVar, EnvVarSource, ObjectFieldSelector, PodSpec, PodTemplateSpec, Volume,
+    VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::access::{store_mounts, Identity};
+use super::meta::{meta, stack_labels, Owner};
+use super::pod::{add_container, PodParts, VolumeMode};
+use super::Images;
+use crate::cli::POD_NAME_ENV;
+use crate::plan::{Mount, Plan, Role};
+
+const STATE_VOLUME: &str = "drill-state";
+const STATE_DIR: &str = "/drill";
+
+pub fn drill_cron_job(plan: &Plan, owner: &Owner, images: &Images) -> Option<CronJob> {
+    let job = plan.drill.as_ref()?;
+    let db = plan.components.iter().find(|c| c.role == Role::Database)?;
+    let (data_volume, data_path) = db.mounts.iter().find_map(|m| match m {
+        Mount::Volume { volume, path } => Some((volume.clone(), path.clone())),
+        Mount::Host { .. } => None,
+    })?;
+    let name = format!("{}-{}", plan.stack, job.name);
+    let mut labels = stack_labels(plan);
+    labels.insert("app.kubernetes.io/component".into(), job.name.clone());
+
+    let mut parts = PodParts::default();
+    add_container(&mut parts, plan, db, VolumeMode::Ephemeral);
+    let mut database = parts.containers.pop()?;
+    database.restart_policy = Some("Always".into());
+    let store = store_mounts(plan);
+    for v in &store.volumes {
+        parts.volumes.insert(v.name.clone(), v.clone());
+    }
+    parts.volumes.insert(
+        STATE_VOLUME.into(),
+        Volume {
+            name: STATE_VOLUME.into(),
+            empty_dir: Some(Default::default()),
+            ..Default::default()
+        },
+    );
+    let state_mount = VolumeMount {
+        name: STATE_VOLUME.into(),
+        mount_path: STATE_DIR.into(),
+        ..Default::default()
+    };
+    let step = |step: &str, mut mounts: Vec<VolumeMount>, env: Option<Vec<EnvVar>>| {
+        mounts.push(state_mount.clone());
+        mounts.extend(store.mounts.iter().cloned());
+        Container {
+            name: step.into(),
+            image: Some(images.operator.clone()),
+            args: Some(vec![
+                "drill".into(),
+                "--stack".into(),
+                plan.stack.clone(),
+                "--namespace".into(),
+                plan.namespace.clone(),
+                "--step".into(),
+                step.into(),
+                "--data".into(),
+                data_path.clone(),
+                "--state".into(),
+                format!("{STATE_DIR}/state.json"),
+            ]),
+            env,
+            env_from: store.env_from.clone(),
+            volume_mounts: Some(mounts),
+            ..Default::default()
+        }
+    };
+    let prepare = step(
+        "prepare",
+        vec![VolumeMount {
+            name: data_volume,
+            mount_path: data_path.clone(),
+            ..Default::default()
+        }],
+        None,
+    );
+    let pod_name = EnvVar {
+        name: POD_NAME_ENV.into(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: "metadata.name".into(),
+                api_version: None,
+            }),
+            ..Default::default()
+        }),
+    };
+    let check = step("check", Vec::new(), Some(vec![pod_name]));
+
+    Some(CronJob {
+        metadata: meta(plan, owner, name, labels.clone()),
+        spec: Some(CronJobSpec {
+            schedule: job.schedule.clone(),
+            concurrency_policy: Some("Forbid".into()),
+            successful_jobs_history_limit: Some(3),
+            failed_jobs_history_limit: Some(3),
+            job_template: JobTemplateSpec {
+                metadata: None,
+                spec: Some(JobSpec {
+                    active_deadline_seconds: Some(
+                        i64::try_from(job.timeout_secs).unwrap_or(i64::MAX),
+                    ),
+                    // A failed drill is a finding, not a flake to retry over.
+                    backoff_limit: Some(0),
+                    ttl_seconds_after_finished: Some(7 * 24 * 3600),
+                    template: PodTemplateSpec {
+                        metadata: Some(ObjectMeta {
+                            labels: Some(labels),
+                            ..Default::default()
+                        }),
+                        spec: Some(PodSpec {
+                            restart_policy: Some("Never".into()),
+                            service_account_name: Some(Identity::Backup.name(plan)),
+                            enable_service_links: Some(false),
+                            init_containers: Some(vec![prepare, database]),
+                            containers: vec![check],
+                            volumes: parts.volumes(),
+                            ..Default::default()
+                        }),
+                    },
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
