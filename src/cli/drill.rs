@@ -160,6 +160,11 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
     } else {
         eprint!("{}", report.to_markdown());
     }
+    verdict(&report)
+}
+
+/// The drill's exit: the summary on success, a failure (exit 1) naming what was missed.
+pub(super) fn verdict(report: &Report) -> Result<(), CliError> {
     if report.passed {
         eprintln!("{}", report.summary());
         Ok(())
@@ -290,9 +295,7 @@ pub(super) fn steps(steps: &[(&str, Duration)]) -> Vec<Step> {
 /// The report goes to the store and the state directory; failing to keep it is reported
 /// but does not hide the drill's verdict.
 async fn keep_report(report: &Report, store: &crate::protect::target::AnyStore, state_dir: &Path) {
-    if let Err(e) = report.save(store).await {
-        eprintln!("warning: could not write the drill report to the store: {e}");
-    }
+    save_to_store(report, store).await;
     let dir = reports_dir(state_dir, &report.stack);
     let written = std::fs::create_dir_all(&dir).and_then(|()| {
         let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
@@ -308,6 +311,13 @@ async fn keep_report(report: &Report, store: &crate::protect::target::AnyStore, 
             "warning: could not write the drill report to {}: {e}",
             dir.display()
         ),
+    }
+}
+
+/// Writes the report into the store; a failure is reported, the verdict stands.
+pub(super) async fn save_to_store(report: &Report, store: &crate::protect::target::AnyStore) {
+    if let Err(e) = report.save(store).await {
+        eprintln!("warning: could not write the drill report to the store: {e}");
     }
 }
 

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::drill::{record, smoke_checks, steps, write_markers, Args};
+use super::drill::{record, save_to_store, smoke_checks, steps, verdict, write_markers, Args};
 use super::restore::{checks, fill_dir, verified_base};
 use super::CliError;
 use crate::api::validated::Database;
@@ -83,20 +83,13 @@ pub async fn run(args: &Args, step: KubeStep) -> Result<(), CliError> {
         Ok(None) => return Ok(()),
         Err(Failed::Before(e)) => return Err(e),
     };
-    if let Err(e) = report.save(store.as_ref()).await {
-        eprintln!("warning: could not write the drill report to the store: {e}");
-    }
+    save_to_store(&report, store.as_ref()).await;
     let facts = json!({ "lastDrill": report.result() });
     if let Err(e) = crate::kube::report::report(&client, &ns, &stack.name, facts).await {
         eprintln!("warning: could not report the drill in the AppStack's status: {e}");
     }
     eprint!("{}", report.to_markdown());
-    if report.passed {
-        eprintln!("{}", report.summary());
-        Ok(())
-    } else {
-        Err(CliError::Runtime(report.summary()))
-    }
+    verdict(&report)
 }
 
 /// How a step failed: before there was a drill to report, or with its report.

@@ -4,15 +4,14 @@
 //! `restartPolicy: Always`, Kubernetes ≥ 1.29) so the Job completes when `check` exits,
 //! and nothing but the pod itself can reach it: no Service selects its labels.
 
-use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
+use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, EnvVarSource, ObjectFieldSelector, PodSpec, PodTemplateSpec, Volume,
-    VolumeMount,
+    Container, EnvVar, EnvVarSource, ObjectFieldSelector, PodSpec, Volume, VolumeMount,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::access::{store_mounts, Identity};
-use super::meta::{meta, stack_labels, Owner};
+use super::access::store_mounts;
+use super::jobs::cron_job;
+use super::meta::Owner;
 use super::pod::{add_container, PodParts, VolumeMode};
 use super::Images;
 use crate::cli::POD_NAME_ENV;
@@ -28,10 +27,6 @@ pub fn drill_cron_job(plan: &Plan, owner: &Owner, images: &Images) -> Option<Cro
         Mount::Volume { volume, path } => Some((volume.clone(), path.clone())),
         Mount::Host { .. } => None,
     })?;
-    let name = format!("{}-{}", plan.stack, job.name);
-    let mut labels = stack_labels(plan);
-    labels.insert("app.kubernetes.io/component".into(), job.name.clone());
-
     let mut parts = PodParts::default();
     add_container(&mut parts, plan, db, VolumeMode::Ephemeral);
     let mut database = parts.containers.pop()?;
@@ -100,42 +95,13 @@ pub fn drill_cron_job(plan: &Plan, owner: &Owner, images: &Images) -> Option<Cro
     };
     let check = step("check", Vec::new(), Some(vec![pod_name]));
 
-    Some(CronJob {
-        metadata: meta(plan, owner, name, labels.clone()),
-        spec: Some(CronJobSpec {
-            schedule: job.schedule.clone(),
-            concurrency_policy: Some("Forbid".into()),
-            successful_jobs_history_limit: Some(3),
-            failed_jobs_history_limit: Some(3),
-            job_template: JobTemplateSpec {
-                metadata: None,
-                spec: Some(JobSpec {
-                    active_deadline_seconds: Some(
-                        i64::try_from(job.timeout_secs).unwrap_or(i64::MAX),
-                    ),
-                    // A failed drill is a finding, not a flake to retry over.
-                    backoff_limit: Some(0),
-                    ttl_seconds_after_finished: Some(7 * 24 * 3600),
-                    template: PodTemplateSpec {
-                        metadata: Some(ObjectMeta {
-                            labels: Some(labels),
-                            ..Default::default()
-                        }),
-                        spec: Some(PodSpec {
-                            restart_policy: Some("Never".into()),
-                            service_account_name: Some(Identity::Backup.name(plan)),
-                            enable_service_links: Some(false),
-                            init_containers: Some(vec![prepare, database]),
-                            containers: vec![check],
-                            volumes: parts.volumes(),
-                            ..Default::default()
-                        }),
-                    },
-                    ..Default::default()
-                }),
-            },
-            ..Default::default()
-        }),
+    let pod = PodSpec {
+        enable_service_links: Some(false),
+        init_containers: Some(vec![prepare, database]),
+        containers: vec![check],
+        volumes: parts.volumes(),
         ..Default::default()
-    })
+    };
+    // A failed drill is a finding, not a flake to retry over.
+    Some(cron_job(plan, owner, job, pod, 0))
 }
