@@ -1,6 +1,7 @@
 //! DR drills end to end on the real engine: while `appstack run` ships WAL, `appstack
 //! drill` writes markers, restores into `<stack>-drill`, measures RTO and RPO, keeps the
-//! report (store and state dir) and removes the copy; the live stack is untouched. A missed
+//! report (store and state dir) and removes the copy; the live stack is untouched. The same
+//! restore into a plain directory (the Kubernetes drill pod's path) boots and promotes. A missed
 //! objective fails loudly (exit 1) with a failed report, and the daemon's drill schedule
 //! runs a drill and exports its verdict.
 
@@ -105,6 +106,78 @@ fn a_drill_restores_an_isolated_copy_measures_rto_and_rpo_and_removes_it() {
         status.contains("last drill:") && status.contains("passed (RTO"),
         "{status}"
     );
+
+    // The same restore into a plain directory (what the Kubernetes drill pod does), then a
+    // container of the database image started on it replays and promotes.
+    let dir = tempfile::tempdir().unwrap();
+    let dir_arg = dir.path().to_str().unwrap();
+    s.run_ok(&["restore", "--to-dir", dir_arg]);
+    let refused = s.run(&["restore", "--to-dir", dir_arg]);
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "a second restore must not overwrite"
+    );
+    // Handed to the image's user, as the official image's root entrypoint does.
+    let volume = format!("{dir_arg}:/var/lib/postgresql/data");
+    docker_ok(&[
+        "run",
+        "--rm",
+        "--user",
+        "0",
+        "-v",
+        &volume,
+        "appstack/postgis:15",
+        "chown",
+        "-R",
+        "postgres:postgres",
+        "/var/lib/postgresql/data",
+    ]);
+    docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "it-drill-dir",
+        "--label",
+        "appstack.io/stack=it-drill-drill",
+        "-e",
+        "PGDATA=/var/lib/postgresql/data/pgdata",
+        "-v",
+        &volume,
+        "appstack/postgis:15",
+    ]);
+    wait_for(
+        "the restored directory's database to promote",
+        Duration::from_secs(60),
+        || {
+            docker(&[
+                "exec",
+                "it-drill-dir",
+                "psql",
+                "-U",
+                "app",
+                "-d",
+                "app",
+                "-tAc",
+                "SELECT pg_is_in_recovery()",
+            ])
+            .stdout
+            .starts_with(b"f")
+        },
+    );
+    let rows = docker_ok(&[
+        "exec",
+        "it-drill-dir",
+        "psql",
+        "-U",
+        "app",
+        "-d",
+        "app",
+        "-tAc",
+        "SELECT count(*) FROM orders",
+    ]);
+    assert_eq!(rows.trim(), "520");
+    docker_ok(&["rm", "-f", "it-drill-dir"]);
 
     // An objective the stack cannot meet fails loudly, and the copy still goes.
     s.write(&spec(store.path(), "    objectives: {rto: 1s, rpo: 1m}\n"));

@@ -125,7 +125,7 @@ async fn prepare(
     let restored = async {
         let base = verified_base(store, stack, &Pick::Latest, "the drill pod").await?;
         let verified = since(restore_started_at);
-        let wal_files = fill_dir(store.clone(), stack, &base, &args.data).await?;
+        let wal_files = fill_dir(store.clone(), stack, &base, &args.data, &Pick::Latest).await?;
         Ok::<_, CliError>((base, verified, wal_files))
     }
     .await;

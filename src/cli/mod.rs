@@ -39,7 +39,8 @@ Examples:
   appstack validate -f examples/quickstart.yaml
   appstack up -f examples/quickstart.yaml
   appstack status -f examples/quickstart.yaml -o json
-  appstack run -f examples/quickstart.yaml";
+  appstack run -f examples/quickstart.yaml
+  appstack drill -f examples/quickstart.yaml";
 
 #[derive(Debug, Parser)]
 #[command(name = "appstack", version, about = ABOUT, after_help = AFTER)]

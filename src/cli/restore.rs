@@ -70,6 +70,12 @@ pub struct Args {
     /// fresh database, then the roles, then every database with `pg_restore -j`.
     #[arg(long, value_name = "DUMP_ID", conflicts_with = "to")]
     pub from_dump: Option<String>,
+    /// Restore the database's files into this directory instead of a stack: the cluster
+    /// goes to DIR/pgdata, set to replay the WAL (to --to) and promote when a PostgreSQL of
+    /// the same major version starts on it (e.g. a container mounting DIR at
+    /// /var/lib/postgresql/data). What the Kubernetes drill pod does.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["into", "force", "from_dump"])]
+    pub to_dir: Option<PathBuf>,
 }
 
 fn parse_to(to: &str) -> Result<Pick, CliError> {
@@ -153,6 +159,9 @@ async fn wal_chain(
 pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
     let started = Instant::now();
     let (stack, _) = load(&args.file)?;
+    if let Some(dir) = &args.to_dir {
+        return to_dir(&stack, dir, &parse_to(&args.to)?, started).await;
+    }
     if let Some(into) = &args.into {
         if !is_dns_label(into) || into.len() > 40 {
             return Err(CliError::Invalid(format!("--into: {into:?} is not a valid stack name (lowercase letters, digits and '-', at most 40)")));
@@ -203,6 +212,45 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
     into_copy(&stack, store, base, &into, &pick, started, state_dir)
         .await
         .map(|_| ())
+}
+
+/// `--to-dir`: the verified backup and WAL unpacked into `dir`, refused when a cluster is
+/// there already.
+async fn to_dir(
+    stack: &ValidatedStack,
+    dir: &Path,
+    pick: &Pick,
+    started: Instant,
+) -> Result<(), CliError> {
+    if stack.database.is_none() {
+        return Err(CliError::Invalid(
+            "spec.database: not set; nothing to restore".into(),
+        ));
+    }
+    let cluster = dir.join(PGDATA_DIR);
+    if std::fs::read_dir(&cluster).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(CliError::Invalid(format!(
+            "--to-dir: {} is not empty; restore into an empty directory",
+            cluster.display()
+        )));
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CliError::Invalid(format!("--to-dir: {}: {e}", dir.display())))?;
+    let store = Arc::new(super::backup::open_store(stack)?);
+    let base = verified_base(&store, stack, pick, &dir.display().to_string()).await?;
+    let files = fill_dir(store, stack, &base, dir, pick).await?;
+    eprintln!(
+        "{} and {files} WAL file(s) restored into {} in {:.1}s; start PostgreSQL {} with PGDATA={} (mounted at {PGDATA}) and it replays, then promotes",
+        base.manifest.id,
+        cluster.display(),
+        started.elapsed().as_secs_f64(),
+        base.manifest
+            .pg_version
+            .as_deref()
+            .unwrap_or("(the backup's major version)"),
+        cluster.display(),
+    );
+    Ok(())
 }
 
 /// A verified base backup, its key, and the verified WAL chain to replay with its key.
@@ -701,13 +749,14 @@ impl Job<'_> {
 }
 
 /// Restores `base` and its WAL into `dir` (a directory of this process, e.g. a pod's
-/// emptyDir mounted at the database's data path), set to replay all of it and promote.
+/// emptyDir mounted at the database's data path), set to replay to `pick` and promote.
 /// Returns the number of WAL files placed.
 pub(super) async fn fill_dir(
     store: Arc<AnyStore>,
     stack: &ValidatedStack,
     base: &VerifiedBase,
     dir: &Path,
+    pick: &Pick,
 ) -> Result<usize, CliError> {
     let object = store
         .get(&base.manifest.object_key("base.tar.zst"))
@@ -722,7 +771,7 @@ pub(super) async fn fill_dir(
         format!("{WAL_SUBDIR}/"),
     );
     let host = HostVolume::local(dir);
-    let recovery = Some(recovery_conf(&Pick::Latest));
+    let recovery = Some(recovery_conf(pick));
     let filled = fill_on_host(&host, concat(tar, wal_tar), recovery).await;
     let decoded = decoder
         .await
