@@ -263,6 +263,43 @@ async fn reported_protection_facts_drive_the_conditions_and_survive_status_patch
         ("False", "StoreUnreachable")
     );
     assert!(w.message.contains("connection refused"));
+
+    // The drill CronJob's check reports its verdict; a missed objective turns
+    // LastDrillPassed false, naming it.
+    appstack::kube::report::report(
+        &c,
+        "shop",
+        "crm",
+        json!({
+            "lastDrill": {
+                "id": "drill-20261123T040000.000Z",
+                "finishedAt": "2026-11-23T04:02:10Z",
+                "passed": false,
+                "rto": "95.0s",
+                "rpo": "1200.0s",
+                "message": "drill drill-20261123T040000.000Z FAILED: RPO 1200.0s exceeds the objective of 15m",
+            },
+        }),
+    )
+    .await
+    .unwrap();
+    let s = current(&fake, "crm");
+    reconcile_once(&s, &ctx).await.unwrap();
+    let s = current(&fake, "crm");
+    let d = s
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "LastDrillPassed")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (d.status.as_str(), d.reason.as_str()),
+        ("False", "DrillFailed")
+    );
+    assert!(d.message.contains("exceeds the objective"), "{}", d.message);
 }
 
 #[tokio::test]
