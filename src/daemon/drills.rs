@@ -16,6 +16,7 @@ use tracing::{error, info, warn};
 
 use super::metrics::{Metrics, StackLabel};
 use crate::api::ValidatedStack;
+use crate::docker::VolumeIo;
 use crate::drill::Report;
 use crate::protect::schedule::Cadence;
 use crate::protect::target::AnyStore;
@@ -32,6 +33,7 @@ pub fn spawn(
     stack: &ValidatedStack,
     file: &Path,
     state_dir: &Path,
+    volume_io: VolumeIo,
     metrics: Arc<Metrics>,
 ) -> Option<JoinHandle<()>> {
     stack.database.as_ref()?;
@@ -50,6 +52,7 @@ pub fn spawn(
         file: file.to_path_buf(),
         state_dir: state_dir.to_path_buf(),
         timeout: stack.recovery.rto + SLACK,
+        volume_io,
         store,
         metrics,
     };
@@ -61,6 +64,8 @@ struct Drills {
     file: PathBuf,
     state_dir: PathBuf,
     timeout: Duration,
+    /// The daemon's own `--volume-io`, which the child must follow too.
+    volume_io: VolumeIo,
     store: AnyStore,
     metrics: Arc<Metrics>,
 }
@@ -115,6 +120,11 @@ impl Drills {
         let mut child = tokio::process::Command::new(exe)
             .arg("--state-dir")
             .arg(&self.state_dir)
+            .arg("--volume-io")
+            .arg(match self.volume_io {
+                VolumeIo::Auto => "auto",
+                VolumeIo::Engine => "engine",
+            })
             .arg("drill")
             .arg("-f")
             .arg(&self.file)

@@ -184,6 +184,11 @@ impl<E: Engine> StackLoop<E> {
                                 &validated,
                                 &self.file,
                                 &self.opts.state_dir,
+                                if self.engine.direct_volume_io() {
+                                    crate::docker::VolumeIo::Auto
+                                } else {
+                                    crate::docker::VolumeIo::Engine
+                                },
                                 self.metrics.clone(),
                             ));
                             current_spec = Some(validated);
