@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::drill::{record, save_to_store, smoke_checks, steps, verdict, write_markers, Args};
-use super::restore::{checks, fill_dir, verified_base};
+use super::restore::{checks, verified_base};
+use super::restore_dir::fill_dir;
 use super::CliError;
 use crate::api::validated::Database;
 use crate::api::ValidatedStack;

@@ -13,6 +13,7 @@ mod plan;
 mod progress;
 mod render;
 mod restore;
+mod restore_dir;
 mod restore_dump;
 mod restore_in_place;
 mod run;

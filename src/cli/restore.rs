@@ -32,13 +32,13 @@ use crate::secrets::SecretStore;
 
 /// The database volume's mount path, and the cluster directory inside it.
 pub(super) const DATA: &str = "/var/lib/postgresql/data";
-const PGDATA_DIR: &str = "pgdata";
+pub(super) const PGDATA_DIR: &str = "pgdata";
 pub(super) const PGDATA: &str = "/var/lib/postgresql/data/pgdata";
 /// Helpers run as the image's user; as root (official images) they hand the files to postgres.
 pub(super) const CHOWN_IF_ROOT: &str =
     "if [ \"$(id -u)\" = 0 ]; then chown -R postgres:postgres /var/lib/postgresql/data; fi";
 /// Where the restore puts the WAL to replay, inside the cluster directory.
-const WAL_SUBDIR: &str = "appstack_wal";
+pub(super) const WAL_SUBDIR: &str = "appstack_wal";
 const RECOVERY_SETTINGS: [&str; 5] = [
     "restore_command",
     "recovery_target",
@@ -160,7 +160,7 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
     let started = Instant::now();
     let (stack, _) = load(&args.file)?;
     if let Some(dir) = &args.to_dir {
-        return to_dir(&stack, dir, &parse_to(&args.to)?, started).await;
+        return super::restore_dir::to_dir(&stack, dir, &parse_to(&args.to)?, started).await;
     }
     if let Some(into) = &args.into {
         if !is_dns_label(into) || into.len() > 40 {
@@ -212,45 +212,6 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
     into_copy(&stack, store, base, &into, &pick, started, state_dir)
         .await
         .map(|_| ())
-}
-
-/// `--to-dir`: the verified backup and WAL unpacked into `dir`, refused when a cluster is
-/// there already.
-async fn to_dir(
-    stack: &ValidatedStack,
-    dir: &Path,
-    pick: &Pick,
-    started: Instant,
-) -> Result<(), CliError> {
-    if stack.database.is_none() {
-        return Err(CliError::Invalid(
-            "spec.database: not set; nothing to restore".into(),
-        ));
-    }
-    let cluster = dir.join(PGDATA_DIR);
-    if std::fs::read_dir(&cluster).is_ok_and(|mut d| d.next().is_some()) {
-        return Err(CliError::Invalid(format!(
-            "--to-dir: {} is not empty; restore into an empty directory",
-            cluster.display()
-        )));
-    }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| CliError::Invalid(format!("--to-dir: {}: {e}", dir.display())))?;
-    let store = Arc::new(super::backup::open_store(stack)?);
-    let base = verified_base(&store, stack, pick, &dir.display().to_string()).await?;
-    let files = fill_dir(store, stack, &base, dir, pick).await?;
-    eprintln!(
-        "{} and {files} WAL file(s) restored into {} in {:.1}s; start PostgreSQL {} with PGDATA={} (mounted at {PGDATA}) and it replays, then promotes",
-        base.manifest.id,
-        cluster.display(),
-        started.elapsed().as_secs_f64(),
-        base.manifest
-            .pg_version
-            .as_deref()
-            .unwrap_or("(the backup's major version)"),
-        cluster.display(),
-    );
-    Ok(())
 }
 
 /// A verified base backup, its key, and the verified WAL chain to replay with its key.
@@ -748,44 +709,9 @@ impl Job<'_> {
     }
 }
 
-/// Restores `base` and its WAL into `dir` (a directory of this process, e.g. a pod's
-/// emptyDir mounted at the database's data path), set to replay to `pick` and promote.
-/// Returns the number of WAL files placed.
-pub(super) async fn fill_dir(
-    store: Arc<AnyStore>,
-    stack: &ValidatedStack,
-    base: &VerifiedBase,
-    dir: &Path,
-    pick: &Pick,
-) -> Result<usize, CliError> {
-    let object = store
-        .get(&base.manifest.object_key("base.tar.zst"))
-        .await
-        .map_err(rt)?;
-    let (tar, decoder) = spawn_zstd(object, base.key.clone());
-    let (wal_tar, fetch) = wal_fetch::spawn_tar(
-        store,
-        stack.name.clone(),
-        base.chain.clone(),
-        base.wal_key.clone(),
-        format!("{WAL_SUBDIR}/"),
-    );
-    let host = HostVolume::local(dir);
-    let recovery = Some(recovery_conf(pick));
-    let filled = fill_on_host(&host, concat(tar, wal_tar), recovery).await;
-    let decoded = decoder
-        .await
-        .map_err(|e| CliError::Runtime(e.to_string()))?;
-    let fetched = fetch.await.map_err(|e| CliError::Runtime(e.to_string()))?;
-    decoded.map_err(rt)?;
-    let fetched = fetched.map_err(|e| CliError::Runtime(format!("refusing to replay WAL: {e}")))?;
-    filled.map_err(|e| CliError::Runtime(format!("filling {}: {e}", dir.display())))?;
-    Ok(fetched.files)
-}
-
 /// The base backup's tar, then (with replay) the WAL's tar under appstack_wal/, unpacked by
 /// us into the volume's directory.
-async fn fill_on_host(
+pub(super) async fn fill_on_host(
     v: &HostVolume,
     input: Receiver<Bytes>,
     recovery: Option<String>,
@@ -815,7 +741,7 @@ fn fill_script(recovery: Option<String>) -> String {
 }
 
 /// `first`'s bytes, then `second`'s.
-fn concat(mut first: Receiver<Bytes>, mut second: Receiver<Bytes>) -> Receiver<Bytes> {
+pub(super) fn concat(mut first: Receiver<Bytes>, mut second: Receiver<Bytes>) -> Receiver<Bytes> {
     let (tx, out) = tokio::sync::mpsc::channel(2);
     tokio::spawn(async move {
         for rx in [&mut first, &mut second] {
@@ -849,7 +775,7 @@ pub(super) fn check_helper(
 
 /// Recovery settings of the restored cluster: WAL from the fetched directory, stay on the
 /// backup's timeline, stop at the target time (or the end of the WAL), then promote.
-fn recovery_conf(pick: &Pick) -> String {
+pub(super) fn recovery_conf(pick: &Pick) -> String {
     let mut conf = format!(
         "# appstack restore (reset after promotion)\n\
          restore_command = 'cp {PGDATA}/{WAL_SUBDIR}/%f \"%p\"'\n\
