@@ -146,36 +146,30 @@ fn a_drill_restores_an_isolated_copy_measures_rto_and_rpo_and_removes_it() {
         &volume,
         "appstack/postgis:15",
     ]);
+    let dir_psql = |sql: &str| {
+        docker(&[
+            "exec",
+            "it-drill-dir",
+            "psql",
+            "-U",
+            "app",
+            "-d",
+            "app",
+            "-tAc",
+            sql,
+        ])
+    };
     wait_for(
         "the restored directory's database to promote",
         Duration::from_secs(60),
         || {
-            docker(&[
-                "exec",
-                "it-drill-dir",
-                "psql",
-                "-U",
-                "app",
-                "-d",
-                "app",
-                "-tAc",
-                "SELECT pg_is_in_recovery()",
-            ])
-            .stdout
-            .starts_with(b"f")
+            dir_psql("SELECT pg_is_in_recovery()")
+                .stdout
+                .starts_with(b"f")
         },
     );
-    let rows = docker_ok(&[
-        "exec",
-        "it-drill-dir",
-        "psql",
-        "-U",
-        "app",
-        "-d",
-        "app",
-        "-tAc",
-        "SELECT count(*) FROM orders",
-    ]);
+    let rows =
+        String::from_utf8_lossy(&dir_psql("SELECT count(*) FROM orders").stdout).into_owned();
     assert_eq!(rows.trim(), "520");
     docker_ok(&["rm", "-f", "it-drill-dir"]);
 
