@@ -84,13 +84,13 @@ impl<E: Engine> Job<E> {
             kind: schedule.kind.as_str().into(),
         };
         let mut last_ok = Utc::now();
-        info!(stack, kind = schedule.kind.as_str(), schedule = %schedule.expression, "backup schedule active");
+        info!(stack, kind = schedule.kind.as_str(), schedule = %schedule.cadence.expression, "backup schedule active");
         loop {
-            let Some(next) = schedule.next_after(Utc::now()) else {
+            let Some(next) = schedule.cadence.next_after(Utc::now()) else {
                 return;
             };
             while Utc::now() < next {
-                let missing = schedule.missing(last_ok, Utc::now());
+                let missing = schedule.cadence.missing(last_ok, Utc::now());
                 self.metrics
                     .backup_missing
                     .get_or_create(&labels)

@@ -14,8 +14,7 @@ use crate::api::conditions::{set_condition, Clock, Observation};
 use crate::api::status::{AppStackStatus, ComponentStatus, Phase, RecoverabilityStatus};
 use crate::api::validated::{ValidatedStack, WalMode};
 use crate::plan::LABEL_COMPONENT;
-use crate::protect::manifest::Kind;
-use crate::protect::schedule::{Cadence, Schedule};
+use crate::protect::schedule::Cadence;
 
 /// Ready and desired replicas of one workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,98 +171,110 @@ pub fn applied(
 }
 
 fn parse_time(t: &Option<String>) -> Option<DateTime<Utc>> {
-    t.as_deref()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+    t.as_deref().and_then(rfc3339)
+}
+
+fn rfc3339(t: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(t)
+        .ok()
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// A schedule that produced no success within 1.5× its period is *missing*: worse news than
-/// a failed run, because nobody gets told by the job that never ran.
-fn backup_health(
-    facts: &RecoverabilityStatus,
-    p: &Protection,
-    now: DateTime<Utc>,
-) -> (Option<bool>, &'static str, String) {
-    let Some(expr) = &p.base_schedule else {
-        return (None, "NotScheduled", "no scheduled base backups".into());
+type Verdict = (Option<bool>, &'static str, String);
+
+/// The schedule's cadence, or the verdict when there is no schedule or it cannot be read.
+fn cadence(expr: Option<&String>, none: &str) -> Result<(Cadence, String), Verdict> {
+    let Some(expr) = expr else {
+        return Err((None, "NotScheduled", none.into()));
     };
-    let Some(schedule) = Schedule::new(Kind::Base, expr) else {
-        return (
-            None,
-            "BadSchedule",
-            format!("cannot read schedule {expr:?}"),
-        );
+    Cadence::new(expr)
+        .map(|c| (c, format!("{expr:?}")))
+        .ok_or_else(|| {
+            (
+                None,
+                "BadSchedule",
+                format!("cannot read schedule {expr:?}"),
+            )
+        })
+}
+
+/// Where a schedule stands against its last success. No success within 1.5× its period is
+/// *missing*: worse news than a failed run, because nobody gets told by the job that never
+/// ran. With no success at all, "missing" counts from the stack's creation.
+enum Due {
+    Recent,
+    Missing,
+    MissingSinceCreated,
+    NotYet,
+}
+
+fn due(c: &Cadence, last: Option<DateTime<Utc>>, p: &Protection, now: DateTime<Utc>) -> Due {
+    match (last, p.created) {
+        (Some(last), _) if c.missing(last, now) => Due::Missing,
+        (Some(_), _) => Due::Recent,
+        (None, Some(created)) if c.missing(created, now) => Due::MissingSinceCreated,
+        (None, _) => Due::NotYet,
+    }
+}
+
+fn backup_health(facts: &RecoverabilityStatus, p: &Protection, now: DateTime<Utc>) -> Verdict {
+    let (c, expr) = match cadence(p.base_schedule.as_ref(), "no scheduled base backups") {
+        Ok(c) => c,
+        Err(v) => return v,
     };
-    match (parse_time(&facts.last_base_backup), p.created) {
-        (Some(last), _) if schedule.missing(last, now) => (
+    let last = facts.last_base_backup.as_deref().unwrap_or_default();
+    match due(&c, parse_time(&facts.last_base_backup), p, now) {
+        Due::Missing => (
             Some(false),
             "MissingBackup",
-            format!(
-                "no base backup since {}; schedule {expr:?} promises one per period",
-                facts.last_base_backup.as_deref().unwrap_or_default()
-            ),
+            format!("no base backup since {last}; schedule {expr} promises one per period"),
         ),
-        (Some(_), _) => (
-            Some(true),
-            "Recent",
-            format!(
-                "last base backup {}",
-                facts.last_base_backup.as_deref().unwrap_or_default()
-            ),
-        ),
-        (None, Some(created)) if schedule.missing(created, now) => (
+        Due::Recent => (Some(true), "Recent", format!("last base backup {last}")),
+        Due::MissingSinceCreated => (
             Some(false),
             "MissingBackup",
-            format!("no base backup since the stack was created; schedule {expr:?}"),
+            format!("no base backup since the stack was created; schedule {expr}"),
         ),
-        (None, _) => (
+        Due::NotYet => (
             None,
             "NoBackupYet",
-            format!("the first base backup is due on schedule {expr:?}"),
+            format!("the first base backup is due on schedule {expr}"),
         ),
     }
 }
 
-/// The newest drill's verdict; a schedule with no passing drill within 1.5× its period is
-/// *missing*, as for backups: objectives nobody proved lately are not met.
-fn last_drill(
-    facts: &RecoverabilityStatus,
-    p: &Protection,
-    now: DateTime<Utc>,
-) -> (Option<bool>, &'static str, String) {
-    let Some(expr) = &p.drill_schedule else {
-        return (None, "NotScheduled", "no scheduled drills".into());
+/// The newest drill's verdict; with no passing drill in time the drill is missing, as for
+/// backups: objectives nobody proved lately are not met.
+fn last_drill(facts: &RecoverabilityStatus, p: &Protection, now: DateTime<Utc>) -> Verdict {
+    let (c, expr) = match cadence(p.drill_schedule.as_ref(), "no scheduled drills") {
+        Ok(c) => c,
+        Err(v) => return v,
     };
-    let Some(cadence) = Cadence::new(expr) else {
-        return (
-            None,
-            "BadSchedule",
-            format!("cannot read schedule {expr:?}"),
-        );
-    };
-    match (&facts.last_drill, p.created) {
-        (Some(d), _) if !d.passed => (Some(false), "DrillFailed", d.message.clone()),
-        (Some(d), _) => match parse_time(&Some(d.finished_at.clone())) {
-            Some(at) if cadence.missing(at, now) => (
+    match &facts.last_drill {
+        Some(d) if !d.passed => (Some(false), "DrillFailed", d.message.clone()),
+        Some(d) => match rfc3339(&d.finished_at).map(|at| due(&c, Some(at), p, now)) {
+            Some(Due::Missing) => (
                 Some(false),
                 "MissingDrill",
                 format!(
-                    "no drill since {}; schedule {expr:?} promises one per period",
+                    "no drill since {}; schedule {expr} promises one per period",
                     d.finished_at
                 ),
             ),
             _ => (Some(true), "Passed", d.message.clone()),
         },
-        (None, Some(created)) if cadence.missing(created, now) => (
-            Some(false),
-            "MissingDrill",
-            format!("no drill since the stack was created; schedule {expr:?}"),
-        ),
-        (None, _) => (
-            None,
-            "NoDrillYet",
-            format!("the first drill is due on schedule {expr:?}"),
-        ),
+        None => match due(&c, None, p, now) {
+            Due::MissingSinceCreated => (
+                Some(false),
+                "MissingDrill",
+                format!("no drill since the stack was created; schedule {expr}"),
+            ),
+            _ => (
+                None,
+                "NoDrillYet",
+                format!("the first drill is due on schedule {expr}"),
+            ),
+        },
     }
 }
 

@@ -54,29 +54,12 @@ impl Cadence {
 #[derive(Debug, Clone)]
 pub struct Schedule {
     pub kind: Kind,
-    pub expression: String,
-    cadence: Cadence,
+    pub cadence: Cadence,
 }
 
 impl Schedule {
     pub fn new(kind: Kind, expression: &str) -> Option<Self> {
-        Cadence::new(expression).map(|cadence| Self {
-            kind,
-            expression: expression.to_string(),
-            cadence,
-        })
-    }
-
-    pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.cadence.next_after(after)
-    }
-
-    pub fn period(&self, at: DateTime<Utc>) -> Option<Duration> {
-        self.cadence.period(at)
-    }
-
-    pub fn missing(&self, since: DateTime<Utc>, now: DateTime<Utc>) -> bool {
-        self.cadence.missing(since, now)
+        Cadence::new(expression).map(|cadence| Self { kind, cadence })
     }
 }
 
@@ -87,7 +70,7 @@ mod tests {
 
     #[test]
     fn next_period_and_missing() {
-        let s = Schedule::new(Kind::Base, "0 2 * * *").unwrap();
+        let s = Schedule::new(Kind::Base, "0 2 * * *").unwrap().cadence;
         let now = Local
             .with_ymd_and_hms(2026, 11, 23, 1, 0, 0)
             .unwrap()
@@ -100,7 +83,7 @@ mod tests {
         assert_eq!(s.period(now), Some(Duration::days(1)));
         assert!(!s.missing(now, now + Duration::hours(35)));
         assert!(s.missing(now, now + Duration::hours(37)));
-        let every_minute = Schedule::new(Kind::Dump, "* * * * *").unwrap();
+        let every_minute = Cadence::new("* * * * *").unwrap();
         assert_eq!(every_minute.period(now), Some(Duration::minutes(1)));
         assert!(Schedule::new(Kind::Dump, "not cron").is_none());
     }
