@@ -11,13 +11,13 @@ use chrono::{DateTime, Utc};
 
 use super::common::{connect, load};
 
-use super::restore::{into_copy, verified_base};
+use super::restore::{copy_spec, into_copy, stack_exists, verified_base};
 use super::CliError;
 use crate::api::validated::WalMode;
 use crate::api::ValidatedStack;
 use crate::docker::apply::down;
 use crate::docker::progress::Lines;
-use crate::docker::{BollardEngine, Engine};
+use crate::docker::BollardEngine;
 use crate::drill::marker::{self, Present};
 use crate::drill::{new_id, Report, Step};
 use crate::plan::{self, Plan};
@@ -77,17 +77,11 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
         ));
     }
     let engine = connect().await?;
-    let copy_plan = {
-        let mut copy = stack.clone();
-        copy.name = copy_name(&stack.name);
-        Arc::new(plan::build(&copy))
-    };
+    let copy_plan = Arc::new(plan::build(&copy_spec(&stack, &copy_name(&stack.name))));
     if args.clean {
         return tear_down(&engine, &copy_plan, state_dir).await;
     }
-    if !engine.list_containers(&copy_plan.stack).await?.is_empty()
-        || !engine.list_volumes(&copy_plan.stack).await?.is_empty()
-    {
+    if stack_exists(&engine, &copy_plan.stack).await? {
         return Err(CliError::Invalid(format!(
             "stack {} exists (a copy kept by --keep, or left by an interrupted drill): remove it with `appstack drill -f {} --clean`",
             copy_plan.stack,

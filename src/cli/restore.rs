@@ -362,23 +362,32 @@ fn pick_error(e: ProtectError) -> CliError {
     }
 }
 
-/// The copy: same components and images, its own names, network and volumes, nothing
-/// published on the host and no backups of its own; refused when `into` exists.
-async fn prepare_copy(
-    stack: &ValidatedStack,
-    into: &str,
-    state_dir: &Path,
-) -> Result<(Arc<BollardEngine>, Arc<Plan>), CliError> {
+/// The copy's spec: same components and images, its own name (so its own network and
+/// volumes), nothing published on the host and no backups or drills of its own.
+pub(super) fn copy_spec(stack: &ValidatedStack, into: &str) -> ValidatedStack {
     let mut copy = stack.clone();
     copy.name = into.to_string();
     copy.published.clear();
     copy.backup = None;
     copy.recovery.drill_schedule = None;
-    let plan = plan::build(&copy);
+    copy
+}
+
+/// Whether stack `name` has any container or volume on the engine.
+pub(super) async fn stack_exists(engine: &BollardEngine, name: &str) -> Result<bool, CliError> {
+    Ok(!engine.list_containers(name).await?.is_empty()
+        || !engine.list_volumes(name).await?.is_empty())
+}
+
+/// The copy's engine and plan; refused when `into` exists.
+async fn prepare_copy(
+    stack: &ValidatedStack,
+    into: &str,
+    state_dir: &Path,
+) -> Result<(Arc<BollardEngine>, Arc<Plan>), CliError> {
+    let plan = plan::build(&copy_spec(stack, into));
     let engine = connect().await?;
-    if !engine.list_containers(into).await?.is_empty()
-        || !engine.list_volumes(into).await?.is_empty()
-    {
+    if stack_exists(&engine, into).await? {
         return Err(CliError::Invalid(format!(
             "stack {into:?} already exists: remove it with `appstack down --volumes` first"
         )));

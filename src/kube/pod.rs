@@ -81,28 +81,24 @@ pub fn add_container(parts: &mut PodParts, plan: &Plan, c: &Component, mode: Vol
     for m in &c.mounts {
         match m {
             Mount::Volume { volume, path } => {
-                if mode == VolumeMode::Ephemeral {
-                    parts
-                        .volumes
-                        .entry(volume.clone())
-                        .or_insert_with(|| Volume {
-                            name: volume.clone(),
-                            empty_dir: Some(Default::default()),
-                            ..Default::default()
-                        });
-                }
-                if mode == VolumeMode::Claim {
-                    parts
-                        .volumes
-                        .entry(volume.clone())
-                        .or_insert_with(|| Volume {
-                            name: volume.clone(),
-                            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                                claim_name: format!("{}-{volume}", plan.stack),
-                                read_only: None,
-                            }),
-                            ..Default::default()
-                        });
+                let source = match mode {
+                    VolumeMode::ClaimTemplate => None,
+                    VolumeMode::Claim => Some(Volume {
+                        name: volume.clone(),
+                        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                            claim_name: format!("{}-{volume}", plan.stack),
+                            read_only: None,
+                        }),
+                        ..Default::default()
+                    }),
+                    VolumeMode::Ephemeral => Some(Volume {
+                        name: volume.clone(),
+                        empty_dir: Some(Default::default()),
+                        ..Default::default()
+                    }),
+                };
+                if let Some(v) = source {
+                    parts.volumes.entry(volume.clone()).or_insert(v);
                 }
                 mounts.push(VolumeMount {
                     name: volume.clone(),
