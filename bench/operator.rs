@@ -19,7 +19,6 @@ use appstack::kube::lease::Leadership;
 use appstack::kube::Images;
 use fake_api::{client, FakeApi};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn stacks() -> usize {
     std::env::var("BENCH_STACKS")
@@ -102,85 +101,6 @@ async fn reconcile_cpu() -> f64 {
     per
 }
 
-/// Serves the fake over plain HTTP/1.1; watch requests are held open without an answer.
-async fn serve(fake: Arc<FakeApi>, listener: tokio::net::TcpListener) {
-    loop {
-        let Ok((mut sock, _)) = listener.accept().await else {
-            continue;
-        };
-        let _ = sock.set_nodelay(true);
-        let fake = fake.clone();
-        tokio::spawn(async move {
-            let mut buf = Vec::new();
-            loop {
-                let head_end = loop {
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break i + 4;
-                    }
-                    let mut chunk = [0u8; 8192];
-                    match sock.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                };
-                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                let mut lines = head.lines();
-                let mut first = lines.next().unwrap_or("").split_whitespace();
-                let method = first.next().unwrap_or("").to_string();
-                let target = first.next().unwrap_or("/").to_string();
-                let (mut length, mut accept) = (0usize, String::new());
-                for l in lines {
-                    if let Some((k, v)) = l.split_once(':') {
-                        match k.trim().to_ascii_lowercase().as_str() {
-                            "content-length" => length = v.trim().parse().unwrap_or(0),
-                            "accept" => accept = v.trim().to_string(),
-                            _ => {}
-                        }
-                    }
-                }
-                while buf.len() < head_end + length {
-                    let mut chunk = [0u8; 8192];
-                    match sock.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let body: serde_json::Value =
-                    serde_json::from_slice(&buf[head_end..head_end + length])
-                        .unwrap_or(serde_json::Value::Null);
-                buf.drain(..head_end + length);
-                let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
-                if query
-                    .split('&')
-                    .any(|kv| kv == "watch=true" || kv == "watch=1")
-                {
-                    // A quiet cluster: the watch stays open and nothing happens.
-                    std::future::pending::<()>().await;
-                }
-                fake.log.lock().expect("log").push(fake_api::Logged {
-                    method: method.clone(),
-                    path: path.to_string(),
-                    query: query.to_string(),
-                    content_type: String::new(),
-                    body: body.clone(),
-                });
-                let (code, value) = fake.handle(&method, path, query, &accept, body);
-                let text = serde_json::to_vec(&value).unwrap_or_default();
-                let head = format!(
-                    "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-                    code.as_u16(),
-                    text.len()
-                );
-                if sock.write_all(head.as_bytes()).await.is_err()
-                    || sock.write_all(&text).await.is_err()
-                {
-                    return;
-                }
-            }
-        });
-    }
-}
-
 async fn operator_rss() -> f64 {
     let fake = Arc::new(FakeApi::default());
     for i in 0..stacks() {
@@ -190,11 +110,10 @@ async fn operator_rss() -> f64 {
         .await
         .expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(serve(fake.clone(), listener));
+    tokio::spawn(fake_api::serve_http(fake.clone(), listener, None));
     let dir = std::env::temp_dir().join(format!("appstack-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp");
-    let kubeconfig = dir.join("kubeconfig");
-    std::fs::write(&kubeconfig, format!("apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster: {{server: 'http://127.0.0.1:{port}'}}\nusers:\n- name: u\n  user: {{token: bench}}\ncontexts:\n- name: c\n  context: {{cluster: fake, user: u, namespace: shop}}\ncurrent-context: c\n")).expect("kubeconfig");
+    let kubeconfig = fake_api::kubeconfig(&dir, port, "shop");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_appstack"))
         .args([
             "operator",

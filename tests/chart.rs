@@ -83,3 +83,64 @@ fn chart_templates_use_the_rule_files_and_values() {
         assert!(values.get(key).is_some(), "values.yaml lacks {key}");
     }
 }
+
+/// Server-side apply of an absent object is a create too: every kind the operator applies
+/// (every child of the CRM example but the Secrets, which it creates) has both verbs, in the
+/// chart's rule file and in the bundle's ClusterRole.
+#[test]
+fn every_applied_kind_may_be_created_and_patched() {
+    let stack = appstack::api::load::parse_str(
+        &std::fs::read_to_string("examples/crm.yaml").unwrap(),
+        "crm",
+    )
+    .unwrap();
+    let plan = appstack::plan::build(&appstack::api::validate::validate(&stack, "crm").unwrap());
+    let children = appstack::kube::build(
+        &plan,
+        &appstack::kube::Owner {
+            name: "crm".into(),
+            uid: None,
+        },
+        &appstack::kube::Images::default(),
+        &mut |n| "x".repeat(n),
+    );
+    let bundle = docs("charts/bundle/appstack-operator.yaml");
+    let cluster_role = bundle.iter().find(|d| d["kind"] == "ClusterRole").unwrap();
+    let sources = [
+        ("chart", yaml("charts/appstack-operator/files/rules.yaml")),
+        ("bundle", cluster_role["rules"].clone()),
+    ];
+    let grants = |rules: &Value, group: &str, resource: &str, verb: &str| {
+        rules.as_array().unwrap().iter().any(|r| {
+            let has = |f: &str, v: &str| r[f].as_array().unwrap().iter().any(|x| x == v);
+            has("apiGroups", group) && has("resources", resource) && has("verbs", verb)
+        })
+    };
+    let mut kinds = std::collections::BTreeSet::new();
+    for doc in children.documents().unwrap() {
+        let kind = doc["kind"].as_str().unwrap().to_string();
+        if kind == "Secret" {
+            continue;
+        }
+        let group = match doc["apiVersion"].as_str().unwrap().split_once('/') {
+            Some((g, _)) => g.to_string(),
+            None => String::new(),
+        };
+        let plural = match kind.as_str() {
+            "Ingress" => "ingresses".to_string(),
+            k => format!("{}s", k.to_ascii_lowercase()),
+        };
+        kinds.insert((group, plural));
+    }
+    assert!(kinds.len() >= 10, "{kinds:?}");
+    for (group, resource) in &kinds {
+        for (source, rules) in &sources {
+            for verb in ["create", "patch"] {
+                assert!(
+                    grants(rules, group, resource, verb),
+                    "{source} lacks {verb} on {resource} in API group \"{group}\""
+                );
+            }
+        }
+    }
+}

@@ -16,13 +16,18 @@ use kube::Client;
 use serde_json::{json, Value};
 
 mod fake_api;
-use fake_api::{client, FakeApi, Logged};
+use fake_api::{client_as, FakeApi, Logged, Subject};
 
 struct FixedClock(DateTime<Utc>);
 impl Clock for FixedClock {
     fn now(&self) -> DateTime<Utc> {
         self.0
     }
+}
+
+/// A client acting as the operator's service account, authorised by the bundle's RBAC.
+fn operator(fake: &Arc<FakeApi>) -> Client {
+    client_as(fake.clone(), Subject::operator())
 }
 
 fn context(client: Client, leadership: Leadership) -> Context {
@@ -81,8 +86,8 @@ async fn first_sync(fake: &Arc<FakeApi>, ctx: &Context, yaml: &str) -> AppStack 
 
 #[tokio::test]
 async fn first_reconcile_creates_every_child_with_ssa_and_one_field_manager() {
-    let fake = Arc::new(FakeApi::default());
-    let ctx = context(client(fake.clone()), Leadership::always());
+    let fake = Arc::new(FakeApi::with_bundle());
+    let ctx = context(operator(&fake), Leadership::always());
     let s = stack(&example(), 1);
     register(&fake, &s);
     let out = reconcile_once(&s, &ctx).await.unwrap();
@@ -160,10 +165,12 @@ async fn first_reconcile_creates_every_child_with_ssa_and_one_field_manager() {
 /// operator judges them into BackupHealthy and WalShipping and never writes them itself.
 #[tokio::test]
 async fn reported_protection_facts_drive_the_conditions_and_survive_status_patches() {
-    let fake = Arc::new(FakeApi::default());
-    let c = client(fake.clone());
-    let ctx = context(c.clone(), Leadership::always());
+    let fake = Arc::new(FakeApi::with_bundle());
+    let ctx = context(operator(&fake), Leadership::always());
     let s = first_sync(&fake, &ctx, &example()).await;
+    // The shipper and the backup jobs report under the identities the operator made.
+    let shipper = client_as(fake.clone(), Subject::new("shop", "crm-wal-shipper"));
+    let backup = client_as(fake.clone(), Subject::new("shop", "crm-backup"));
     let unknown = |s: &AppStack, t: &str| {
         s.status
             .as_ref()
@@ -178,7 +185,7 @@ async fn reported_protection_facts_drive_the_conditions_and_survive_status_patch
     assert_eq!(unknown(&s, "WalShipping"), "Unknown");
     // What `appstack wal ship` and `appstack backup now --stack` send.
     appstack::kube::report::report(
-        &c,
+        &shipper,
         "shop",
         "crm",
         json!({
@@ -191,7 +198,7 @@ async fn reported_protection_facts_drive_the_conditions_and_survive_status_patch
     .await
     .unwrap();
     appstack::kube::report::report(
-        &c,
+        &backup,
         "shop",
         "crm",
         json!({
@@ -237,7 +244,7 @@ async fn reported_protection_facts_drive_the_conditions_and_survive_status_patch
 
     // The store fails: the shipper says so, the condition turns false at the next pass.
     appstack::kube::report::report(
-        &c,
+        &shipper,
         "shop",
         "crm",
         json!({
@@ -267,7 +274,7 @@ async fn reported_protection_facts_drive_the_conditions_and_survive_status_patch
     // The drill CronJob's check reports its verdict; a missed objective turns
     // LastDrillPassed false, naming it.
     appstack::kube::report::report(
-        &c,
+        &backup,
         "shop",
         "crm",
         json!({
@@ -304,8 +311,8 @@ async fn reported_protection_facts_drive_the_conditions_and_survive_status_patch
 
 #[tokio::test]
 async fn a_second_reconcile_with_nothing_changed_writes_nothing() {
-    let fake = Arc::new(FakeApi::default());
-    let ctx = context(client(fake.clone()), Leadership::always());
+    let fake = Arc::new(FakeApi::with_bundle());
+    let ctx = context(operator(&fake), Leadership::always());
     let s = first_sync(&fake, &ctx, &example()).await;
     let secrets_before = fake.objects.lock().unwrap()["api/v1/namespaces/shop/secrets"].clone();
     fake.clear_log();
@@ -329,8 +336,8 @@ async fn a_second_reconcile_with_nothing_changed_writes_nothing() {
 
 #[tokio::test]
 async fn a_spec_change_patches_only_the_affected_child() {
-    let fake = Arc::new(FakeApi::default());
-    let ctx = context(client(fake.clone()), Leadership::always());
+    let fake = Arc::new(FakeApi::with_bundle());
+    let ctx = context(operator(&fake), Leadership::always());
     let mut s = first_sync(&fake, &ctx, &example()).await;
     fake.clear_log();
     let cms = s.spec.cms.as_mut().unwrap();
@@ -359,8 +366,8 @@ async fn a_spec_change_patches_only_the_affected_child() {
 
 #[tokio::test]
 async fn disabling_monitoring_deletes_its_children_but_keeps_data() {
-    let fake = Arc::new(FakeApi::default());
-    let ctx = context(client(fake.clone()), Leadership::always());
+    let fake = Arc::new(FakeApi::with_bundle());
+    let ctx = context(operator(&fake), Leadership::always());
     let text = example();
     let mut s = first_sync(&fake, &ctx, &text).await;
     fake.clear_log();
@@ -405,8 +412,8 @@ async fn disabling_monitoring_deletes_its_children_but_keeps_data() {
 
 #[tokio::test]
 async fn an_invalid_spec_sets_a_condition_and_waits_for_a_change() {
-    let fake = Arc::new(FakeApi::default());
-    let ctx = context(client(fake.clone()), Leadership::always());
+    let fake = Arc::new(FakeApi::with_bundle());
+    let ctx = context(operator(&fake), Leadership::always());
     let bad = example().replace("storage: 50Gi", "storage: 50Gx");
     assert_ne!(bad, example());
     let s = stack(&bad, 3);
@@ -442,9 +449,9 @@ async fn an_invalid_spec_sets_a_condition_and_waits_for_a_change() {
 
 #[tokio::test]
 async fn a_lost_lease_stops_writes() {
-    let fake = Arc::new(FakeApi::default());
+    let fake = Arc::new(FakeApi::with_bundle());
     let leadership = Leadership::always();
-    let ctx = context(client(fake.clone()), leadership.clone());
+    let ctx = context(operator(&fake), leadership.clone());
     let s = stack(&example(), 1);
     register(&fake, &s);
     leadership.set(false);
@@ -455,9 +462,9 @@ async fn a_lost_lease_stops_writes() {
 
 #[tokio::test]
 async fn the_lease_is_taken_once_renewed_and_taken_over_only_after_expiry() {
-    let fake = Arc::new(FakeApi::default());
+    let fake = Arc::new(FakeApi::with_bundle());
     let api: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
-        kube::Api::namespaced(client(fake.clone()), "appstack-system");
+        kube::Api::namespaced(operator(&fake), "appstack-system");
     let cfg = |id: &str| LeaseConfig {
         namespace: "appstack-system".into(),
         name: "appstack-operator".into(),
@@ -488,35 +495,6 @@ async fn the_lease_is_taken_once_renewed_and_taken_over_only_after_expiry() {
     assert_eq!(lease["spec"]["leaseTransitions"], 1);
 }
 
-/// (group, resource, verb) of a logged request.
-fn permission(l: &Logged) -> (String, String, String) {
-    let parts: Vec<&str> = l.path.trim_matches('/').split('/').collect();
-    let (group, rest) = if parts[0] == "api" {
-        (String::new(), &parts[2..])
-    } else {
-        (parts[1].to_string(), &parts[3..])
-    };
-    let rest: Vec<&str> = if rest.first() == Some(&"namespaces") {
-        rest[2..].to_vec()
-    } else {
-        rest.to_vec()
-    };
-    let resource = match rest.get(2) {
-        Some(sub) => format!("{}/{sub}", rest[0]),
-        None => rest[0].to_string(),
-    };
-    let verb = match (l.method.as_str(), rest.len()) {
-        ("GET", 1) => "list",
-        ("GET", _) => "get",
-        ("POST", _) => "create",
-        ("PATCH", _) => "patch",
-        ("PUT", _) => "update",
-        ("DELETE", _) => "delete",
-        (m, _) => panic!("unexpected method {m}"),
-    };
-    (group, resource, verb.to_string())
-}
-
 fn rules(path: &str) -> std::collections::BTreeSet<(String, String, String)> {
     let rules: Vec<Value> =
         serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -540,8 +518,8 @@ fn rules(path: &str) -> std::collections::BTreeSet<(String, String, String)> {
 #[tokio::test]
 async fn the_charts_rbac_is_exactly_what_the_code_calls() {
     use kube::Resource;
-    let fake = Arc::new(FakeApi::default());
-    let c = client(fake.clone());
+    let fake = Arc::new(FakeApi::with_bundle());
+    let c = operator(&fake);
     let mut ctx = context(c.clone(), Leadership::always());
     ctx.recorder = Some(kube::runtime::events::Recorder::new(
         c.clone(),
@@ -582,8 +560,13 @@ async fn the_charts_rbac_is_exactly_what_the_code_calls() {
     let bad = stack(&example().replace("storage: 50Gi", "storage: 50Gx"), 4);
     register(&fake, &bad);
     reconcile_once(&bad, &ctx).await.unwrap();
-    let mut used: std::collections::BTreeSet<_> =
-        fake.log.lock().unwrap().iter().map(permission).collect();
+    let mut used: std::collections::BTreeSet<_> = fake
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l.needs.clone())
+        .collect();
     // The Recorder patches an event instead of creating it when it repeats.
     used.insert(("events.k8s.io".into(), "events".into(), "patch".into()));
     // The Controller lists and watches the AppStacks and every kind it owns.
@@ -641,9 +624,9 @@ async fn the_charts_rbac_is_exactly_what_the_code_calls() {
     );
 
     // The Lease: its own Role in the operator's namespace.
-    let fake = Arc::new(FakeApi::default());
+    let fake = Arc::new(FakeApi::with_bundle());
     let api: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
-        kube::Api::namespaced(client(fake.clone()), "appstack-system");
+        kube::Api::namespaced(operator(&fake), "appstack-system");
     let cfg = LeaseConfig {
         namespace: "appstack-system".into(),
         name: "l".into(),
@@ -652,10 +635,138 @@ async fn the_charts_rbac_is_exactly_what_the_code_calls() {
     };
     try_acquire(&api, &cfg).await.unwrap();
     try_acquire(&api, &cfg).await.unwrap();
-    let used: std::collections::BTreeSet<_> =
-        fake.log.lock().unwrap().iter().map(permission).collect();
+    let used: std::collections::BTreeSet<_> = fake
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l.needs.clone())
+        .collect();
     assert_eq!(
         used,
         rules("charts/appstack-operator/files/lease-rules.yaml")
     );
+}
+
+/// The authoriser is a real check: a ClusterRole without `create` beside `patch` (what the
+/// chart shipped before) fails the first reconcile with the API server's 403, because an
+/// apply of an object that does not exist yet is authorised as a create too.
+#[tokio::test]
+async fn an_apply_that_creates_needs_create_as_well_as_patch() {
+    let fake = Arc::new(FakeApi::with_bundle());
+    {
+        let mut objects = fake.objects.lock().unwrap();
+        let roles = objects
+            .get_mut("apis/rbac.authorization.k8s.io/v1/clusterroles")
+            .unwrap();
+        for role in roles.values_mut() {
+            for rule in role["rules"].as_array_mut().unwrap() {
+                let patches = rule["verbs"].as_array().unwrap().contains(&json!("patch"));
+                if patches {
+                    rule["verbs"]
+                        .as_array_mut()
+                        .unwrap()
+                        .retain(|v| v != "create");
+                }
+            }
+        }
+    }
+    let ctx = context(operator(&fake), Leadership::always());
+    let s = stack(&example(), 1);
+    register(&fake, &s);
+    let err = reconcile_once(&s, &ctx).await.unwrap_err();
+    assert_eq!(err.category(), "forbidden", "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("cannot create resource")
+            && text.contains("system:serviceaccount:appstack-system:appstack-operator"),
+        "{text}"
+    );
+}
+
+/// A standby replica says which lease holds it back and who holds it.
+#[tokio::test]
+async fn a_standby_replica_names_the_lease_holder() {
+    use appstack::kube::lease;
+    let fake = Arc::new(FakeApi::with_bundle());
+    let cfg = |id: &str| LeaseConfig {
+        namespace: "appstack-system".into(),
+        name: "appstack-operator".into(),
+        identity: id.into(),
+        duration: std::time::Duration::from_secs(15),
+    };
+    let leader = Leadership::default();
+    lease::first(operator(&fake), &cfg("pod-a"), &leader)
+        .await
+        .unwrap();
+    assert!(leader.is_leader());
+    let standby = Leadership::default();
+    lease::first(operator(&fake), &cfg("pod-b"), &standby)
+        .await
+        .unwrap();
+    assert!(!standby.is_leader());
+    let ctx = context(operator(&fake), standby);
+    let s = stack(&example(), 1);
+    register(&fake, &s);
+    let text = reconcile_once(&s, &ctx).await.unwrap_err().to_string();
+    assert!(
+        text.contains("appstack-system/appstack-operator")
+            && text.contains("held by \"pod-a\"")
+            && text.contains("\"pod-b\""),
+        "{text}"
+    );
+}
+
+/// Runs `appstack operator --lease-namespace does-not-exist` against the fake served over
+/// HTTP, as `subject` (None: an administrator's kubeconfig); returns its exit code and stderr.
+async fn operator_with_missing_lease_namespace(subject: Option<Subject>) -> (Option<i32>, String) {
+    let fake = Arc::new(FakeApi::with_bundle());
+    *fake.namespaces.lock().unwrap() = Some(
+        ["appstack-system", "shop"]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(fake_api::serve_http(fake.clone(), listener, subject));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = fake_api::kubeconfig(dir.path(), port, "shop");
+    let started = std::time::Instant::now();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_appstack"))
+        .args([
+            "operator",
+            "--listen",
+            "127.0.0.1:0",
+            "--lease-namespace",
+            "does-not-exist",
+        ])
+        .env("KUBECONFIG", &kubeconfig)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(10), out)
+        .await
+        .expect("the operator kept running for 10 s")
+        .unwrap();
+    eprintln!("exited in {:.1}s", started.elapsed().as_secs_f64());
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// `appstack operator` pointed at a lease namespace that does not exist stops at once,
+/// naming it and the flag, instead of retrying forever: as an administrator (the API says
+/// the namespace is not found) and as its own service account (the API says 403 there).
+#[tokio::test]
+async fn the_operator_exits_when_its_lease_namespace_is_missing() {
+    for subject in [None, Some(Subject::operator())] {
+        let (code, stderr) = operator_with_missing_lease_namespace(subject.clone()).await;
+        eprintln!("{subject:?}: exit {code:?}: {}", stderr.trim());
+        assert_eq!(code, Some(1), "{subject:?}: {stderr}");
+        assert!(
+            stderr.contains("\"does-not-exist\"") && stderr.contains("--lease-namespace"),
+            "{subject:?}: {stderr}"
+        );
+    }
 }

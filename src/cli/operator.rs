@@ -59,16 +59,16 @@ pub async fn run(args: Args) -> Result<(), CliError> {
     let identity = args
         .identity
         .unwrap_or_else(|| format!("appstack-{}", std::process::id()));
-    tokio::spawn(lease::run(
-        client.clone(),
-        LeaseConfig {
-            namespace: args.lease_namespace,
-            name: args.lease_name,
-            identity,
-            duration: Duration::from_secs(15),
-        },
-        leadership.clone(),
-    ));
+    let lease_cfg = LeaseConfig {
+        namespace: args.lease_namespace,
+        name: args.lease_name,
+        identity,
+        duration: Duration::from_secs(15),
+    };
+    lease::first(client.clone(), &lease_cfg, &leadership)
+        .await
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    tokio::spawn(lease::run(client.clone(), lease_cfg, leadership.clone()));
     let mut images = Images::default();
     if let Some(i) = args.operator_image {
         images.operator = i;

@@ -141,7 +141,7 @@ pub async fn reconcile(stack: Arc<AppStack>, ctx: Arc<Context>) -> Result<Action
 /// Backoff after a failure; a non-leader simply checks again later.
 pub fn error_policy(_stack: Arc<AppStack>, error: &KubeError, _ctx: Arc<Context>) -> Action {
     match error {
-        KubeError::NotLeader => Action::requeue(Duration::from_secs(5)),
+        KubeError::NotLeader(_) => Action::requeue(Duration::from_secs(5)),
         _ => Action::requeue(Duration::from_secs(15)),
     }
 }
@@ -149,7 +149,7 @@ pub fn error_policy(_stack: Arc<AppStack>, error: &KubeError, _ctx: Arc<Context>
 #[instrument(skip_all, fields(stack = %stack.name_any(), namespace = stack.namespace().unwrap_or_default()))]
 pub async fn reconcile_once(stack: &AppStack, ctx: &Context) -> Result<Outcome, KubeError> {
     if !ctx.leadership.is_leader() {
-        return Err(KubeError::NotLeader);
+        return Err(KubeError::NotLeader(ctx.leadership.why_not()));
     }
     let ns = stack.namespace().unwrap_or_else(|| "default".into());
     let name = stack.name_any();
@@ -259,7 +259,7 @@ async fn patch_status(
         return Ok(false);
     }
     if !ctx.leadership.is_leader() {
-        return Err(KubeError::NotLeader);
+        return Err(KubeError::NotLeader(ctx.leadership.why_not()));
     }
     let api: Api<AppStack> = Api::namespaced(ctx.client.clone(), ns);
     // The facts under `recoverability` belong to the shipper and the backup jobs; leaving
@@ -320,6 +320,11 @@ pub async fn run(
             match r {
                 // Ready once a first reconcile went through (the caches are synced).
                 Ok(_) => ready.store(true, std::sync::atomic::Ordering::SeqCst),
+                // A standby replica says why it waits, without raising a warning every pass.
+                Err(kube::runtime::controller::Error::ReconcilerFailed(
+                    KubeError::NotLeader(why),
+                    obj,
+                )) => info!(stack = %obj.name, "{why}"),
                 Err(e) => warn!("reconcile: {e}"),
             }
             futures::future::ready(())

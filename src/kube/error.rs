@@ -10,8 +10,8 @@ pub enum KubeError {
         name: String,
         message: String,
     },
-    #[error("this replica does not hold the leader lease; not writing")]
-    NotLeader,
+    #[error("not writing: {0}")]
+    NotLeader(String),
     #[error("{0}")]
     Config(String),
 }
@@ -23,7 +23,7 @@ impl KubeError {
             KubeError::Api(kube::Error::Api(s)) if s.code == 403 => "forbidden",
             KubeError::Api(_) => "api",
             KubeError::Serialize { .. } => "serialize",
-            KubeError::NotLeader => "not_leader",
+            KubeError::NotLeader(_) => "not_leader",
             KubeError::Config(_) => "config",
         }
     }

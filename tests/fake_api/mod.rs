@@ -1,15 +1,26 @@
-//! A fake Kubernetes API server, transport-free: it keeps objects by collection and name,
-//! answers lists (full or metadata-only, with label selectors), gets, server-side apply
-//! patches (workloads read back as ready), status patches, creates, replaces (with
-//! resourceVersion conflicts) and deletes, and logs every request.
+//! A fake Kubernetes API server: it keeps objects by collection and name, answers lists
+//! (full or metadata-only, with label selectors), gets, server-side apply patches
+//! (workloads read back as ready), status patches, creates, replaces (with resourceVersion
+//! conflicts) and deletes, and logs every request with the RBAC verbs it needed. Requests
+//! sent as a service account are authorised against the RBAC objects the fake holds
+//! (`authz`), as the API server would; `http` serves it over plain HTTP for a real process.
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+mod authz;
+mod http_server;
+
+pub use authz::{Attributes, Subject};
+pub use http_server::{kubeconfig, serve_http};
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use http::StatusCode;
 use serde_json::{json, Value};
+
+/// (API group, resource, verb), as RBAC rules name a permission.
+pub type Permission = (String, String, String);
 
 #[derive(Debug, Clone)]
 pub struct Logged {
@@ -18,6 +29,20 @@ pub struct Logged {
     pub query: String,
     pub content_type: String,
     pub body: Value,
+    /// The permissions the request needed (an apply that created its object: patch + create).
+    pub needs: Vec<Permission>,
+}
+
+/// One request as the fake receives it.
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: &'a str,
+    pub accept: &'a str,
+    pub content_type: &'a str,
+    pub body: Value,
+    /// The caller; None is an unchecked administrator.
+    pub subject: Option<&'a Subject>,
 }
 
 impl Logged {
@@ -34,16 +59,53 @@ pub struct FakeApi {
     /// collection path → name → object
     pub objects: Mutex<BTreeMap<String, BTreeMap<String, Value>>>,
     pub log: Mutex<Vec<Logged>>,
+    /// The namespaces that exist; None: every namespace does.
+    pub namespaces: Mutex<Option<BTreeSet<String>>>,
 }
 
 fn status(code: u16, reason: &str) -> (StatusCode, Value) {
+    status_with(code, reason, reason.to_string())
+}
+
+fn status_with(code: u16, reason: &str, message: String) -> (StatusCode, Value) {
     (
         StatusCode::from_u16(code).unwrap(),
-        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": reason, "code": code, "message": reason}),
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": reason, "code": code, "message": message}),
     )
 }
 
 impl FakeApi {
+    /// A fake holding the RBAC objects of the operator's kubectl bundle (its ClusterRole and
+    /// binding, the leader-election Role and binding), as `kubectl apply -f` leaves them.
+    pub fn with_bundle() -> Self {
+        let fake = Self::default();
+        let text = std::fs::read_to_string("charts/bundle/appstack-operator.yaml").unwrap();
+        {
+            let mut objects = fake.objects.lock().unwrap();
+            for doc in serde_norway::Deserializer::from_str(&text) {
+                let v: Value = serde::Deserialize::deserialize(doc).unwrap();
+                let Some(plural) = (match v["kind"].as_str() {
+                    Some("ClusterRole") => Some("clusterroles"),
+                    Some("ClusterRoleBinding") => Some("clusterrolebindings"),
+                    Some("Role") => Some("roles"),
+                    Some("RoleBinding") => Some("rolebindings"),
+                    _ => None,
+                }) else {
+                    continue;
+                };
+                let collection = match v["metadata"]["namespace"].as_str() {
+                    Some(ns) => {
+                        format!("apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/{plural}")
+                    }
+                    None => format!("apis/rbac.authorization.k8s.io/v1/{plural}"),
+                };
+                let name = v["metadata"]["name"].as_str().unwrap().to_string();
+                objects.entry(collection).or_default().insert(name, v);
+            }
+        }
+        fake
+    }
+
     pub fn writes(&self) -> Vec<Logged> {
         self.log
             .lock()
@@ -74,7 +136,86 @@ impl FakeApi {
         )
     }
 
-    pub fn handle(
+    /// Answers one request: logs it, authorises it when it comes from a subject, acts.
+    pub fn handle(&self, req: Request<'_>) -> (StatusCode, Value) {
+        let attrs = Attributes::parse(req.path);
+        let (collection, name, _) = Self::split(req.path);
+        let exists = name.as_ref().is_some_and(|n| {
+            self.objects
+                .lock()
+                .unwrap()
+                .get(&collection)
+                .is_some_and(|c| c.contains_key(n))
+        });
+        let needs: Vec<Permission> = attrs
+            .verbs(req.method, req.query, req.content_type, exists)
+            .into_iter()
+            .map(|v| (attrs.group.clone(), attrs.rbac_resource(), v))
+            .collect();
+        self.log.lock().unwrap().push(Logged {
+            method: req.method.to_string(),
+            path: req.path.to_string(),
+            query: req.query.to_string(),
+            content_type: req.content_type.to_string(),
+            body: req.body.clone(),
+            needs: needs.clone(),
+        });
+        if let Some(who) = req.subject {
+            if let Err(denied) = self.authorise(who, &attrs, &needs, &req.body) {
+                return denied;
+            }
+        }
+        let creates = needs.iter().any(|(_, _, v)| v == "create");
+        if let (true, Some(ns)) = (creates, &attrs.namespace) {
+            if self
+                .namespaces
+                .lock()
+                .unwrap()
+                .as_ref()
+                .is_some_and(|known| !known.contains(ns))
+            {
+                return status_with(404, "NotFound", format!("namespaces \"{ns}\" not found"));
+            }
+        }
+        self.act(req.method, req.path, req.query, req.accept, req.body)
+    }
+
+    /// 403 for a verb the subject's bindings do not grant, or a Role granting more than
+    /// the subject holds.
+    fn authorise(
+        &self,
+        who: &Subject,
+        attrs: &Attributes,
+        needs: &[Permission],
+        body: &Value,
+    ) -> Result<(), (StatusCode, Value)> {
+        let objects = self.objects.lock().unwrap();
+        let rbac = authz::Rbac { objects: &objects };
+        for (_, _, verb) in needs {
+            if !rbac.allows(who, attrs, verb) {
+                let message = authz::forbidden_message(who, attrs, verb);
+                return Err(status_with(403, "Forbidden", message));
+            }
+        }
+        let writes_role = attrs.group == "rbac.authorization.k8s.io"
+            && attrs.resource == "roles"
+            && needs
+                .iter()
+                .any(|(_, _, v)| v != "get" && v != "list" && v != "watch" && v != "delete");
+        if let (true, Some(ns)) = (writes_role, &attrs.namespace) {
+            if let Err(right) = rbac.may_grant(who, ns, body) {
+                let message = format!(
+                    "roles.rbac.authorization.k8s.io \"{}\" is forbidden: user \"{}\" is attempting to grant RBAC permissions not currently held: {right}",
+                    attrs.name.clone().unwrap_or_default(),
+                    who.user()
+                );
+                return Err(status_with(403, "Forbidden", message));
+            }
+        }
+        Ok(())
+    }
+
+    fn act(
         &self,
         method: &str,
         path: &str,
@@ -194,8 +335,17 @@ fn urlencoding_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).to_string()
 }
 
-/// A client whose every request the fake answers.
+/// A client whose every request the fake answers, unchecked (an administrator).
 pub fn client(fake: Arc<FakeApi>) -> kube::Client {
+    client_for(fake, None)
+}
+
+/// A client whose requests the fake authorises as `subject` (a service account).
+pub fn client_as(fake: Arc<FakeApi>, subject: Subject) -> kube::Client {
+    client_for(fake, Some(subject))
+}
+
+fn client_for(fake: Arc<FakeApi>, subject: Option<Subject>) -> kube::Client {
     let (service, mut handle) = tower_test::mock::pair::<
         http::Request<kube::client::Body>,
         http::Response<kube::client::Body>,
@@ -217,22 +367,16 @@ pub fn client(fake: Arc<FakeApi>) -> kube::Client {
                     .unwrap_or("")
                     .to_string()
             };
-            let path = parts.uri.path().to_string();
-            let query = parts.uri.query().unwrap_or("").to_string();
-            fake.log.lock().unwrap().push(Logged {
-                method: parts.method.to_string(),
-                path: path.clone(),
-                query: query.clone(),
-                content_type: header("content-type"),
-                body: body.clone(),
-            });
-            let (code, value) = fake.handle(
-                parts.method.as_str(),
-                &path,
-                &query,
-                &header("accept"),
+            let (accept, content_type) = (header("accept"), header("content-type"));
+            let (code, value) = fake.handle(Request {
+                method: parts.method.as_str(),
+                path: parts.uri.path(),
+                query: parts.uri.query().unwrap_or(""),
+                accept: &accept,
+                content_type: &content_type,
                 body,
-            );
+                subject: subject.as_ref(),
+            });
             let resp = http::Response::builder()
                 .status(code)
                 .header("content-type", "application/json")
