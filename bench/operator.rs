@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use appstack::api::conditions::SystemClock;
 use appstack::api::AppStack;
-use appstack::daemon::metrics::Metrics;
 use appstack::kube::controller::{reconcile_once, Context};
 use appstack::kube::lease::Leadership;
 use appstack::kube::Images;
+use appstack::telemetry::metrics::Metrics;
 use fake_api::{client, FakeApi};
 use serde_json::json;
 

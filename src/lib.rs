@@ -15,5 +15,7 @@ pub mod drill;
 pub mod kube;
 pub mod maintenance;
 pub mod plan;
+pub mod progress;
 pub mod protect;
 pub mod secrets;
+pub mod telemetry;

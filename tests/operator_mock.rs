@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use appstack::api::conditions::Clock;
 use appstack::api::AppStack;
-use appstack::daemon::metrics::Metrics;
 use appstack::kube::controller::{reconcile_once, Context};
 use appstack::kube::lease::{try_acquire, Leadership, LeaseConfig};
 use appstack::kube::Images;
+use appstack::telemetry::metrics::Metrics;
 use chrono::{DateTime, TimeZone, Utc};
 use kube::runtime::controller::Action;
 use kube::Client;

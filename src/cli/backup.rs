@@ -1,7 +1,6 @@
 use std::path::PathBuf;
 
 use super::common::{connect, load, table};
-use super::progress::{metered, Bar};
 use super::source::Source;
 use super::{CliError, FileArg};
 use crate::api::quantity::format_bytes;
@@ -9,10 +8,11 @@ use crate::api::quantity::parse_duration;
 use crate::api::validated::{Uploads, ValidatedStack};
 use crate::kube::report::{catalog_facts, report};
 use crate::kube::runner::KubeRunner;
+use crate::progress::meter::Meter;
+use crate::progress::{metered, Bar};
 use crate::protect::backup::{self, psql_argv, Target};
 use crate::protect::crypto::Key;
 use crate::protect::manifest::{catalog, Kind, Manifest};
-use crate::protect::meter::Meter;
 use crate::protect::retention::{prune, Policy};
 use crate::protect::runner::{capture, DockerRunner, Runner};
 use crate::protect::target::AnyStore;

@@ -10,7 +10,6 @@ mod export;
 mod logs;
 mod operator;
 mod plan;
-mod progress;
 mod render;
 mod restore;
 mod restore_dir;

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use super::CliError;
 use crate::api::conditions::SystemClock;
-use crate::daemon::http::{serve, Endpoint};
-use crate::daemon::metrics::Metrics;
 use crate::kube::controller::{run as run_controller, Context};
 use crate::kube::lease::{self, Leadership, LeaseConfig};
 use crate::kube::Images;
+use crate::telemetry::http::{serve, Endpoint};
+use crate::telemetry::metrics::Metrics;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

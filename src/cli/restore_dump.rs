@@ -6,12 +6,12 @@
 
 use std::time::Instant;
 
-use super::progress::{metered, Bar};
 use super::restore::{boot_copy, check_helper, checks, data_volume, rt, Copy, DataVolume};
 use super::CliError;
 use crate::docker::Engine;
+use crate::progress::meter::Meter;
+use crate::progress::{metered, Bar};
 use crate::protect::decode::spawn_zstd;
-use crate::protect::meter::Meter;
 use crate::protect::runner::capture;
 use crate::protect::ObjectStore;
 

@@ -12,11 +12,11 @@ use tracing::info;
 
 use super::source::Source;
 use super::CliError;
-use crate::daemon::http::{serve, Endpoint};
-use crate::daemon::metrics::Metrics;
 use crate::daemon::shutdown_signal;
 use crate::daemon::wal::{start, streams};
 use crate::kube::report::{report, wal_facts};
+use crate::telemetry::http::{serve, Endpoint};
+use crate::telemetry::metrics::Metrics;
 
 /// How often the shipper re-reads its AppStack (Kubernetes mode) to follow spec changes.
 const SPEC_POLL: Duration = Duration::from_secs(30);

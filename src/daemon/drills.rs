@@ -14,12 +14,12 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use super::metrics::{Metrics, StackLabel};
 use crate::api::ValidatedStack;
 use crate::docker::VolumeIo;
 use crate::drill::Report;
 use crate::protect::schedule::Cadence;
 use crate::protect::target::AnyStore;
+use crate::telemetry::metrics::{Metrics, StackLabel};
 
 /// How often a waiting schedule re-evaluates "missing".
 const CHECK: Duration = Duration::from_secs(30);

@@ -5,8 +5,6 @@
 //! Backup schedules of the spec run here too (see `schedules`), and drills (`drills`).
 
 pub mod drills;
-pub mod http;
-pub mod metrics;
 pub mod restarts;
 pub mod schedules;
 pub mod wal;
@@ -27,7 +25,7 @@ use crate::docker::progress::Log;
 use crate::docker::DockerError;
 use crate::plan::Plan;
 use crate::secrets::SecretStore;
-use metrics::{ActionLabels, ComponentLabels, ErrorLabels, Metrics, StackLabel};
+use crate::telemetry::metrics::{ActionLabels, ComponentLabels, ErrorLabels, Metrics, StackLabel};
 use restarts::{Decision, History, Policy};
 
 /// Daemon settings.
@@ -66,9 +64,9 @@ pub async fn run<E: Engine>(engine: Arc<E>, opts: Options) -> Result<(), DaemonE
             source,
         })?;
     info!(addr = %opts.listen, "serving /metrics, /healthz, /readyz");
-    tokio::spawn(http::serve(
+    tokio::spawn(crate::telemetry::http::serve(
         listener,
-        Arc::new(http::Endpoint {
+        Arc::new(crate::telemetry::http::Endpoint {
             metrics: metrics.clone(),
             ready: ready.clone(),
         }),

@@ -9,7 +9,6 @@ use chrono::Utc;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use super::metrics::{KindErrorLabels, KindLabels, Metrics};
 use crate::api::ValidatedStack;
 use crate::docker::Engine;
 use crate::protect::backup::{self, Target};
@@ -18,6 +17,7 @@ use crate::protect::retention::{prune, Policy};
 use crate::protect::runner::DockerRunner;
 use crate::protect::schedule::Schedule;
 use crate::protect::target::AnyStore;
+use crate::telemetry::metrics::{KindErrorLabels, KindLabels, Metrics};
 
 /// How often a waiting schedule re-evaluates "missing".
 const CHECK: Duration = Duration::from_secs(30);

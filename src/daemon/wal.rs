@@ -11,12 +11,12 @@ use chrono::Utc;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use super::metrics::{Metrics, StackLabel};
 use crate::api::ValidatedStack;
 use crate::docker::render::volume_name;
 use crate::docker::Engine;
 use crate::plan::wal::WAL_SPOOL_VOLUME;
 use crate::protect::shipper::{save_status, status_path, ShipStatus, Shipper, ShipperConfig};
+use crate::telemetry::metrics::{Metrics, StackLabel};
 
 /// Segments uploaded at once while a backlog drains.
 const PARALLEL: usize = 4;

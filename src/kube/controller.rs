@@ -31,8 +31,8 @@ use super::{build, Images, Owner};
 use crate::api::conditions::Clock;
 use crate::api::status::AppStackStatus;
 use crate::api::AppStack;
-use crate::daemon::metrics::{ErrorLabels, Metrics, StackLabel};
 use crate::plan::LABEL_STACK;
+use crate::telemetry::metrics::{ErrorLabels, Metrics, StackLabel};
 
 /// Requeue of a converged stack (drift is also caught by the owned-object watches).
 const RESYNC: Duration = Duration::from_secs(300);

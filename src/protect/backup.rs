@@ -10,10 +10,10 @@ use chrono::Utc;
 use super::crypto::Key;
 use super::error::ProtectError;
 use super::manifest::{Kind, Manifest, ObjectEntry, FORMAT};
-use super::meter::Meter;
 use super::pipeline::{self, Compression};
 use super::runner::{capture, Runner};
 use super::store::ObjectStore;
+use crate::progress::meter::Meter;
 
 /// What a backup needs to know about the stack.
 #[derive(Debug, Clone)]

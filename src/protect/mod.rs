@@ -8,7 +8,6 @@ pub mod decode;
 pub mod digest;
 pub mod error;
 pub mod manifest;
-pub mod meter;
 pub mod pipeline;
 pub mod restore;
 pub mod retention;

@@ -11,8 +11,8 @@ use tokio::task::JoinHandle;
 
 use super::crypto::{EncryptWriter, Key};
 use super::error::ProtectError;
-use super::meter::Meter;
 use super::tar_scan::TarScan;
+use crate::progress::meter::Meter;
 
 /// Chunks of ~1 MiB go to the store; 8 in flight at most on each side.
 pub const CHUNK: usize = 1 << 20;

@@ -9,7 +9,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::protect::meter::Meter;
+pub mod meter;
+
+use meter::Meter;
 
 /// A bar following a meter until `done`.
 pub struct Bar {
