@@ -1,10 +1,10 @@
 //! What every subcommand shares: loading a manifest, connecting, and exit codes.
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::api::{load_validated, ValidatedStack, ValidationErrors};
-use crate::docker::{BollardEngine, DockerError, VolumeIo};
+use crate::docker::{BollardEngine, DockerError};
 use crate::plan::{self, Plan};
 use crate::secrets::{Resolved, SecretError, SecretStore};
 
@@ -30,6 +30,17 @@ pub enum CliError {
     Runtime(String),
 }
 
+/// Input the store or the spec refused is invalid input (exit 2); the rest is a failure.
+impl From<crate::protect::ProtectError> for CliError {
+    fn from(e: crate::protect::ProtectError) -> Self {
+        use crate::protect::ProtectError as P;
+        match e {
+            P::Config(_) | P::UnknownBackup { .. } => CliError::Invalid(e.to_string()),
+            other => CliError::Runtime(other.to_string()),
+        }
+    }
+}
+
 impl CliError {
     pub fn exit(&self) -> Exit {
         match self {
@@ -49,12 +60,8 @@ pub fn load(file: &Path) -> Result<(ValidatedStack, Plan), CliError> {
     Ok((stack, plan))
 }
 
-/// `--volume-io`, chosen once at startup for every engine connection of the process.
-pub static VOLUME_IO: OnceLock<VolumeIo> = OnceLock::new();
-
 pub async fn connect() -> Result<Arc<BollardEngine>, CliError> {
-    let io = VOLUME_IO.get().copied().unwrap_or_default();
-    Ok(Arc::new(BollardEngine::connect(io).await?))
+    Ok(BollardEngine::connect_default().await?)
 }
 
 pub fn secrets(state_dir: &Path, plan: &Plan) -> Result<Arc<Resolved>, CliError> {

@@ -88,7 +88,7 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
             file.display()
         )));
     }
-    let store = Arc::new(super::backup::open_store(&stack)?);
+    let store = Arc::new(crate::protect::store::open_store(&stack)?);
     let started_at = Utc::now();
     let id = new_id(started_at);
     let live = DockerRunner {

@@ -55,7 +55,7 @@ pub async fn run(args: &Args, step: KubeStep) -> Result<(), CliError> {
     let db = stack.database.clone().ok_or_else(|| {
         CliError::Invalid("spec.database: not set; a drill restores the database".into())
     })?;
-    let store = Arc::new(super::backup::open_store(&stack)?);
+    let store = Arc::new(crate::protect::store::open_store(&stack)?);
     let live = KubeRunner {
         client: client.clone(),
         namespace: ns.clone(),

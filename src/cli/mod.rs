@@ -153,7 +153,7 @@ pub enum Command {
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
-    let _ = common::VOLUME_IO.set(cli.volume_io);
+    crate::docker::engine::set_volume_io(cli.volume_io);
     match cli.command {
         Command::Validate(a) => validate::run(a),
         Command::Plan(a) => plan::run(a, &cli.state_dir).await,

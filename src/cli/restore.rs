@@ -183,13 +183,13 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
             "spec.database: not set; nothing to restore".into(),
         ));
     }
-    let store = Arc::new(super::backup::open_store(&stack)?);
+    let store = Arc::new(crate::protect::store::open_store(&stack)?);
     // Everything is verified (backup, key, WAL chain) before anything is created.
     if let Some(id) = &args.from_dump {
         let manifest = dump_verified(store.as_ref(), &stack.name, id)
             .await
             .map_err(pick_error)?;
-        let key = super::backup::key_for(&stack, &manifest)?;
+        let key = crate::protect::store::key_for(&stack, &manifest)?;
         eprintln!("restoring dump {id} of {} into stack {into}", stack.name);
         let (engine, plan) = prepare_copy(&stack, &into, state_dir).await?;
         let copy = Copy {
@@ -233,10 +233,10 @@ pub(super) async fn verified_base(
     let manifest = pick_verified(store, &stack.name, pick)
         .await
         .map_err(pick_error)?;
-    let key = super::backup::key_for(stack, &manifest)?;
+    let key = crate::protect::store::key_for(stack, &manifest)?;
     let chain = wal_chain(store, stack, &manifest, pick).await?;
     let wal_key = if chain.iter().any(|o| o.encrypted) {
-        Some(super::backup::spec_key(stack)?.ok_or_else(|| {
+        Some(crate::protect::store::spec_key(stack)?.ok_or_else(|| {
             CliError::Invalid(
                 "the WAL is encrypted: set spec.backup.encryption.keyFile to its key".into(),
             )

@@ -41,7 +41,7 @@ pub(super) async fn to_dir(
     }
     std::fs::create_dir_all(dir)
         .map_err(|e| CliError::Invalid(format!("--to-dir: {}: {e}", dir.display())))?;
-    let store = Arc::new(super::backup::open_store(stack)?);
+    let store = Arc::new(crate::protect::store::open_store(stack)?);
     let base = verified_base(&store, stack, pick, &dir.display().to_string()).await?;
     let files = fill_dir(store, stack, &base, dir, pick).await?;
     eprintln!(

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::backup::take_one;
+use crate::protect::jobs::take_one;
 use super::restore::{check_helper, rt, CHOWN_IF_ROOT, DATA, PGDATA};
 use super::CliError;
 use crate::api::ValidatedStack;
@@ -90,7 +90,7 @@ pub(super) async fn prepare(
             "taking a safety backup of {} before replacing its database ...",
             stack.name
         );
-        let target = super::backup::target(stack)?;
+        let target = crate::protect::store::backup_target(stack)?;
         let m = take_one(store, &runner, &target, Kind::Base)
             .await
             .map_err(|e| {
@@ -189,7 +189,7 @@ async fn publish_history(
         spool: Default::default(),
         interval: Default::default(),
         compression_level: backup.compression_level,
-        key: super::backup::spec_key(stack)?,
+        key: crate::protect::store::spec_key(stack)?,
         alert_bytes: 0,
         parallel: 1,
     };
@@ -227,7 +227,7 @@ pub(super) async fn finish(
         engine: engine.clone(),
         stack: plan.stack.clone(),
     };
-    let target = super::backup::target(stack)?;
+    let target = crate::protect::store::backup_target(stack)?;
     let m = take_one(store, &runner, &target, Kind::Base).await.map_err(|e| {
         CliError::Runtime(format!(
             "the database was restored and the stack is up, but the base backup of its new timeline failed: {e}; take one with `appstack backup now --only db`"

@@ -118,7 +118,7 @@ pub async fn run(args: Args, state_dir: &std::path::Path) -> Result<(), CliError
 pub(crate) async fn recoverability(
     stack: &crate::api::ValidatedStack,
 ) -> Option<RecoverabilityStatus> {
-    let store = super::backup::open_store(stack).ok()?;
+    let store = crate::protect::store::open_store(stack).ok()?;
     let all = catalog(&store, &stack.name).await.ok()?;
     let fmt = |m: &Manifest| {
         m.finished_at

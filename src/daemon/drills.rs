@@ -40,7 +40,7 @@ pub fn spawn(
     stack.backup.as_ref()?;
     let expr = stack.recovery.drill_schedule.as_deref()?;
     let cadence = Cadence::new(expr)?;
-    let store = match crate::cli::backup::open_store(stack) {
+    let store = match crate::protect::store::open_store(stack) {
         Ok(s) => s,
         Err(e) => {
             error!(stack = %stack.name, "scheduled drills disabled: {e}");

@@ -32,8 +32,8 @@ pub fn spawn<E: Engine>(
         return Vec::new();
     };
     let (store, target) = match (
-        crate::cli::backup::open_store(stack),
-        crate::cli::backup::target(stack),
+        crate::protect::store::open_store(stack),
+        crate::protect::store::backup_target(stack),
     ) {
         (Ok(s), Ok(t)) => (s, t),
         (Err(e), _) | (_, Err(e)) => {

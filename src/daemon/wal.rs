@@ -74,8 +74,8 @@ pub fn start(
     else {
         return Ok(Shipping::default());
     };
-    let store = Arc::new(crate::cli::backup::open_store(stack).map_err(|e| e.to_string())?);
-    let key = crate::cli::backup::spec_key(stack).map_err(|e| e.to_string())?;
+    let store = Arc::new(crate::protect::store::open_store(stack).map_err(|e| e.to_string())?);
+    let key = crate::protect::store::spec_key(stack).map_err(|e| e.to_string())?;
     let name = stack.name.clone();
     let interval = w.ship_interval;
     let alert_bytes = w.spool_alert_bytes;

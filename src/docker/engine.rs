@@ -160,6 +160,14 @@ pub struct BollardEngine {
     direct_volume_io: bool,
 }
 
+/// `--volume-io`, chosen once at startup for every engine connection of the process.
+static VOLUME_IO: std::sync::OnceLock<VolumeIo> = std::sync::OnceLock::new();
+
+/// Sets the process's volume I/O choice; the first call wins.
+pub fn set_volume_io(io: VolumeIo) {
+    let _ = VOLUME_IO.set(io);
+}
+
 /// How volume data moves between appstack and the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum VolumeIo {
@@ -172,6 +180,12 @@ pub enum VolumeIo {
 }
 
 impl BollardEngine {
+    /// Connects with the process's `--volume-io` choice (see `set_volume_io`).
+    pub async fn connect_default() -> DResult<std::sync::Arc<Self>> {
+        let io = VOLUME_IO.get().copied().unwrap_or_default();
+        Ok(std::sync::Arc::new(Self::connect(io).await?))
+    }
+
     /// Connects to the local engine (DOCKER_HOST or the default socket) and negotiates the
     /// API version, so older engines (20.10, API 1.41) work.
     pub async fn connect(io: VolumeIo) -> DResult<Self> {

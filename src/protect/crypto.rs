@@ -45,6 +45,22 @@ impl Key {
         Ok(Self(arr))
     }
 
+    /// A new key written to `path` (0600, never over an existing file).
+    pub fn generate_into(path: &std::path::Path) -> Result<Self, ProtectError> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let key = Key::generate();
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| ProtectError::Config(format!("{}: {e}", path.display())))?;
+        f.write_all(format!("{}\n", key.to_hex()).as_bytes())
+            .map_err(|e| ProtectError::Io(format!("{}: {e}", path.display())))?;
+        Ok(key)
+    }
+
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }

@@ -7,6 +7,7 @@ pub mod crypto;
 pub mod decode;
 pub mod digest;
 pub mod error;
+pub mod jobs;
 pub mod manifest;
 pub mod pipeline;
 pub mod restore;

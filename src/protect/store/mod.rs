@@ -1,6 +1,10 @@
 //! The backup store: one trait, so the engine never knows where bytes go. Objects are
 //! written from a bounded stream of chunks and become visible only when complete.
 
+pub mod lookup;
+
+pub use lookup::{backup_target, key_for, open_store, spec_key};
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 
