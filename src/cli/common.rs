@@ -41,6 +41,33 @@ impl From<crate::protect::ProtectError> for CliError {
     }
 }
 
+impl From<crate::protect::restore::RestoreError> for CliError {
+    fn from(e: crate::protect::restore::RestoreError) -> Self {
+        use crate::protect::restore::RestoreError as R;
+        match e {
+            R::Invalid(m) => CliError::Invalid(m),
+            R::Protect(p) => p.into(),
+            R::Docker(d) => CliError::Docker(d),
+            R::Secret(s) => CliError::Secret(s),
+            R::Failed(m) => CliError::Runtime(m),
+        }
+    }
+}
+
+impl From<crate::drill::DrillError> for CliError {
+    fn from(e: crate::drill::DrillError) -> Self {
+        use crate::drill::DrillError as D;
+        match e {
+            D::Invalid(m) => CliError::Invalid(m),
+            D::Restore(r) => r.into(),
+            D::Protect(p) => p.into(),
+            D::Docker(d) => CliError::Docker(d),
+            D::Secret(s) => CliError::Secret(s),
+            D::Failed(m) => CliError::Runtime(m),
+        }
+    }
+}
+
 impl CliError {
     pub fn exit(&self) -> Exit {
         match self {

@@ -5,16 +5,12 @@ mod common;
 mod crd;
 mod down;
 mod drill;
-mod drill_kube;
 mod export;
 mod logs;
 mod operator;
 mod plan;
 mod render;
 mod restore;
-mod restore_dir;
-mod restore_dump;
-mod restore_in_place;
 mod run;
 mod source;
 mod status;
@@ -27,7 +23,6 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 pub use common::{CliError, Exit};
-pub use drill_kube::POD_NAME_ENV;
 
 const ABOUT: &str =
     "Runs a whole web application stack (frontend, CMS, PostgreSQL/PostGIS, Redis, \

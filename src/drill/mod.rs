@@ -1,13 +1,59 @@
 //! DR drills: the stack's latest recoverable state is restored into an isolated copy,
 //! booted and checked, and the objectives are *measured*: RTO from the start of the
 //! restore to the copy passing its smoke checks, RPO from marker rows written into the
-//! live database just before the cut (see `marker`). The runtime-specific steps live in
-//! the CLI (Docker) and `kube::drill`; what is measured, judged and reported is here.
+//! live database just before the cut (see `marker`). `docker` runs the copy as a stack of
+//! its own, `kube_pod` is the drill CronJob's pod (built by `kube::drill`); the steps both
+//! share are in `runbook`, what is measured and reported in `report`.
 
+pub mod docker;
+pub mod kube_pod;
 pub mod marker;
 pub mod report;
+pub mod runbook;
 
 pub use report::{Report, Step};
+pub use runbook::{reports_dir, verdict};
+
+/// How a Docker-mode drill treats its copy.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Leave the copy running for inspection.
+    pub keep: bool,
+    /// Only remove a copy left behind.
+    pub clean: bool,
+}
+
+/// Errors of a drill, each with a stable category.
+#[derive(Debug, thiserror::Error)]
+pub enum DrillError {
+    /// Refused input: nothing was done.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Restore(#[from] crate::protect::restore::RestoreError),
+    #[error(transparent)]
+    Protect(#[from] crate::protect::ProtectError),
+    #[error(transparent)]
+    Docker(#[from] crate::docker::DockerError),
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
+    /// The drill ran and failed (an objective missed, a check failed, a step broke).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl DrillError {
+    pub fn category(&self) -> &'static str {
+        match self {
+            DrillError::Invalid(_) => "invalid",
+            DrillError::Restore(e) => e.category(),
+            DrillError::Protect(e) => e.category(),
+            DrillError::Docker(e) => e.category(),
+            DrillError::Secret(_) => "secret",
+            DrillError::Failed(_) => "failed",
+        }
+    }
+}
 
 /// A new drill id: `drill-<UTC time, ms>`, sortable and safe as an SQL literal and a key.
 pub fn new_id(at: chrono::DateTime<chrono::Utc>) -> String {

@@ -14,8 +14,10 @@ use super::jobs::cron_job;
 use super::meta::Owner;
 use super::pod::{add_container, PodParts, VolumeMode};
 use super::Images;
-use crate::cli::POD_NAME_ENV;
 use crate::plan::{Mount, Plan, Role};
+
+/// The drill pod's name, from the downward API (the check execs into its own sidecar).
+pub const POD_NAME_ENV: &str = "POD_NAME";
 
 const STATE_VOLUME: &str = "drill-state";
 const STATE_DIR: &str = "/drill";

@@ -117,8 +117,7 @@ pub async fn apply_retention(
     policy: Policy,
     dry_run: bool,
 ) -> Result<(), ProtectError> {
-    let (decisions, pruned) = prune(store, stack, policy, chrono::Utc::now(), dry_run)
-        .await?;
+    let (decisions, pruned) = prune(store, stack, policy, chrono::Utc::now(), dry_run).await?;
     let verb = if dry_run { "would delete" } else { "deleted" };
     for d in &decisions {
         if !d.keep {
@@ -148,9 +147,7 @@ async fn pg_verifybackup<E: crate::docker::Engine>(
     m: &Manifest,
     key: Option<Key>,
 ) -> Result<crate::docker::engine::ExecOutput, ProtectError> {
-    let object = store
-        .get(&m.object_key("base.tar.zst"))
-        .await?;
+    let object = store.get(&m.object_key("base.tar.zst")).await?;
     let meter = Meter::default();
     let (tar, decoder) = crate::protect::decode::spawn_zstd(Box::pin(metered(object, &meter)), key);
     let stored = m
@@ -189,8 +186,7 @@ pub async fn verify_store(
     checksums_only: bool,
 ) -> Result<(), ProtectError> {
     let store = open_store(stack)?;
-    let mut all = catalog(&store, &stack.name)
-        .await?;
+    let mut all = catalog(&store, &stack.name).await?;
     if let Some(id) = id {
         all.retain(|m| m.id == id);
         if all.is_empty() {
@@ -199,8 +195,7 @@ pub async fn verify_store(
             )));
         }
     }
-    let mut problems = verify(&store, &all)
-        .await?;
+    let mut problems = verify(&store, &all).await?;
     let mut objects: usize = all.iter().map(|m| m.objects.len()).sum();
     let bases: Vec<Manifest> = all
         .iter()
@@ -208,8 +203,7 @@ pub async fn verify_store(
         .cloned()
         .collect();
     let (wal_objects, wal_problems) =
-        crate::protect::verify::verify_wal(&store, &stack.name, &bases, spec_key(stack)?)
-            .await?;
+        crate::protect::verify::verify_wal(&store, &stack.name, &bases, spec_key(stack)?).await?;
     objects += wal_objects;
     problems.extend(wal_problems);
     if problems.is_empty() {
@@ -268,4 +262,3 @@ pub async fn verify_store(
         problems.len()
     )))
 }
-

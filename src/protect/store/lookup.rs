@@ -15,9 +15,7 @@ pub fn spec_key(stack: &ValidatedStack) -> Result<Option<Key>, ProtectError> {
         .as_ref()
         .and_then(|b| b.encryption_key_file.as_deref())
     {
-        Some(path) => Key::from_file(path)
-            .map(Some)
-            ,
+        Some(path) => Key::from_file(path).map(Some),
         None => Ok(None),
     }
 }
@@ -41,7 +39,9 @@ pub fn key_for(stack: &ValidatedStack, m: &Manifest) -> Result<Option<Key>, Prot
 /// The store a stack's backups go to.
 pub fn open_store(stack: &ValidatedStack) -> Result<AnyStore, ProtectError> {
     let b = stack.backup.as_ref().ok_or_else(|| {
-        ProtectError::Config("spec.backup: not set; add a backup section to protect this stack".into())
+        ProtectError::Config(
+            "spec.backup: not set; add a backup section to protect this stack".into(),
+        )
     })?;
     crate::protect::target::open(&b.target)
 }
@@ -69,4 +69,3 @@ pub fn backup_target(stack: &ValidatedStack) -> Result<Target, ProtectError> {
         meter: None,
     })
 }
-

@@ -14,16 +14,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::drill::{record, save_to_store, smoke_checks, steps, verdict, write_markers, Args};
-use super::restore::{checks, verified_base};
-use super::restore_dir::fill_dir;
-use super::CliError;
+use super::runbook::{record, save_to_store, smoke_checks, steps, write_markers};
+use super::{new_id, DrillError, Report};
 use crate::api::validated::Database;
 use crate::api::ValidatedStack;
-use crate::drill::{new_id, Report};
+use crate::kube::drill::POD_NAME_ENV;
 use crate::kube::runner::KubeRunner;
 use crate::protect::backup::psql_argv;
-use crate::protect::restore::Pick;
+use crate::protect::restore::to_dir::fill_dir;
+use crate::protect::restore::{checks, verified_base, Pick};
 use crate::protect::runner::capture;
 use crate::protect::target::AnyStore;
 
@@ -42,18 +41,27 @@ struct Handover {
     base_finished: DateTime<Utc>,
 }
 
-/// The drill pod's name, from the downward API (the check execs into its own sidecar).
-pub const POD_NAME_ENV: &str = "POD_NAME";
+/// Where the two steps of the drill pod work.
+#[derive(Debug, Clone)]
+pub struct PodPaths {
+    /// The database's data directory in the pod.
+    pub data: std::path::PathBuf,
+    /// The file the two steps share.
+    pub state: std::path::PathBuf,
+}
 
-pub async fn run(args: &Args, step: KubeStep) -> Result<(), CliError> {
-    let loaded = args.source.load().await?;
-    let (client, ns) = loaded
-        .cluster
-        .clone()
-        .ok_or_else(|| CliError::Invalid("--step needs --stack".into()))?;
-    let stack = loaded.stack;
+/// Runs one step of the drill pod for `stack` in namespace `ns`. `prepare` returns None
+/// when it handed over to `check`; a finished drill (passed or not) returns its report,
+/// already kept in the store and reported in the AppStack's status.
+pub async fn run(
+    stack: ValidatedStack,
+    client: kube::Client,
+    ns: String,
+    step: KubeStep,
+    paths: &PodPaths,
+) -> Result<Option<Report>, DrillError> {
     let db = stack.database.clone().ok_or_else(|| {
-        CliError::Invalid("spec.database: not set; a drill restores the database".into())
+        DrillError::Invalid("spec.database: not set; a drill restores the database".into())
     })?;
     let store = Arc::new(crate::protect::store::open_store(&stack)?);
     let live = KubeRunner {
@@ -63,10 +71,10 @@ pub async fn run(args: &Args, step: KubeStep) -> Result<(), CliError> {
         pod: None,
     };
     let result = match step {
-        KubeStep::Prepare => prepare(&stack, &db, &store, &live, args).await,
+        KubeStep::Prepare => prepare(&stack, &db, &store, &live, paths).await,
         KubeStep::Check => {
             let pod = std::env::var(POD_NAME_ENV).map_err(|_| {
-                CliError::Invalid(format!(
+                DrillError::Invalid(format!(
                     "{POD_NAME_ENV}: not set (the drill pod sets it from its own name)"
                 ))
             })?;
@@ -74,14 +82,14 @@ pub async fn run(args: &Args, step: KubeStep) -> Result<(), CliError> {
                 pod: Some(pod),
                 ..live
             };
-            check(&stack, &db, &own, &args.state).await
+            check(&stack, &db, &own, &paths.state).await
         }
     };
     // Whatever the outcome, the verdict reaches the store and the status.
     let report = match result {
         Ok(Some(report)) => report,
         Err(Failed::Report(report)) => *report,
-        Ok(None) => return Ok(()),
+        Ok(None) => return Ok(None),
         Err(Failed::Before(e)) => return Err(e),
     };
     save_to_store(&report, store.as_ref()).await;
@@ -89,13 +97,12 @@ pub async fn run(args: &Args, step: KubeStep) -> Result<(), CliError> {
     if let Err(e) = crate::kube::report::report(&client, &ns, &stack.name, facts).await {
         eprintln!("warning: could not report the drill in the AppStack's status: {e}");
     }
-    eprint!("{}", report.to_markdown());
-    verdict(&report)
+    Ok(Some(report))
 }
 
 /// How a step failed: before there was a drill to report, or with its report.
 enum Failed {
-    Before(CliError),
+    Before(DrillError),
     Report(Box<Report>),
 }
 
@@ -106,7 +113,7 @@ async fn prepare(
     db: &Database,
     store: &Arc<AnyStore>,
     live: &KubeRunner,
-    args: &Args,
+    args: &PodPaths,
 ) -> Result<Option<Report>, Failed> {
     let started_at = Utc::now();
     let id = new_id(started_at);
@@ -127,7 +134,7 @@ async fn prepare(
         let base = verified_base(store, stack, &Pick::Latest, "the drill pod").await?;
         let verified = since(restore_started_at);
         let wal_files = fill_dir(store.clone(), stack, &base, &args.data, &Pick::Latest).await?;
-        Ok::<_, CliError>((base, verified, wal_files))
+        Ok::<_, DrillError>((base, verified, wal_files))
     }
     .await;
     match restored {
@@ -144,9 +151,9 @@ async fn prepare(
                 base_finished: base.manifest.finished_at,
             };
             let json = serde_json::to_vec(&handover)
-                .map_err(|e| Failed::Before(CliError::Runtime(e.to_string())))?;
+                .map_err(|e| Failed::Before(DrillError::Failed(e.to_string())))?;
             std::fs::write(&args.state, json).map_err(|e| {
-                Failed::Before(CliError::Runtime(format!("{}: {e}", args.state.display())))
+                Failed::Before(DrillError::Failed(format!("{}: {e}", args.state.display())))
             })?;
             eprintln!(
                 "drill {id}: restored into {}; the database sidecar replays next",
@@ -171,13 +178,13 @@ async fn check(
     state: &Path,
 ) -> Result<Option<Report>, Failed> {
     let bytes = std::fs::read(state).map_err(|e| {
-        Failed::Before(CliError::Runtime(format!(
+        Failed::Before(DrillError::Failed(format!(
             "{}: {e} (did the prepare step run?)",
             state.display()
         )))
     })?;
     let handover: Handover = serde_json::from_slice(&bytes)
-        .map_err(|e| Failed::Before(CliError::Runtime(format!("{}: {e}", state.display()))))?;
+        .map_err(|e| Failed::Before(DrillError::Failed(format!("{}: {e}", state.display()))))?;
     let Handover {
         mut report,
         restore_started_at,
@@ -196,7 +203,7 @@ async fn check(
             at_seconds: since(restore_started_at).as_secs_f64(),
         });
         report.checks = restored.clone();
-        Ok::<_, CliError>(smoke_checks(own, &restored, base_finished, &psql, &report.id).await)
+        Ok::<_, DrillError>(smoke_checks(own, &restored, base_finished, &psql, &report.id).await)
     }
     .await;
     match result {
@@ -221,7 +228,7 @@ async fn promoted(
     own: &KubeRunner,
     psql: &dyn Fn(&str) -> Vec<String>,
     rto: Duration,
-) -> Result<(), CliError> {
+) -> Result<(), DrillError> {
     let deadline = tokio::time::Instant::now() + rto;
     loop {
         let last = match capture(own, "database", psql("SELECT pg_is_in_recovery()")).await {
@@ -230,7 +237,7 @@ async fn promoted(
             Err(e) => e.to_string(),
         };
         if tokio::time::Instant::now() > deadline {
-            return Err(CliError::Runtime(format!(
+            return Err(DrillError::Failed(format!(
                 "the restored database was not promoted within the RTO of {}s: {last}",
                 rto.as_secs()
             )));

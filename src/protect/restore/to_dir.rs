@@ -6,41 +6,41 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::restore::{
+use super::Pick;
+use super::RestoreError;
+use super::{
     concat, fill_on_host, recovery_conf, rt, verified_base, VerifiedBase, PGDATA, PGDATA_DIR,
     WAL_SUBDIR,
 };
-use super::CliError;
 use crate::api::ValidatedStack;
 use crate::docker::host_fill::HostVolume;
 use crate::protect::decode::spawn_zstd;
-use crate::protect::restore::Pick;
 use crate::protect::target::AnyStore;
 use crate::protect::wal_fetch;
 use crate::protect::ObjectStore;
 
 /// `--to-dir`: the verified backup and WAL unpacked into `dir`, refused when a cluster is
 /// there already.
-pub(super) async fn to_dir(
+pub(crate) async fn to_dir(
     stack: &ValidatedStack,
     dir: &Path,
     pick: &Pick,
     started: Instant,
-) -> Result<(), CliError> {
+) -> Result<(), RestoreError> {
     if stack.database.is_none() {
-        return Err(CliError::Invalid(
+        return Err(RestoreError::Invalid(
             "spec.database: not set; nothing to restore".into(),
         ));
     }
     let cluster = dir.join(PGDATA_DIR);
     if std::fs::read_dir(&cluster).is_ok_and(|mut d| d.next().is_some()) {
-        return Err(CliError::Invalid(format!(
+        return Err(RestoreError::Invalid(format!(
             "--to-dir: {} is not empty; restore into an empty directory",
             cluster.display()
         )));
     }
     std::fs::create_dir_all(dir)
-        .map_err(|e| CliError::Invalid(format!("--to-dir: {}: {e}", dir.display())))?;
+        .map_err(|e| RestoreError::Invalid(format!("--to-dir: {}: {e}", dir.display())))?;
     let store = Arc::new(crate::protect::store::open_store(stack)?);
     let base = verified_base(&store, stack, pick, &dir.display().to_string()).await?;
     let files = fill_dir(store, stack, &base, dir, pick).await?;
@@ -61,13 +61,13 @@ pub(super) async fn to_dir(
 /// Restores `base` and its WAL into `dir` (a directory of this process, e.g. a pod's
 /// emptyDir mounted at the database's data path), set to replay to `pick` and promote.
 /// Returns the number of WAL files placed.
-pub(super) async fn fill_dir(
+pub(crate) async fn fill_dir(
     store: Arc<AnyStore>,
     stack: &ValidatedStack,
     base: &VerifiedBase,
     dir: &Path,
     pick: &Pick,
-) -> Result<usize, CliError> {
+) -> Result<usize, RestoreError> {
     let object = store
         .get(&base.manifest.object_key("base.tar.zst"))
         .await
@@ -85,10 +85,13 @@ pub(super) async fn fill_dir(
     let filled = fill_on_host(&host, concat(tar, wal_tar), recovery).await;
     let decoded = decoder
         .await
-        .map_err(|e| CliError::Runtime(e.to_string()))?;
-    let fetched = fetch.await.map_err(|e| CliError::Runtime(e.to_string()))?;
+        .map_err(|e| RestoreError::Failed(e.to_string()))?;
+    let fetched = fetch
+        .await
+        .map_err(|e| RestoreError::Failed(e.to_string()))?;
     decoded.map_err(rt)?;
-    let fetched = fetched.map_err(|e| CliError::Runtime(format!("refusing to replay WAL: {e}")))?;
-    filled.map_err(|e| CliError::Runtime(format!("filling {}: {e}", dir.display())))?;
+    let fetched =
+        fetched.map_err(|e| RestoreError::Failed(format!("refusing to replay WAL: {e}")))?;
+    filled.map_err(|e| RestoreError::Failed(format!("filling {}: {e}", dir.display())))?;
     Ok(fetched.files)
 }

@@ -1,10 +1,10 @@
 //! Choosing and checking what to restore. A backup is only restored after every one of
 //! its objects matched its sha256: a corrupt backup is refused, naming the object.
 
-use super::error::ProtectError;
-use super::manifest::{catalog, Kind, Manifest};
-use super::store::ObjectStore;
-use super::verify::verify;
+use crate::protect::error::ProtectError;
+use crate::protect::manifest::{catalog, Kind, Manifest};
+use crate::protect::store::ObjectStore;
+use crate::protect::verify::verify;
 
 /// Which base backup to restore.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,9 +14,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::protect::jobs::take_one;
-use super::restore::{check_helper, rt, CHOWN_IF_ROOT, DATA, PGDATA};
-use super::CliError;
+use super::RestoreError;
+use super::{check_helper, rt, CHOWN_IF_ROOT, DATA, PGDATA};
 use crate::api::ValidatedStack;
 use crate::docker::apply::{down, Applier};
 use crate::docker::progress::Lines;
@@ -25,6 +24,7 @@ use crate::docker::{BollardEngine, Engine};
 use crate::plan::wal::{SPOOL_PATH, WAL_SPOOL_VOLUME};
 use crate::plan::{Plan, LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_STACK};
 use crate::protect::backup::psql_argv;
+use crate::protect::jobs::take_one;
 use crate::protect::manifest::Kind;
 use crate::protect::runner::{capture, capture_bytes, DockerRunner};
 use crate::protect::shipper::{put_wal_file, ShipperConfig};
@@ -33,7 +33,7 @@ use crate::protect::wal::WalKind;
 
 /// What lets the user undo the restore.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Safety {
+pub(crate) enum Safety {
     /// A base backup of the database as it was, in the store.
     Backup(String),
     /// The old cluster directory, kept in the data volume under this name.
@@ -41,7 +41,7 @@ pub(super) enum Safety {
 }
 
 impl Safety {
-    pub(super) fn undo_hint(&self, file: &Path, volume: &str) -> String {
+    pub(crate) fn undo_hint(&self, file: &Path, volume: &str) -> String {
         match self {
             Safety::Backup(id) => format!(
                 "the database as it was is in safety backup {id}: `appstack restore -f {} --to {id} --force` brings it back",
@@ -55,7 +55,7 @@ impl Safety {
 }
 
 /// The plan that boots the database alone, so nothing connects before it is promoted.
-pub(super) fn database_only(plan: &Plan) -> Plan {
+pub(crate) fn database_only(plan: &Plan) -> Plan {
     let mut alone = plan.clone();
     alone.components.retain(|c| c.name == "database");
     alone
@@ -63,14 +63,14 @@ pub(super) fn database_only(plan: &Plan) -> Plan {
 
 /// Takes the safety copy, then clears the way: containers removed, spool emptied, the old
 /// cluster directory deleted (it is in the safety backup) or moved aside.
-pub(super) async fn prepare(
+pub(crate) async fn prepare(
     engine: &Arc<BollardEngine>,
     plan: &Plan,
     stack: &ValidatedStack,
     store: &AnyStore,
-) -> Result<Safety, CliError> {
+) -> Result<Safety, RestoreError> {
     let Some(db) = &stack.database else {
-        return Err(CliError::Invalid(
+        return Err(RestoreError::Invalid(
             "spec.database: not set; nothing to restore".into(),
         ));
     };
@@ -94,7 +94,7 @@ pub(super) async fn prepare(
         let m = take_one(store, &runner, &target, Kind::Base)
             .await
             .map_err(|e| {
-                CliError::Runtime(format!(
+                RestoreError::Failed(format!(
                     "the safety backup failed, so nothing was changed: {e}"
                 ))
             })?;
@@ -157,13 +157,13 @@ pub(super) async fn prepare(
 async fn current_timeline(
     runner: &DockerRunner<BollardEngine>,
     db: &crate::api::validated::Database,
-) -> Result<u32, CliError> {
+) -> Result<u32, RestoreError> {
     let sql = "SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)";
     let hex = capture(runner, "database", psql_argv(&db.user, &db.name, &[sql]))
         .await
         .map_err(rt)?;
     u32::from_str_radix(&hex, 16)
-        .map_err(|_| CliError::Runtime(format!("unexpected WAL file name prefix {hex:?}")))
+        .map_err(|_| RestoreError::Failed(format!("unexpected WAL file name prefix {hex:?}")))
 }
 
 /// Stores the new timeline's history file at once: the next restore picks its timeline id
@@ -173,9 +173,9 @@ async fn publish_history(
     runner: &DockerRunner<BollardEngine>,
     stack: &ValidatedStack,
     store: &AnyStore,
-) -> Result<u32, CliError> {
+) -> Result<u32, RestoreError> {
     let (Some(db), Some(backup)) = (&stack.database, &stack.backup) else {
-        return Err(CliError::Invalid("spec.backup: not set".into()));
+        return Err(RestoreError::Invalid("spec.backup: not set".into()));
     };
     let tli = current_timeline(runner, db).await?;
     let kind = WalKind::History(tli);
@@ -198,13 +198,13 @@ async fn publish_history(
 }
 
 /// Starts the whole stack on the restored database and backs up its new timeline.
-pub(super) async fn finish(
+pub(crate) async fn finish(
     engine: &Arc<BollardEngine>,
     plan: Arc<Plan>,
     stack: &ValidatedStack,
     store: &AnyStore,
     state_dir: &Path,
-) -> Result<(), CliError> {
+) -> Result<(), RestoreError> {
     let runner = DockerRunner {
         engine: engine.clone(),
         stack: plan.stack.clone(),
@@ -214,7 +214,7 @@ pub(super) async fn finish(
     let applier = Applier {
         engine: engine.clone(),
         plan: plan.clone(),
-        secrets: super::common::secrets(state_dir, &plan)?,
+        secrets: super::secrets(state_dir, &plan)?,
         reporter: Arc::new(Lines::new()),
         wait: true,
     };
@@ -229,7 +229,7 @@ pub(super) async fn finish(
     };
     let target = crate::protect::store::backup_target(stack)?;
     let m = take_one(store, &runner, &target, Kind::Base).await.map_err(|e| {
-        CliError::Runtime(format!(
+        RestoreError::Failed(format!(
             "the database was restored and the stack is up, but the base backup of its new timeline failed: {e}; take one with `appstack backup now --only db`"
         ))
     })?;

@@ -6,8 +6,8 @@
 
 use std::time::Instant;
 
-use super::restore::{boot_copy, check_helper, checks, data_volume, rt, Copy, DataVolume};
-use super::CliError;
+use super::RestoreError;
+use super::{boot_copy, check_helper, checks, data_volume, rt, Copy, DataVolume};
 use crate::docker::Engine;
 use crate::progress::meter::Meter;
 use crate::progress::{metered, Bar};
@@ -25,7 +25,7 @@ pub struct DumpJob<'a> {
 }
 
 impl DumpJob<'_> {
-    pub async fn run(&self) -> Result<(), CliError> {
+    pub async fn run(&self) -> Result<(), RestoreError> {
         let into = self.copy.plan.stack.clone();
         let Some(db) = &self.copy.stack.database else {
             return Ok(());
@@ -38,7 +38,7 @@ impl DumpJob<'_> {
             .filter_map(|o| o.name.strip_suffix(DUMP_SUFFIX).map(str::to_string))
             .collect();
         if databases.is_empty() {
-            return Err(CliError::Runtime(format!(
+            return Err(RestoreError::Failed(format!(
                 "dump {} holds no database",
                 self.copy.manifest.id
             )));
@@ -78,7 +78,7 @@ impl DumpJob<'_> {
             );
             bar.done();
             let raw = decoded
-                .map_err(|e| CliError::Runtime(e.to_string()))?
+                .map_err(|e| RestoreError::Failed(e.to_string()))?
                 .map_err(rt)?;
             check_helper(&format!("staging {file}"), staged?)?;
             eprintln!(
@@ -123,7 +123,7 @@ impl DumpJob<'_> {
             )
             .await;
             bar.done();
-            out.map_err(|e| CliError::Runtime(format!("pg_restore of database {name}: {e}")))?;
+            out.map_err(|e| RestoreError::Failed(format!("pg_restore of database {name}: {e}")))?;
             eprintln!(
                 "database {name} restored with pg_restore -j in {:.1}s",
                 t.elapsed().as_secs_f64()
