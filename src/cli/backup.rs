@@ -139,7 +139,7 @@ async fn now(a: NowArgs) -> Result<(), CliError> {
     jobs::apply_retention(&store, &stack.name, policy, a.dry_run).await?;
     // The operator's BackupHealthy condition reads what the store now holds.
     if let Some((client, ns)) = &loaded.cluster {
-        if let Some(r) = super::status::recoverability(stack).await {
+        if let Some(r) = crate::daemon::status::recoverability(stack).await {
             if let Err(e) = report(client, ns, &stack.name, catalog_facts(&r)).await {
                 eprintln!(
                     "warning: cannot report the backup to AppStack {ns}/{}: {e}",

@@ -68,6 +68,17 @@ impl From<crate::drill::DrillError> for CliError {
     }
 }
 
+impl From<crate::kube::source::SourceError> for CliError {
+    fn from(e: crate::kube::source::SourceError) -> Self {
+        use crate::kube::source::SourceError as S;
+        match e {
+            S::Invalid(v) => CliError::Validation(v),
+            S::Missing { .. } => CliError::Invalid(e.to_string()),
+            other => CliError::Runtime(other.to_string()),
+        }
+    }
+}
+
 impl CliError {
     pub fn exit(&self) -> Exit {
         match self {

@@ -1,15 +1,7 @@
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-use std::time::Duration;
 
 use super::CliError;
-use crate::api::conditions::SystemClock;
-use crate::kube::controller::{run as run_controller, Context};
-use crate::kube::lease::{self, Leadership, LeaseConfig};
-use crate::kube::Images;
-use crate::telemetry::http::{serve, Endpoint};
-use crate::telemetry::metrics::Metrics;
+use crate::kube::operator::{self, OperatorConfig, OperatorError};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -38,50 +30,21 @@ pub struct Args {
     pub operator_image: Option<String>,
 }
 
-/// Runs the operator until SIGTERM: leader election, the controller, and the endpoint.
+/// Runs the operator until SIGTERM (see `kube::operator::run`).
 pub async fn run(args: Args) -> Result<(), CliError> {
-    let client = kube::Client::try_default()
-        .await
-        .map_err(|e| CliError::Runtime(format!("cannot reach the Kubernetes API: {e}")))?;
-    let metrics = Arc::new(Metrics::new());
-    let ready = Arc::new(AtomicBool::new(false));
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .map_err(|e| CliError::Invalid(format!("--listen {}: {e}", args.listen)))?;
-    tokio::spawn(serve(
-        listener,
-        Arc::new(Endpoint {
-            metrics: metrics.clone(),
-            ready: ready.clone(),
-        }),
-    ));
-    let leadership = Leadership::default();
-    let identity = args
-        .identity
-        .unwrap_or_else(|| format!("appstack-{}", std::process::id()));
-    let lease_cfg = LeaseConfig {
-        namespace: args.lease_namespace,
-        name: args.lease_name,
-        identity,
-        duration: Duration::from_secs(15),
+    let cfg = OperatorConfig {
+        // The chart passes an empty WATCH_NAMESPACE for "every namespace".
+        namespace: args.namespace.filter(|n| !n.is_empty()),
+        listen: args.listen,
+        lease_namespace: args.lease_namespace,
+        lease_name: args.lease_name,
+        identity: args
+            .identity
+            .unwrap_or_else(|| format!("appstack-{}", std::process::id())),
+        operator_image: args.operator_image,
     };
-    lease::first(client.clone(), &lease_cfg, &leadership)
-        .await
-        .map_err(|e| CliError::Runtime(e.to_string()))?;
-    tokio::spawn(lease::run(client.clone(), lease_cfg, leadership.clone()));
-    let mut images = Images::default();
-    if let Some(i) = args.operator_image {
-        images.operator = i;
-    }
-    let ctx = Arc::new(Context::new(
-        client,
-        images,
-        Arc::new(SystemClock),
-        leadership,
-        metrics,
-    ));
-    // The chart passes an empty WATCH_NAMESPACE for "every namespace".
-    let namespace = args.namespace.filter(|n| !n.is_empty());
-    run_controller(ctx, namespace, ready).await;
-    Ok(())
+    operator::run(cfg).await.map_err(|e| match e {
+        OperatorError::Listen { .. } => CliError::Invalid(e.to_string()),
+        other => CliError::Runtime(other.to_string()),
+    })
 }

@@ -4,13 +4,11 @@
 
 use std::path::PathBuf;
 
-use kube::api::Api;
 use kube::Client;
 
 use super::common::{load, CliError};
-use crate::api::validated::{BackupTarget, ValidatedStack};
-use crate::api::AppStack;
-use crate::kube::access::{KEY_DIR, KEY_ITEM};
+use crate::api::validated::ValidatedStack;
+use crate::kube::source;
 use crate::plan::Plan;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -52,26 +50,8 @@ impl Source {
             });
         }
         let name = self.stack.as_deref().unwrap_or_default();
-        let client = Client::try_default().await.map_err(|e| {
-            CliError::Runtime(format!(
-                "--stack {name}: no Kubernetes API to read it from: {e}"
-            ))
-        })?;
-        let ns = self
-            .namespace
-            .clone()
-            .unwrap_or_else(|| client.default_namespace().to_string());
-        let api: Api<AppStack> = Api::namespaced(client.clone(), &ns);
-        let object = api.get(name).await.map_err(|e| match e {
-            kube::Error::Api(s) if s.code == 404 => {
-                CliError::Invalid(format!("--stack: AppStack {ns}/{name} does not exist"))
-            }
-            e => CliError::Runtime(format!("reading AppStack {ns}/{name}: {e}")),
-        })?;
-        let stack = in_pod(crate::api::validate::validate(
-            &object,
-            &format!("AppStack {ns}/{name}"),
-        )?);
+        let (client, ns) = source::connect(name, self.namespace.as_deref()).await?;
+        let stack = source::load(&client, &ns, name).await?;
         let plan = crate::plan::build(&stack);
         Ok(Loaded {
             stack,
@@ -79,21 +59,4 @@ impl Source {
             cluster: Some((client, ns)),
         })
     }
-}
-
-/// In appstack's pods the spec's Secret names are already mounted: the credentials as
-/// environment variables, the key as a file (see `kube::access`).
-fn in_pod(mut stack: ValidatedStack) -> ValidatedStack {
-    if let Some(b) = stack.backup.as_mut() {
-        if let BackupTarget::S3 {
-            credentials_secret, ..
-        } = &mut b.target
-        {
-            *credentials_secret = None;
-        }
-        if b.encryption_key_file.is_some() {
-            b.encryption_key_file = Some(format!("{KEY_DIR}/{KEY_ITEM}"));
-        }
-    }
-    stack
 }

@@ -1,8 +1,7 @@
 use super::common::{connect, load, table};
 use super::{CliError, FileArg};
-use crate::api::status::RecoverabilityStatus;
+use crate::daemon::status::{recoverability, wal_status};
 use crate::docker::status::{observe, stack_status};
-use crate::protect::manifest::{catalog, Kind, Manifest};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -112,43 +111,4 @@ pub async fn run(args: Args, state_dir: &std::path::Path) -> Result<(), CliError
         }
     }
     Ok(())
-}
-
-/// What the backup store says about the stack; absent when the store cannot be read.
-pub(crate) async fn recoverability(
-    stack: &crate::api::ValidatedStack,
-) -> Option<RecoverabilityStatus> {
-    let store = crate::protect::store::open_store(stack).ok()?;
-    let all = catalog(&store, &stack.name).await.ok()?;
-    let fmt = |m: &Manifest| {
-        m.finished_at
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-    };
-    let last = |k: Kind| all.iter().rev().find(|m| m.kind == k).map(fmt);
-    Some(RecoverabilityStatus {
-        last_base_backup: last(Kind::Base),
-        last_dump: last(Kind::Dump),
-        // Restore starts from a base backup: the oldest one is the earliest point.
-        first_recoverability_point: all.iter().find(|m| m.kind == Kind::Base).map(fmt),
-        last_drill: crate::drill::Report::latest(&store, &stack.name)
-            .await
-            .ok()
-            .flatten()
-            .map(|r| r.result()),
-        ..Default::default()
-    })
-}
-
-/// What the daemon's shipper last reported, when the stack streams WAL.
-fn wal_status(
-    stack: &crate::api::ValidatedStack,
-    state_dir: &std::path::Path,
-) -> Option<crate::protect::shipper::ShipStatus> {
-    if !crate::daemon::wal::streams(stack) {
-        return None;
-    }
-    crate::protect::shipper::load_status(&crate::protect::shipper::status_path(
-        state_dir,
-        &stack.name,
-    ))
 }

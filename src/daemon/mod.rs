@@ -7,6 +7,8 @@
 pub mod drills;
 pub mod restarts;
 pub mod schedules;
+pub mod sidecar;
+pub mod status;
 pub mod wal;
 
 use std::collections::HashMap;
@@ -47,6 +49,9 @@ pub enum DaemonError {
     },
     #[error("--listen {0} is not a loopback address; metrics are served on 127.0.0.1 only")]
     NotLoopback(SocketAddr),
+    /// A setting or a spec the daemon cannot work with; nothing was started.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Runs until SIGINT/SIGTERM.
