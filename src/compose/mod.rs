@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::docker::render::{network_name, volume_name};
+use crate::plan::names::{network_name, volume_name};
 use crate::plan::{Condition, Mount, Plan};
 
 /// A file the export writes beside docker-compose.yml.

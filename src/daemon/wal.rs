@@ -12,8 +12,8 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::api::ValidatedStack;
-use crate::docker::render::volume_name;
 use crate::docker::Engine;
+use crate::plan::names::volume_name;
 use crate::plan::wal::WAL_SPOOL_VOLUME;
 use crate::protect::shipper::{save_status, status_path, ShipStatus, Shipper, ShipperConfig};
 use crate::telemetry::metrics::{Metrics, StackLabel};

@@ -16,7 +16,8 @@ use super::engine::{Engine, EngineEvent, Health, ObservedContainer};
 use super::error::DockerError;
 use super::health::wait_healthy;
 use super::progress::Reporter;
-use super::render::{container_body, container_hash, files_tar, network_name, volume_name};
+use super::render::{container_body, container_hash, files_tar};
+use crate::plan::names::{network_name, volume_name};
 use crate::plan::{Component, Condition, Plan};
 use crate::secrets::Resolved;
 

@@ -9,18 +9,9 @@ use bollard::models::{
 };
 use sha2::{Digest, Sha256};
 
+use crate::plan::names::{network_name, volume_name};
 use crate::plan::{spec_hash, Component, Mount, Plan, LABEL_SPEC_HASH};
 use crate::secrets::Resolved;
-
-/// The network of a stack.
-pub fn network_name(stack: &str) -> String {
-    format!("appstack-{stack}")
-}
-
-/// The Docker volume backing a plan volume.
-pub fn volume_name(stack: &str, volume: &str) -> String {
-    format!("{stack}-{volume}")
-}
 
 /// The hash stamped on a container: its plan plus the fingerprint of the secrets it mounts,
 /// so a changed secret recreates the containers that read it.

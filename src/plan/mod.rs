@@ -6,6 +6,7 @@
 mod build;
 mod config_files;
 mod hash;
+pub mod names;
 mod routes;
 pub mod wal;
 

@@ -1,0 +1,12 @@
+//! Names every single-host renderer gives a stack's objects (the Docker driver creates them,
+//! the compose export declares them), so an exported stack and a driven one share volumes.
+
+/// The network of a stack.
+pub fn network_name(stack: &str) -> String {
+    format!("appstack-{stack}")
+}
+
+/// The Docker volume backing a plan volume.
+pub fn volume_name(stack: &str, volume: &str) -> String {
+    format!("{stack}-{volume}")
+}
