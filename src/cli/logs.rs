@@ -1,10 +1,10 @@
 use std::path::PathBuf;
 
+use crate::docker::engine::Containers;
 use futures::stream::{select_all, StreamExt};
 
 use super::common::{connect, load};
 use super::CliError;
-use crate::docker::Engine;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

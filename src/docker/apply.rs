@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, watch};
 
 use super::diff::{diff, Step, PENDING_SUFFIX};
 use super::engine::{Engine, EngineEvent, Health, ObservedContainer};
-use super::error::DockerError;
+use super::error::{ignore_not_found, DockerError};
 use super::health::wait_healthy;
 use super::progress::Reporter;
 use super::render::{container_body, container_hash, files_tar};
@@ -502,13 +502,6 @@ fn lead_components(plan: &Plan) -> Vec<String> {
         .filter(|c| c.depends_on.is_empty() && chain.get(c.name.as_str()) == Some(&longest))
         .map(|c| c.name.clone())
         .collect()
-}
-
-fn ignore_not_found(r: Result<(), DockerError>) -> Result<(), DockerError> {
-    match r {
-        Err(DockerError::NotFound(_)) => Ok(()),
-        other => other,
-    }
 }
 
 /// The engine reports a taken port as a 500 with "address already in use".

@@ -11,6 +11,9 @@ pub enum DockerError {
     NotFound(String),
     #[error("{0} already exists")]
     Conflict(String),
+    /// 304: the object already is in the state asked for (started, stopped).
+    #[error("{0} already in that state")]
+    NotModified(String),
     #[error("image {image} is not present locally and could not be pulled: {reason}")]
     ImageUnavailable { image: String, reason: String },
     #[error("port {port} of component {component} is already in use on {host_ip} (change spec.ingress.publishedPorts or free the port)")]
@@ -45,6 +48,7 @@ impl DockerError {
             DockerError::Connect(_) => "connect",
             DockerError::NotFound(_) => "not_found",
             DockerError::Conflict(_) => "conflict",
+            DockerError::NotModified(_) => "not_modified",
             DockerError::ImageUnavailable { .. } => "image",
             DockerError::PortInUse { .. } => "port_in_use",
             DockerError::Unhealthy { .. } => "unhealthy",
@@ -59,6 +63,9 @@ impl DockerError {
     pub fn from_bollard(err: bollard::errors::Error, object: &str) -> Self {
         use bollard::errors::Error as B;
         match err {
+            B::DockerResponseServerError {
+                status_code: 304, ..
+            } => DockerError::NotModified(object.to_string()),
             B::DockerResponseServerError {
                 status_code: 404, ..
             } => DockerError::NotFound(object.to_string()),
@@ -81,5 +88,21 @@ impl DockerError {
 
     pub fn is_not_found(&self) -> bool {
         matches!(self, DockerError::NotFound(_))
+    }
+}
+
+/// A removal or stop of something already gone is done.
+pub fn ignore_not_found(r: Result<(), DockerError>) -> Result<(), DockerError> {
+    match r {
+        Err(DockerError::NotFound(_)) => Ok(()),
+        other => other,
+    }
+}
+
+/// A start of a running container, or a stop of a stopped one, is done.
+pub fn ignore_not_modified(r: Result<(), DockerError>) -> Result<(), DockerError> {
+    match r {
+        Err(DockerError::NotModified(_)) => Ok(()),
+        other => other,
     }
 }

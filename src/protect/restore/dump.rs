@@ -4,11 +4,11 @@
 //! restore from a pipe, so the dump's files are first streamed into the data volume, next
 //! to (not inside) the cluster directory, and removed afterwards.
 
+use crate::docker::engine::Exec;
 use std::time::Instant;
 
 use super::RestoreError;
 use super::{boot_copy, check_helper, checks, data_volume, rt, Copy, DataVolume};
-use crate::docker::Engine;
 use crate::progress::meter::Meter;
 use crate::progress::{metered, Bar};
 use crate::protect::decode::spawn_zstd;

@@ -10,6 +10,7 @@
 //! timeline makes the restored state recoverable at once. `appstack run` leaves the stack
 //! alone throughout (see `maintenance`).
 
+use crate::docker::engine::Exec;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use super::{check_helper, rt, CHOWN_IF_ROOT, DATA, PGDATA};
 use crate::api::ValidatedStack;
 use crate::docker::apply::{down, Applier};
 use crate::docker::progress::Lines;
-use crate::docker::{BollardEngine, Engine};
+use crate::docker::BollardEngine;
 use crate::plan::names::volume_name;
 use crate::plan::wal::{SPOOL_PATH, WAL_SPOOL_VOLUME};
 use crate::plan::{Plan, LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_STACK};

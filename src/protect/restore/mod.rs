@@ -10,6 +10,7 @@ pub mod to_dir;
 
 pub use pick::{dump_verified, pick_verified, Pick};
 
+use crate::docker::engine::{Containers, Exec, Volumes};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,7 +25,7 @@ use crate::api::ValidatedStack;
 use crate::docker::apply::{down, Applier};
 use crate::docker::host_fill::HostVolume;
 use crate::docker::progress::Lines;
-use crate::docker::{BollardEngine, Engine};
+use crate::docker::BollardEngine;
 use crate::plan::names::volume_name;
 use crate::plan::{self, Plan, LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_STACK};
 use crate::progress::meter::Meter;

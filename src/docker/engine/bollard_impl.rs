@@ -1,157 +1,19 @@
-//! The narrow interface the driver needs from Docker, and its bollard implementation.
-//! Everything above this file speaks in components and typed errors, never in HTTP.
+//! The engine interfaces over the Docker Engine API (bollard). HTTP statuses become typed
+//! errors in one place (`DockerError::from_bollard`).
 
 use std::collections::HashMap;
-use std::future::Future;
 
 use bollard::models::{ContainerCreateBody, NetworkCreateRequest, VolumeCreateRequest};
 use bollard::query_parameters as q;
 use bollard::Docker;
 use futures::stream::{BoxStream, StreamExt};
 
-use super::error::DockerError;
+use super::{
+    Containers, DResult, EngineEvent, Events, Exec, ExecOutput, Health, Images, Networks,
+    ObservedContainer, Volumes,
+};
+use crate::docker::error::{ignore_not_modified, DockerError};
 use crate::plan::{LABEL_COMPONENT, LABEL_SPEC_HASH, LABEL_STACK};
-
-/// Health as Docker reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Health {
-    Healthy,
-    Unhealthy,
-    Starting,
-    /// The container has no health check.
-    None,
-}
-
-impl Health {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Health::Healthy => "healthy",
-            Health::Unhealthy => "unhealthy",
-            Health::Starting => "starting",
-            Health::None => "none",
-        }
-    }
-}
-
-/// A container of the stack as observed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObservedContainer {
-    pub id: String,
-    pub name: String,
-    pub component: String,
-    pub spec_hash: Option<String>,
-    /// created, running, exited, restarting, paused, dead, removing
-    pub state: String,
-    pub health: Health,
-    pub image: String,
-}
-
-/// A container event of the stack.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EngineEvent {
-    /// Container id (names are reused across recreates; ids never are).
-    pub id: String,
-    pub component: String,
-    pub container: String,
-    /// Docker's action: start, die, destroy, health_status: healthy, ...
-    pub action: String,
-}
-
-/// Result of a finished exec.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExecOutput {
-    pub exit_code: i64,
-    pub output: String,
-}
-
-pub type DResult<T> = Result<T, DockerError>;
-
-/// What the driver needs from a container engine.
-pub trait Engine: Send + Sync + 'static {
-    fn list_containers(
-        &self,
-        stack: &str,
-    ) -> impl Future<Output = DResult<Vec<ObservedContainer>>> + Send;
-    fn inspect_exit_code(&self, name: &str) -> impl Future<Output = DResult<Option<i64>>> + Send;
-    /// The container's address on its first network, if it has one.
-    fn container_ip(
-        &self,
-        name: &str,
-    ) -> impl Future<Output = DResult<Option<std::net::IpAddr>>> + Send;
-    /// Whether the fast paths may read and write volume directories on this host directly
-    /// (backup FIFOs, restore fills); when false, only the engine's API carries data.
-    fn direct_volume_io(&self) -> bool {
-        true
-    }
-    /// The container's writable volume mounts: (path on the engine's host, path inside).
-    fn volume_mounts(
-        &self,
-        name: &str,
-    ) -> impl Future<Output = DResult<Vec<(String, String)>>> + Send;
-    fn create_container(
-        &self,
-        name: &str,
-        body: ContainerCreateBody,
-    ) -> impl Future<Output = DResult<String>> + Send;
-    fn upload(&self, name: &str, tar: Vec<u8>) -> impl Future<Output = DResult<()>> + Send;
-    fn start(&self, name: &str) -> impl Future<Output = DResult<()>> + Send;
-    fn stop(&self, name: &str, grace_secs: u32) -> impl Future<Output = DResult<()>> + Send;
-    fn restart(&self, name: &str, grace_secs: u32) -> impl Future<Output = DResult<()>> + Send;
-    fn remove(&self, name: &str) -> impl Future<Output = DResult<()>> + Send;
-    fn rename(&self, from: &str, to: &str) -> impl Future<Output = DResult<()>> + Send;
-    fn ensure_network(
-        &self,
-        name: &str,
-        labels: HashMap<String, String>,
-    ) -> impl Future<Output = DResult<()>> + Send;
-    fn remove_network(&self, name: &str) -> impl Future<Output = DResult<()>> + Send;
-    fn list_volumes(&self, stack: &str) -> impl Future<Output = DResult<Vec<String>>> + Send;
-    /// Where the engine keeps a volume's files on its host (local driver).
-    fn volume_mountpoint(&self, name: &str) -> impl Future<Output = DResult<String>> + Send;
-    fn create_volume(
-        &self,
-        name: &str,
-        labels: HashMap<String, String>,
-    ) -> impl Future<Output = DResult<()>> + Send;
-    fn remove_volume(&self, name: &str) -> impl Future<Output = DResult<()>> + Send;
-    fn ensure_image(&self, image: &str) -> impl Future<Output = DResult<()>> + Send;
-    fn exec(
-        &self,
-        name: &str,
-        cmd: Vec<String>,
-    ) -> impl Future<Output = DResult<ExecOutput>> + Send;
-    /// Runs `cmd` in a container, streaming its stdout into `stdout` (bounded: a slow reader
-    /// slows the command, memory stays flat). Returns the exit code and (truncated) stderr.
-    fn exec_stream(
-        &self,
-        name: &str,
-        cmd: Vec<String>,
-        stdout: tokio::sync::mpsc::Sender<bytes::Bytes>,
-    ) -> impl Future<Output = DResult<ExecOutput>> + Send;
-    /// Runs a one-off container of `image` with `script` (sh -c), the named volumes mounted,
-    /// feeding `stdin` to it; removes it afterwards. Returns exit code and output.
-    fn run_with_stdin(
-        &self,
-        name: &str,
-        image: &str,
-        script: &str,
-        volumes: Vec<(String, String)>,
-        labels: HashMap<String, String>,
-        stdin: tokio::sync::mpsc::Receiver<bytes::Bytes>,
-    ) -> impl Future<Output = DResult<ExecOutput>> + Send;
-    /// Container events of a stack; `replay_secs` replays that many seconds before now.
-    fn events(
-        &self,
-        stack: &str,
-        replay_secs: Option<i64>,
-    ) -> BoxStream<'static, DResult<EngineEvent>>;
-    fn logs(
-        &self,
-        name: &str,
-        follow: bool,
-        tail: Option<u64>,
-    ) -> BoxStream<'static, DResult<String>>;
-}
 
 /// The Docker Engine API through bollard.
 #[derive(Clone)]
@@ -223,11 +85,7 @@ pub fn health_from_status(status: &str) -> Health {
     }
 }
 
-impl Engine for BollardEngine {
-    fn direct_volume_io(&self) -> bool {
-        self.direct_volume_io
-    }
-
+impl Containers for BollardEngine {
     async fn list_containers(&self, stack: &str) -> DResult<Vec<ObservedContainer>> {
         let opts = q::ListContainersOptionsBuilder::default()
             .all(true)
@@ -326,31 +184,24 @@ impl Engine for BollardEngine {
     }
 
     async fn start(&self, name: &str) -> DResult<()> {
-        match self
-            .docker
-            .start_container(name, None::<q::StartContainerOptions>)
-            .await
-        {
-            Ok(()) => Ok(()),
-            // 304: already started.
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 304, ..
-            }) => Ok(()),
-            Err(e) => Err(DockerError::from_bollard(e, &format!("container {name}"))),
-        }
+        ignore_not_modified(
+            self.docker
+                .start_container(name, None::<q::StartContainerOptions>)
+                .await
+                .map_err(|e| DockerError::from_bollard(e, &format!("container {name}"))),
+        )
     }
 
     async fn stop(&self, name: &str, grace_secs: u32) -> DResult<()> {
         let opts = q::StopContainerOptionsBuilder::default()
             .t(grace_secs as i32)
             .build();
-        match self.docker.stop_container(name, Some(opts)).await {
-            Ok(()) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 304, ..
-            }) => Ok(()),
-            Err(e) => Err(DockerError::from_bollard(e, &format!("container {name}"))),
-        }
+        ignore_not_modified(
+            self.docker
+                .stop_container(name, Some(opts))
+                .await
+                .map_err(|e| DockerError::from_bollard(e, &format!("container {name}"))),
+        )
     }
 
     async fn restart(&self, name: &str, grace_secs: u32) -> DResult<()> {
@@ -381,6 +232,31 @@ impl Engine for BollardEngine {
             .map_err(|e| DockerError::from_bollard(e, &format!("container {to}")))
     }
 
+    fn logs(
+        &self,
+        name: &str,
+        follow: bool,
+        tail: Option<u64>,
+    ) -> BoxStream<'static, DResult<String>> {
+        let tail = tail.map_or_else(|| "all".to_string(), |t| t.to_string());
+        let opts = q::LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .follow(follow)
+            .tail(&tail)
+            .build();
+        let object = name.to_string();
+        self.docker
+            .logs(name, Some(opts))
+            .map(move |item| {
+                item.map(|log| String::from_utf8_lossy(&log.into_bytes()).into_owned())
+                    .map_err(|e| DockerError::from_bollard(e, &format!("container {object}")))
+            })
+            .boxed()
+    }
+}
+
+impl Networks for BollardEngine {
     async fn ensure_network(&self, name: &str, labels: HashMap<String, String>) -> DResult<()> {
         let filters = HashMap::from([("name".to_string(), vec![name.to_string()])]);
         let opts = q::ListNetworksOptionsBuilder::default()
@@ -414,6 +290,12 @@ impl Engine for BollardEngine {
             .remove_network(name)
             .await
             .map_err(|e| DockerError::from_bollard(e, &format!("network {name}")))
+    }
+}
+
+impl Volumes for BollardEngine {
+    fn direct_volume_io(&self) -> bool {
+        self.direct_volume_io
     }
 
     async fn list_volumes(&self, stack: &str) -> DResult<Vec<String>> {
@@ -460,7 +342,9 @@ impl Engine for BollardEngine {
             .await
             .map_err(|e| DockerError::from_bollard(e, &format!("volume {name}")))
     }
+}
 
+impl Images for BollardEngine {
     async fn ensure_image(&self, image: &str) -> DResult<()> {
         match self.docker.inspect_image(image).await {
             Ok(_) => return Ok(()),
@@ -493,7 +377,9 @@ impl Engine for BollardEngine {
             }),
         }
     }
+}
 
+impl Exec for BollardEngine {
     async fn exec(&self, name: &str, cmd: Vec<String>) -> DResult<ExecOutput> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
         let collect = async move {
@@ -579,11 +465,9 @@ impl Engine for BollardEngine {
         let _ = self.remove(name).await;
         // Through a FIFO in the first volume when its directory is reachable (see fifo.rs).
         let planned = match volumes.first().filter(|_| self.direct_volume_io) {
-            Some((volume, inside)) => self
-                .volume_mountpoint(volume)
-                .await
-                .ok()
-                .and_then(|m| super::fifo::PlannedFifo::new(std::path::Path::new(&m), inside)),
+            Some((volume, inside)) => self.volume_mountpoint(volume).await.ok().and_then(|m| {
+                crate::docker::fifo::PlannedFifo::new(std::path::Path::new(&m), inside)
+            }),
             None => None,
         };
         let script = match &planned {
@@ -706,7 +590,9 @@ impl Engine for BollardEngine {
             output: text,
         })
     }
+}
 
+impl Events for BollardEngine {
     fn events(
         &self,
         stack: &str,
@@ -731,29 +617,6 @@ impl Engine for BollardEngine {
                     container: attrs.get("name").cloned().unwrap_or_default(),
                     action: msg.action.unwrap_or_default(),
                 })
-            })
-            .boxed()
-    }
-
-    fn logs(
-        &self,
-        name: &str,
-        follow: bool,
-        tail: Option<u64>,
-    ) -> BoxStream<'static, DResult<String>> {
-        let tail = tail.map_or_else(|| "all".to_string(), |t| t.to_string());
-        let opts = q::LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .follow(follow)
-            .tail(&tail)
-            .build();
-        let object = name.to_string();
-        self.docker
-            .logs(name, Some(opts))
-            .map(move |item| {
-                item.map(|log| String::from_utf8_lossy(&log.into_bytes()).into_owned())
-                    .map_err(|e| DockerError::from_bollard(e, &format!("container {object}")))
             })
             .boxed()
     }

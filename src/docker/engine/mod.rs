@@ -1,0 +1,182 @@
+//! The narrow interfaces the driver needs from Docker, one per concern (containers,
+//! networks, volumes, images, exec, events), and their bollard implementation
+//! (`bollard`). Everything above speaks in components and typed errors, never in HTTP.
+
+mod bollard_impl;
+
+pub use bollard_impl::{health_from_status, set_volume_io, BollardEngine, VolumeIo};
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use bollard::models::ContainerCreateBody;
+use futures::stream::BoxStream;
+
+use super::error::DockerError;
+
+/// Health as Docker reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Healthy,
+    Unhealthy,
+    Starting,
+    /// The container has no health check.
+    None,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Healthy => "healthy",
+            Health::Unhealthy => "unhealthy",
+            Health::Starting => "starting",
+            Health::None => "none",
+        }
+    }
+}
+
+/// A container of the stack as observed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedContainer {
+    pub id: String,
+    pub name: String,
+    pub component: String,
+    pub spec_hash: Option<String>,
+    /// created, running, exited, restarting, paused, dead, removing
+    pub state: String,
+    pub health: Health,
+    pub image: String,
+}
+
+/// A container event of the stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineEvent {
+    /// Container id (names are reused across recreates; ids never are).
+    pub id: String,
+    pub component: String,
+    pub container: String,
+    /// Docker's action: start, die, destroy, health_status: healthy, ...
+    pub action: String,
+}
+
+/// Result of a finished exec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub exit_code: i64,
+    pub output: String,
+}
+
+pub type DResult<T> = Result<T, DockerError>;
+
+/// Containers of a stack: observe, create, fill, start, stop, remove, rename, read logs.
+pub trait Containers: Send + Sync + 'static {
+    fn list_containers(
+        &self,
+        stack: &str,
+    ) -> impl Future<Output = DResult<Vec<ObservedContainer>>> + Send;
+    fn inspect_exit_code(&self, name: &str) -> impl Future<Output = DResult<Option<i64>>> + Send;
+    /// The container's address on its first network, if it has one.
+    fn container_ip(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = DResult<Option<std::net::IpAddr>>> + Send;
+    /// The container's writable volume mounts: (path on the engine's host, path inside).
+    fn volume_mounts(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = DResult<Vec<(String, String)>>> + Send;
+    fn create_container(
+        &self,
+        name: &str,
+        body: ContainerCreateBody,
+    ) -> impl Future<Output = DResult<String>> + Send;
+    fn upload(&self, name: &str, tar: Vec<u8>) -> impl Future<Output = DResult<()>> + Send;
+    fn start(&self, name: &str) -> impl Future<Output = DResult<()>> + Send;
+    fn stop(&self, name: &str, grace_secs: u32) -> impl Future<Output = DResult<()>> + Send;
+    fn restart(&self, name: &str, grace_secs: u32) -> impl Future<Output = DResult<()>> + Send;
+    fn remove(&self, name: &str) -> impl Future<Output = DResult<()>> + Send;
+    fn rename(&self, from: &str, to: &str) -> impl Future<Output = DResult<()>> + Send;
+    fn logs(
+        &self,
+        name: &str,
+        follow: bool,
+        tail: Option<u64>,
+    ) -> BoxStream<'static, DResult<String>>;
+}
+
+/// The stack's network.
+pub trait Networks: Send + Sync + 'static {
+    fn ensure_network(
+        &self,
+        name: &str,
+        labels: HashMap<String, String>,
+    ) -> impl Future<Output = DResult<()>> + Send;
+    fn remove_network(&self, name: &str) -> impl Future<Output = DResult<()>> + Send;
+}
+
+/// Volumes: the stack's data.
+pub trait Volumes: Send + Sync + 'static {
+    /// Whether the fast paths may read and write volume directories on this host directly
+    /// (backup FIFOs, restore fills); when false, only the engine's API carries data.
+    fn direct_volume_io(&self) -> bool {
+        true
+    }
+    fn list_volumes(&self, stack: &str) -> impl Future<Output = DResult<Vec<String>>> + Send;
+    /// Where the engine keeps a volume's files on its host (local driver).
+    fn volume_mountpoint(&self, name: &str) -> impl Future<Output = DResult<String>> + Send;
+    fn create_volume(
+        &self,
+        name: &str,
+        labels: HashMap<String, String>,
+    ) -> impl Future<Output = DResult<()>> + Send;
+    fn remove_volume(&self, name: &str) -> impl Future<Output = DResult<()>> + Send;
+}
+
+/// Images the plan names.
+pub trait Images: Send + Sync + 'static {
+    fn ensure_image(&self, image: &str) -> impl Future<Output = DResult<()>> + Send;
+}
+
+/// Commands in a running container, or a one-off container fed on stdin.
+pub trait Exec: Send + Sync + 'static {
+    fn exec(
+        &self,
+        name: &str,
+        cmd: Vec<String>,
+    ) -> impl Future<Output = DResult<ExecOutput>> + Send;
+    /// Runs `cmd` in a container, streaming its stdout into `stdout` (bounded: a slow reader
+    /// slows the command, memory stays flat). Returns the exit code and (truncated) stderr.
+    fn exec_stream(
+        &self,
+        name: &str,
+        cmd: Vec<String>,
+        stdout: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    ) -> impl Future<Output = DResult<ExecOutput>> + Send;
+    /// Runs a one-off container of `image` with `script` (sh -c), the named volumes mounted,
+    /// feeding `stdin` to it; removes it afterwards. Returns exit code and output.
+    fn run_with_stdin(
+        &self,
+        name: &str,
+        image: &str,
+        script: &str,
+        volumes: Vec<(String, String)>,
+        labels: HashMap<String, String>,
+        stdin: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    ) -> impl Future<Output = DResult<ExecOutput>> + Send;
+}
+
+/// The engine's container events of a stack.
+pub trait Events: Send + Sync + 'static {
+    /// Container events of a stack; `replay_secs` replays that many seconds before now.
+    fn events(
+        &self,
+        stack: &str,
+        replay_secs: Option<i64>,
+    ) -> BoxStream<'static, DResult<EngineEvent>>;
+}
+
+/// Everything the driver needs from a container engine; a function that needs less asks
+/// for the narrower trait, so a test fakes only what it uses.
+pub trait Engine: Containers + Networks + Volumes + Images + Exec + Events {}
+
+impl<T: Containers + Networks + Volumes + Images + Exec + Events> Engine for T {}
