@@ -569,23 +569,5 @@ pub async fn down<E: Engine>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn plan() -> Plan {
-        let text = include_str!("../../examples/quickstart.yaml");
-        let stack = crate::api::load::parse_str(text, "q").unwrap();
-        crate::plan::build(&crate::api::validate::validate(&stack, "q").unwrap())
-    }
-
-    #[test]
-    fn start_order_tiers_of_the_quickstart() {
-        let p = plan();
-        let mut leads = lead_components(&p);
-        leads.sort();
-        assert_eq!(leads, ["cache", "database"]);
-        // Only the CMS is waited for beyond the leads; the frontend, the WAL receiver and
-        // monitoring are leaves and start after it.
-        assert_eq!(awaited_components(&p, &leads), ["cms"]);
-    }
-}
+#[path = "apply_tests.rs"]
+mod tests;

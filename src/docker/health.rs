@@ -8,7 +8,10 @@
 
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// Tokio's clock, so a test with paused time runs the deadlines without waiting them out.
+use tokio::time::Instant;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -70,7 +73,7 @@ pub async fn wait_healthy<E: Engine>(
     };
     let limit = deadline(c);
     let mut backoff = PROBE_START;
-    let mut next_probe = tokio::time::Instant::now();
+    let mut next_probe = Instant::now();
     let mut deaths = 0;
     let mut last_output = String::from("no probe has completed yet");
     let mut ip: Option<Option<IpAddr>> = None;
@@ -98,7 +101,7 @@ pub async fn wait_healthy<E: Engine>(
                 }
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                 // The events stream ended; the probe alone still decides.
-                Err(broadcast::error::RecvError::Closed) => next_probe = next_probe.min(tokio::time::Instant::now() + backoff),
+                Err(broadcast::error::RecvError::Closed) => next_probe = next_probe.min(Instant::now() + backoff),
             },
             _ = tokio::time::sleep_until(next_probe) => {
                 if ip.is_none() {
@@ -114,7 +117,7 @@ pub async fn wait_healthy<E: Engine>(
                 let exec_due = last_exec.elapsed() >= EXEC_AT_LEAST_EVERY;
                 if let Some(why) = gated.filter(|_| !exec_due) {
                     last_output = why;
-                    next_probe = tokio::time::Instant::now() + GATE_POLL;
+                    next_probe = Instant::now() + GATE_POLL;
                 } else {
                     last_exec = Instant::now();
                     match engine.exec(container, argv.clone()).await {
@@ -124,7 +127,7 @@ pub async fn wait_healthy<E: Engine>(
                         Err(e) => last_output = e.to_string(),
                     }
                     backoff = if critical { PROBE_CRITICAL } else { (backoff * 5 / 4).min(PROBE_MAX) };
-                    next_probe = tokio::time::Instant::now() + backoff;
+                    next_probe = Instant::now() + backoff;
                 }
             },
         }

@@ -3,6 +3,8 @@
 
 pub mod engine;
 pub mod error;
+#[cfg(test)]
+pub mod fake;
 
 pub use engine::{BollardEngine, Engine, VolumeIo};
 pub use error::DockerError;
