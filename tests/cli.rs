@@ -153,6 +153,7 @@ fn committed_compose_export_matches_the_exporter() {
         "files/prometheus/prometheus.yml",
         "files/prometheus/rules.yml",
         "files/alertmanager/alertmanager.yml",
+        "appstack.yaml",
     ] {
         assert_eq!(
             std::fs::read_to_string(committed.join(rel)).unwrap(),

@@ -1,4 +1,5 @@
-//! The exported compose file passes `docker-compose config` and brings up the same healthy stack.
+//! The exported compose file passes `docker-compose config`, brings up the same healthy stack,
+//! and keeps shipping WAL into the stack's store (the plan's WAL shipper runs as a service).
 
 mod common;
 
@@ -14,6 +15,7 @@ fn exported_compose_is_accepted_and_runs_healthy() {
     }
     let backups = tempfile::tempdir().unwrap();
     // With backups on, the export carries the WAL receiver too (8 services).
+    ensure_appstack_image();
     let s = TestStack::new("it-compose", &format!("{SMALL}  monitoring:\n    prometheus: {{image: appstack/prometheus:1}}\n    nodeExporter: {{image: appstack/node-exporter:1}}\n    alertmanager: {{image: appstack/alertmanager:1}}\n  backup:\n    target: file://{}\n", backups.path().display()));
     let out_dir = s.dir.path().join("compose");
     s.run_ok(&["export", "compose", "-o", out_dir.to_str().unwrap()]);
@@ -72,10 +74,33 @@ fn exported_compose_is_accepted_and_runs_healthy() {
         health.contains("\"database\": \"ok\"") && health.contains("\"cache\": \"ok\""),
         "{health}"
     );
+    // The shipper drains the receiver's spool into the store: a WAL segment arrives there.
+    let wal_dir = backups.path().join("it-compose").join("wal");
+    wal_for(&wal_dir, &s.name);
     let down = compose(&["down", "-v"]);
     assert!(
         down.status.success(),
         "{}",
         String::from_utf8_lossy(&down.stderr)
+    );
+}
+
+/// Waits until a completed WAL segment of `stack` is in `dir` (a switch completes one).
+fn wal_for(dir: &std::path::Path, stack: &str) {
+    let complete = || {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(Result::ok).any(|e| {
+                    let name = e.file_name().to_string_lossy().to_string();
+                    name.starts_with("0000") && !name.contains(".partial")
+                })
+            })
+            .unwrap_or(false)
+    };
+    psql(stack, "SELECT pg_switch_wal()");
+    wait_for(
+        "a completed WAL segment shipped into the store by the exported stack",
+        Duration::from_secs(60),
+        complete,
     );
 }

@@ -94,7 +94,7 @@ pub async fn run(args: Args, state_dir: &std::path::Path) -> Result<(), CliError
                     ),
                 }
             }
-            None if crate::daemon::wal::streams(&stack) => {
+            None if crate::plan::wal::streams(&stack) => {
                 println!("  WAL shipping:       not running (start `appstack run -f <file>`)")
             }
             None => {}

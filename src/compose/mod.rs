@@ -2,12 +2,14 @@
 //! it keeps `depends_on: condition: service_healthy`). Secrets and config files are written
 //! beside the compose file and bind-mounted read-only at the paths the plan gives.
 
+pub mod write;
+
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
 use crate::plan::names::{network_name, volume_name};
-use crate::plan::{Condition, Mount, Plan};
+use crate::plan::{Component, Condition, Mount, Plan};
 
 /// A file the export writes beside docker-compose.yml.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,115 +32,14 @@ pub fn render(plan: &Plan) -> (Value, Vec<ExportFile>) {
     let mut services = Map::new();
     let mut files = Vec::new();
     for c in &plan.components {
-        let mut s = Map::new();
-        s.insert("image".into(), json!(c.image));
-        s.insert("container_name".into(), json!(plan.object_name(&c.name)));
-        s.insert("hostname".into(), json!(c.name));
-        s.insert("init".into(), json!(true));
-        s.insert("restart".into(), json!("unless-stopped"));
-        if let Some(args) = &c.args {
-            s.insert(
-                "command".into(),
-                json!(args.iter().map(|a| esc(a)).collect::<Vec<_>>()),
-            );
-        }
-        if !c.env.is_empty() {
-            let env: BTreeMap<&String, String> = c.env.iter().map(|(k, v)| (k, esc(v))).collect();
-            s.insert("environment".into(), json!(env));
-        }
-        let mut volumes = Vec::new();
-        for m in &c.mounts {
-            volumes.push(match m {
-                Mount::Volume { volume, path } => format!("{volume}:{path}"),
-                Mount::Host { host_path, path } => format!("{host_path}:{path}:ro"),
-            });
-        }
-        for f in &c.files {
-            let rel = format!("files/{}/{}", c.name, f.name);
-            volumes.push(format!("./{rel}:{}:ro", f.path));
-            files.push(ExportFile {
-                path: rel,
-                content: f.content.clone(),
-                secret: false,
-            });
-        }
-        for m in &c.secrets {
-            volumes.push(format!(
-                "./{}:{}:ro",
-                secret_path(&m.secret, &m.key),
-                m.path
-            ));
-        }
-        if !volumes.is_empty() {
-            s.insert("volumes".into(), json!(volumes));
-        }
-        let ports: Vec<String> = c
-            .ports
-            .iter()
-            .filter_map(|p| {
-                p.publish
-                    .as_ref()
-                    .map(|publ| format!("{}:{}:{}", publ.host_ip, publ.host_port, p.container_port))
-            })
-            .collect();
-        if !ports.is_empty() {
-            s.insert("ports".into(), json!(ports));
-        }
-        let exposed: Vec<String> = c
-            .ports
-            .iter()
-            .map(|p| p.container_port.to_string())
-            .collect();
-        if !exposed.is_empty() {
-            s.insert("expose".into(), json!(exposed));
-        }
-        if let Some(h) = &c.health {
-            let mut test = vec![if h.shell { "CMD-SHELL" } else { "CMD" }.to_string()];
-            test.extend(h.command.iter().map(|x| esc(x)));
-            s.insert(
-                "healthcheck".into(),
-                json!({
-                    "test": test,
-                    "interval": format!("{}ms", h.interval_ms),
-                    "timeout": format!("{}ms", h.timeout_ms),
-                    "retries": h.retries,
-                    "start_period": format!("{}ms", h.start_period_ms),
-                }),
-            );
-        }
-        if !c.depends_on.is_empty() {
-            let deps: Map<String, Value> = c
-                .depends_on
-                .iter()
-                .map(|d| {
-                    let cond = match d.condition {
-                        Condition::Healthy => "service_healthy",
-                        Condition::Started => "service_started",
-                    };
-                    (d.component.clone(), json!({ "condition": cond }))
-                })
-                .collect();
-            s.insert("depends_on".into(), Value::Object(deps));
-        }
-        if let Some(m) = c.resources.cpu_millis {
-            s.insert("cpus".into(), json!(m as f64 / 1000.0));
-        }
-        if let Some(b) = c.resources.memory_bytes {
-            s.insert("mem_limit".into(), json!(b));
-        }
-        s.insert(
-            "stop_grace_period".into(),
-            json!(format!("{}s", c.stop_grace_secs)),
+        services.insert(c.name.clone(), Value::Object(service(plan, c, &mut files)));
+    }
+    if let Some(shipper) = &plan.wal_shipper {
+        let c = &shipper.component;
+        services.insert(
+            c.name.clone(),
+            Value::Object(shipper_service(plan, c, &mut files)),
         );
-        s.insert(
-            "networks".into(),
-            json!({ "default": { "aliases": [plan.object_name(&c.name), c.name.clone()] } }),
-        );
-        s.insert(
-            "logging".into(),
-            json!({"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}),
-        );
-        services.insert(c.name.clone(), Value::Object(s));
     }
     let volumes: Map<String, Value> = plan
         .volumes
@@ -166,6 +67,154 @@ pub fn render(plan: &Plan) -> (Value, Vec<ExportFile>) {
         }
     }
     (doc, files)
+}
+
+/// The compose service of one component; config files it mounts are added to `files`.
+fn service(plan: &Plan, c: &Component, files: &mut Vec<ExportFile>) -> Map<String, Value> {
+    let mut s = Map::new();
+    s.insert("image".into(), json!(c.image));
+    s.insert("container_name".into(), json!(plan.object_name(&c.name)));
+    s.insert("hostname".into(), json!(c.name));
+    s.insert("init".into(), json!(true));
+    s.insert("restart".into(), json!("unless-stopped"));
+    if let Some(args) = &c.args {
+        s.insert(
+            "command".into(),
+            json!(args.iter().map(|a| esc(a)).collect::<Vec<_>>()),
+        );
+    }
+    if !c.env.is_empty() {
+        let env: BTreeMap<&String, String> = c.env.iter().map(|(k, v)| (k, esc(v))).collect();
+        s.insert("environment".into(), json!(env));
+    }
+    let mut volumes = Vec::new();
+    for m in &c.mounts {
+        volumes.push(match m {
+            Mount::Volume { volume, path } => format!("{volume}:{path}"),
+            Mount::Host { host_path, path } => format!("{host_path}:{path}:ro"),
+        });
+    }
+    for f in &c.files {
+        let rel = format!("files/{}/{}", c.name, f.name);
+        volumes.push(format!("./{rel}:{}:ro", f.path));
+        files.push(ExportFile {
+            path: rel,
+            content: f.content.clone(),
+            secret: false,
+        });
+    }
+    for m in &c.secrets {
+        volumes.push(format!(
+            "./{}:{}:ro",
+            secret_path(&m.secret, &m.key),
+            m.path
+        ));
+    }
+    if !volumes.is_empty() {
+        s.insert("volumes".into(), json!(volumes));
+    }
+    let ports: Vec<String> = c
+        .ports
+        .iter()
+        .filter_map(|p| {
+            p.publish
+                .as_ref()
+                .map(|publ| format!("{}:{}:{}", publ.host_ip, publ.host_port, p.container_port))
+        })
+        .collect();
+    if !ports.is_empty() {
+        s.insert("ports".into(), json!(ports));
+    }
+    let exposed: Vec<String> = c
+        .ports
+        .iter()
+        .map(|p| p.container_port.to_string())
+        .collect();
+    if !exposed.is_empty() {
+        s.insert("expose".into(), json!(exposed));
+    }
+    if let Some(h) = &c.health {
+        let mut test = vec![if h.shell { "CMD-SHELL" } else { "CMD" }.to_string()];
+        test.extend(h.command.iter().map(|x| esc(x)));
+        s.insert(
+            "healthcheck".into(),
+            json!({
+                "test": test,
+                "interval": format!("{}ms", h.interval_ms),
+                "timeout": format!("{}ms", h.timeout_ms),
+                "retries": h.retries,
+                "start_period": format!("{}ms", h.start_period_ms),
+            }),
+        );
+    }
+    if !c.depends_on.is_empty() {
+        let deps: Map<String, Value> = c
+            .depends_on
+            .iter()
+            .map(|d| {
+                let cond = match d.condition {
+                    Condition::Healthy => "service_healthy",
+                    Condition::Started => "service_started",
+                };
+                (d.component.clone(), json!({ "condition": cond }))
+            })
+            .collect();
+        s.insert("depends_on".into(), Value::Object(deps));
+    }
+    if let Some(m) = c.resources.cpu_millis {
+        s.insert("cpus".into(), json!(m as f64 / 1000.0));
+    }
+    if let Some(b) = c.resources.memory_bytes {
+        s.insert("mem_limit".into(), json!(b));
+    }
+    s.insert(
+        "stop_grace_period".into(),
+        json!(format!("{}s", c.stop_grace_secs)),
+    );
+    s.insert(
+        "networks".into(),
+        json!({ "default": { "aliases": [plan.object_name(&c.name), c.name.clone()] } }),
+    );
+    s.insert(
+        "logging".into(),
+        json!({"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}),
+    );
+    s
+}
+
+/// Where the exported stack's manifest is, beside docker-compose.yml and in the shipper.
+pub const MANIFEST: &str = "appstack.yaml";
+const MANIFEST_IN_CONTAINER: &str = "/etc/appstack/appstack.yaml";
+
+/// The WAL shipper's service: the plan's component, reading the exported manifest, with the
+/// store (a directory, or credentials as an env file) and the key at the paths the manifest
+/// names, so the exported stack keeps shipping WAL into the same store.
+fn shipper_service(plan: &Plan, c: &Component, files: &mut Vec<ExportFile>) -> Map<String, Value> {
+    let mut s = service(plan, c, files);
+    let mut command: Vec<String> = c.args.clone().unwrap_or_default();
+    command.extend(["-f".into(), MANIFEST_IN_CONTAINER.into()]);
+    s.insert(
+        "command".into(),
+        json!(command.iter().map(|a| esc(a)).collect::<Vec<_>>()),
+    );
+    let mut volumes: Vec<Value> = s
+        .get("volumes")
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default();
+    volumes.push(json!(format!("./{MANIFEST}:{MANIFEST_IN_CONTAINER}:ro")));
+    if let Some(store) = &plan.store {
+        if let Some(dir) = &store.directory {
+            volumes.push(json!(format!("{dir}:{dir}")));
+        }
+        if let Some(key) = &store.key {
+            volumes.push(json!(format!("{key}:{key}:ro")));
+        }
+        if let Some(credentials) = &store.credentials {
+            s.insert("env_file".into(), json!([credentials]));
+        }
+    }
+    s.insert("volumes".into(), json!(volumes));
+    s
 }
 
 /// Compose interpolates `$`; a literal one is written `$$`.

@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 use tracing::info;
 
 use super::shutdown_signal;
-use super::wal::{start, streams};
+use super::wal::start;
 use super::DaemonError;
 use crate::api::ValidatedStack;
 use crate::kube::report::{report, wal_facts};
 use crate::kube::source;
+use crate::plan::wal::streams;
 use crate::telemetry::http::{serve, Endpoint};
 use crate::telemetry::metrics::Metrics;
 

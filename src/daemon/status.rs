@@ -33,7 +33,7 @@ pub fn wal_status(
     stack: &crate::api::ValidatedStack,
     state_dir: &std::path::Path,
 ) -> Option<crate::protect::shipper::ShipStatus> {
-    if !crate::daemon::wal::streams(stack) {
+    if !crate::plan::wal::streams(stack) {
         return None;
     }
     crate::protect::shipper::load_status(&crate::protect::shipper::status_path(

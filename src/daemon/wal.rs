@@ -40,16 +40,6 @@ pub fn spawn<E: Engine>(
     }
 }
 
-/// True when the stack streams WAL (a database, backups, `wal.mode: stream`).
-pub fn streams(stack: &ValidatedStack) -> bool {
-    stack.database.is_some()
-        && stack
-            .backup
-            .as_ref()
-            .and_then(|b| b.wal.as_ref())
-            .is_some_and(|w| w.mode == crate::api::validated::WalMode::Stream)
-}
-
 /// A running shipper: its tasks and the state it keeps current.
 #[derive(Default)]
 pub struct Shipping {
@@ -66,19 +56,15 @@ pub fn start(
     file: Option<PathBuf>,
     spool: impl Future<Output = PathBuf> + Send + 'static,
 ) -> Result<Shipping, String> {
-    let Some((b, w)) = stack
-        .backup
-        .as_ref()
-        .and_then(|b| b.wal.as_ref().map(|w| (b, w)))
-        .filter(|_| streams(stack))
+    let (Some(b), Some(plan)) = (stack.backup.as_ref(), crate::plan::build(stack).wal_shipper)
     else {
         return Ok(Shipping::default());
     };
     let store = Arc::new(crate::protect::store::open_store(stack).map_err(|e| e.to_string())?);
     let key = crate::protect::store::spec_key(stack).map_err(|e| e.to_string())?;
     let name = stack.name.clone();
-    let interval = w.ship_interval;
-    let alert_bytes = w.spool_alert_bytes;
+    let interval = plan.interval();
+    let alert_bytes = plan.alert_bytes;
     let level = b.compression_level;
     let status = Arc::new(Mutex::new(ShipStatus::default()));
     let shipper = {

@@ -220,6 +220,7 @@ pub async fn reconcile_once(stack: &AppStack, ctx: &Context) -> Result<Outcome, 
     // status (pure, patched only when changed)
     let protection = status::Protection::of(
         &validated,
+        &plan,
         stack
             .meta()
             .creation_timestamp

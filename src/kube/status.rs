@@ -12,8 +12,8 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 
 use crate::api::conditions::{set_condition, Clock, Observation};
 use crate::api::status::{AppStackStatus, ComponentStatus, Phase, RecoverabilityStatus};
-use crate::api::validated::{ValidatedStack, WalMode};
-use crate::plan::LABEL_COMPONENT;
+use crate::api::validated::ValidatedStack;
+use crate::plan::{Plan, LABEL_COMPONENT};
 use crate::protect::schedule::Cadence;
 
 /// Ready and desired replicas of one workload.
@@ -66,14 +66,11 @@ pub struct Protection {
 }
 
 impl Protection {
-    pub fn of(stack: &ValidatedStack, created: Option<DateTime<Utc>>) -> Self {
+    pub fn of(stack: &ValidatedStack, plan: &Plan, created: Option<DateTime<Utc>>) -> Self {
         let b = stack.backup.as_ref().filter(|_| stack.database.is_some());
         Self {
             base_schedule: b.and_then(|b| b.base_backup_schedule.clone()),
-            ship_interval: b
-                .and_then(|b| b.wal.as_ref())
-                .filter(|w| w.mode == WalMode::Stream)
-                .map(|w| w.ship_interval),
+            ship_interval: plan.wal_shipper.as_ref().map(|w| w.interval()),
             drill_schedule: b.and_then(|_| stack.recovery.drill_schedule.clone()),
             created,
         }

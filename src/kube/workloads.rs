@@ -9,8 +9,8 @@ use k8s_openapi::api::apps::v1::{
     StatefulSetSpec,
 };
 use k8s_openapi::api::core::v1::{
-    Container, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec,
-    VolumeMount, VolumeResourceRequirements,
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec,
+    VolumeResourceRequirements,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -20,7 +20,6 @@ use super::access::{store_mounts, Identity};
 use super::meta::{component_meta, selector, selector_labels, Owner};
 use super::pod::{add_container, bytes_quantity, PodParts, VolumeMode};
 use super::Images;
-use crate::plan::wal::SPOOL_PATH;
 use crate::plan::{Component, Mount, Plan, Role};
 
 fn template(plan: &Plan, c: &Component, parts: PodParts, grace: u32) -> PodTemplateSpec {
@@ -78,31 +77,32 @@ pub fn database(plan: &Plan, owner: &Owner, images: &Images) -> Option<StatefulS
     for sidecar in plan.components.iter().filter(|c| c.role == Role::Backup) {
         add_container(&mut parts, plan, sidecar, VolumeMode::ClaimTemplate);
         claims.extend(volume_names(sidecar));
-        parts.containers.push(Container {
-            name: "wal-shipper".into(),
-            image: Some(images.operator.clone()),
-            args: Some(vec![
-                "wal".into(),
-                "ship".into(),
-                "--stack".into(),
-                plan.stack.clone(),
-                "--namespace".into(),
-                plan.namespace.clone(),
-                "--spool".into(),
-                SPOOL_PATH.into(),
-            ]),
-            env_from: store.env_from.clone(),
-            volume_mounts: Some(
-                std::iter::once(VolumeMount {
-                    name: crate::plan::wal::WAL_SPOOL_VOLUME.into(),
-                    mount_path: SPOOL_PATH.into(),
-                    ..Default::default()
-                })
-                .chain(store.mounts.iter().cloned())
-                .collect(),
-            ),
-            ..Default::default()
-        });
+    }
+    if let Some(shipper) = &plan.wal_shipper {
+        // The plan's shipper, run by the operator's image and reading its AppStack from the API.
+        let mut c = shipper.component.clone();
+        c.image = images.operator.clone();
+        if let Some(args) = c.args.as_mut() {
+            let at = args.len().min(2);
+            args.splice(
+                at..at,
+                [
+                    "--stack".into(),
+                    plan.stack.clone(),
+                    "--namespace".into(),
+                    plan.namespace.clone(),
+                ],
+            );
+        }
+        add_container(&mut parts, plan, &c, VolumeMode::ClaimTemplate);
+        claims.extend(volume_names(&c));
+        if let Some(container) = parts.containers.last_mut() {
+            container.env_from = store.env_from.clone();
+            container
+                .volume_mounts
+                .get_or_insert_with(Vec::new)
+                .extend(store.mounts.iter().cloned());
+        }
         for v in &store.volumes {
             parts.volumes.insert(v.name.clone(), v.clone());
         }

@@ -281,6 +281,7 @@ pub fn build(stack: &ValidatedStack) -> Plan {
         jobs: super::routes::jobs(stack),
         drill: super::routes::drill(stack),
         store: super::routes::store_access(stack),
+        wal_shipper: super::wal::wal_shipper(stack),
     }
 }
 

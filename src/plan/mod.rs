@@ -210,6 +210,8 @@ pub struct Plan {
     pub drill: Option<ScheduledJob>,
     /// How backup processes reach the store (None without `spec.backup`).
     pub store: Option<StoreAccess>,
+    /// What ships the streamed WAL into the store (None unless the stack streams WAL).
+    pub wal_shipper: Option<wal::WalShipper>,
 }
 
 impl Plan {

@@ -1,6 +1,8 @@
-//! The WAL receiver: `pg_receivewal` on a replication slot, streaming into a spool volume
-//! that the shipper drains into the store. It runs from the database image, so the tool
-//! always matches the server's major version.
+//! Continuous WAL: the receiver (`pg_receivewal` on a replication slot, streaming into a
+//! spool volume; it runs from the database image, so the tool always matches the server's
+//! major version) and the shipper (appstack draining the spool into the store: a container
+//! of the appstack image in Kubernetes and the compose export, the daemon itself in Docker
+//! mode). Their interval, spool and command are decided here, once, for every renderer.
 
 use super::build::{component, env, health, secret_mount};
 use super::*;
@@ -12,6 +14,77 @@ pub const WAL_SPOOL_VOLUME: &str = "wal-spool";
 /// Inside the container; the image must let its user write here (ours: owned by postgres).
 pub const SPOOL_PATH: &str = "/var/lib/postgresql/spool";
 pub const SLOT: &str = "appstack";
+pub const WAL_SHIPPER: &str = "wal-shipper";
+/// appstack's own image, which runs the shipper (renderers that know better, such as the
+/// operator with its `--operator-image`, put theirs in its place).
+pub const APPSTACK_IMAGE: &str = concat!("appstack/appstack:", env!("CARGO_PKG_VERSION"));
+
+/// What drains the spool into the store, and how often.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WalShipper {
+    /// The shipper as a container: `appstack wal ship --spool …` on the spool volume. A
+    /// renderer adds how the process finds its stack (`--stack`/`--namespace` in a cluster,
+    /// `-f` with the exported manifest) and how it reaches the store (`Plan::store`).
+    pub component: Component,
+    /// The open segment is shipped this often, complete ones at once (milliseconds).
+    pub interval_ms: u64,
+    /// The spool volume and where the shipper sees it.
+    pub spool_volume: String,
+    pub spool_path: String,
+    /// Spool bytes above which an alert is raised.
+    pub alert_bytes: u64,
+}
+
+impl WalShipper {
+    pub fn interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.interval_ms)
+    }
+}
+
+/// Whether the stack streams WAL (a database, backups on, `wal.mode: stream`).
+pub fn streams(stack: &ValidatedStack) -> bool {
+    stack.database.is_some()
+        && stack
+            .backup
+            .as_ref()
+            .and_then(|b| b.wal.as_ref())
+            .is_some_and(|w| w.mode == WalMode::Stream)
+}
+
+/// The shipper of a stack that streams WAL (after its receiver).
+pub(super) fn wal_shipper(stack: &ValidatedStack) -> Option<WalShipper> {
+    let wal = stack.backup.as_ref()?.wal.as_ref()?;
+    if !streams(stack) {
+        return None;
+    }
+    let mut c = component(
+        stack,
+        WAL_SHIPPER,
+        Role::Backup,
+        APPSTACK_IMAGE,
+        v::Resources::default(),
+    );
+    c.args = Some(
+        ["wal", "ship", "--spool", SPOOL_PATH]
+            .map(String::from)
+            .to_vec(),
+    );
+    c.mounts = vec![Mount::Volume {
+        volume: WAL_SPOOL_VOLUME.into(),
+        path: SPOOL_PATH.into(),
+    }];
+    c.depends_on = vec![Dependency {
+        component: WAL_RECEIVER.into(),
+        condition: Condition::Started,
+    }];
+    Some(WalShipper {
+        component: c,
+        interval_ms: u64::try_from(wal.ship_interval.as_millis()).unwrap_or(u64::MAX),
+        spool_volume: WAL_SPOOL_VOLUME.into(),
+        spool_path: SPOOL_PATH.into(),
+        alert_bytes: wal.spool_alert_bytes,
+    })
+}
 
 /// The receiver and its spool, when the stack streams WAL.
 pub(super) fn wal_receiver(

@@ -9,6 +9,23 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+/// The appstack image (the exported stack's WAL shipper) built from this test's binary.
+pub fn ensure_appstack_image() {
+    let out = Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/build-appstack-image.sh"
+        ))
+        .arg(env!("CARGO_BIN_EXE_appstack"))
+        .output()
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "build-appstack-image.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub fn appstack() -> Command {
     Command::new(env!("CARGO_BIN_EXE_appstack"))
 }
