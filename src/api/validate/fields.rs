@@ -1,0 +1,149 @@
+//! Checks of single fields: quantities, durations, cron, image references, names, paths.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::api::errors::Collector;
+use crate::api::quantity::{parse_bytes, parse_cpu_millis, parse_duration};
+use crate::api::spec::ResourcesSpec;
+use crate::api::validated::*;
+
+pub(super) fn resources(c: &mut Collector, p: &str, r: Option<&ResourcesSpec>) -> Resources {
+    let Some(r) = r else {
+        return Resources::default();
+    };
+    Resources {
+        cpu_millis: r.cpu.as_ref().map(|cpu| {
+            parse_cpu_millis(cpu).unwrap_or_else(|| {
+                c.push(
+                    format!("{p}.resources.cpu"),
+                    format!("{cpu:?} is not a CPU quantity (e.g. 500m or 2)"),
+                );
+                0
+            })
+        }),
+        memory_bytes: r
+            .memory
+            .as_ref()
+            .map(|m| bytes(c, &format!("{p}.resources.memory"), m)),
+    }
+}
+
+pub(super) fn bytes(c: &mut Collector, path: &str, text: &str) -> u64 {
+    match parse_bytes(text) {
+        Some(b) if b > 0 => b,
+        _ => {
+            c.push(path, format!("{text:?} is not a quantity (e.g. 20Gi)"));
+            0
+        }
+    }
+}
+
+pub(super) fn duration(c: &mut Collector, path: &str, text: &str) -> Duration {
+    match parse_duration(text) {
+        Some(dur) if !dur.is_zero() => dur,
+        _ => {
+            c.push(
+                path,
+                format!("{text:?} is not a duration (e.g. 15m, 1h, 14d)"),
+            );
+            Duration::ZERO
+        }
+    }
+}
+
+pub(super) fn cron(c: &mut Collector, path: &str, text: &str) -> String {
+    if text.split_whitespace().count() != 5 {
+        c.push(path, format!("{text:?} is not a cron expression (expected 5 fields: minute hour day month weekday, e.g. \"0 2 * * *\")"));
+    } else if let Err(err) = croner::Cron::from_str(text) {
+        c.push(path, format!("{text:?} is not a cron expression: {err}"));
+    }
+    text.to_string()
+}
+
+pub(super) fn image(c: &mut Collector, path: &str, image: &str) {
+    if image.trim().is_empty() {
+        c.push(path, "an image is required (e.g. postgis/postgis:15-3.4)");
+    } else if image
+        .chars()
+        .any(|ch| ch.is_whitespace() || ch.is_control())
+        || image.starts_with([':', '/', '@'])
+        || image.ends_with([':', '/', '@'])
+    {
+        c.push(
+            path,
+            format!("{image:?} is not an image reference (e.g. registry/name:tag)"),
+        );
+    }
+}
+
+pub(super) fn env(c: &mut Collector, p: &str, env: &BTreeMap<String, String>) {
+    for key in env.keys() {
+        let ok = key
+            .chars()
+            .next()
+            .is_some_and(|ch| ch.is_ascii_alphabetic() || ch == '_')
+            && key
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+        if !ok {
+            c.push(format!("{p}.env.{key}"), "is not an environment variable name (expected letters, digits and '_', not starting with a digit)");
+        }
+    }
+}
+
+pub(super) fn port_nonzero(c: &mut Collector, path: &str, port: u16) {
+    if port == 0 {
+        c.push(path, "0 is not a port (expected 1 to 65535)");
+    }
+}
+
+pub(super) fn replicas(c: &mut Collector, path: &str, n: u32) {
+    if !(1..=100).contains(&n) {
+        c.push(path, format!("{n} is out of range (expected 1 to 100; use enabled: false to turn a component off)"));
+    }
+}
+
+pub(super) fn ident(c: &mut Collector, path: &str, text: &str) {
+    let ok = text.len() <= 63
+        && text
+            .chars()
+            .next()
+            .is_some_and(|ch| ch.is_ascii_lowercase() || ch == '_')
+        && text
+            .chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_');
+    if !ok {
+        c.push(path, format!("{text:?} is not a PostgreSQL identifier (expected lowercase letters, digits and '_')"));
+    }
+}
+
+pub(super) fn abs_path(c: &mut Collector, path: &str, text: &str) -> String {
+    if !text.starts_with('/') {
+        c.push(path, format!("{text:?} must be an absolute path"));
+    }
+    text.to_string()
+}
+
+pub fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.starts_with(|ch: char| ch.is_ascii_lowercase())
+        && !s.ends_with('-')
+        && s.chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
+}
+
+pub(super) fn is_dns_name(s: &str) -> bool {
+    s.len() <= 253
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
+        })
+}
