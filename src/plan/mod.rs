@@ -3,9 +3,11 @@
 //! `ValidatedStack`; the Docker driver, the compose exporter and the Kubernetes builders all
 //! render from it, so a change to a component is made here and nowhere else.
 
+mod app;
 mod build;
 mod config_files;
 mod hash;
+mod monitoring;
 pub mod names;
 mod routes;
 pub mod wal;
