@@ -9,10 +9,13 @@ use std::time::Instant;
 
 use super::RestoreError;
 use super::{boot_copy, check_helper, checks, data_volume, rt, Copy, DataVolume};
+use crate::api::validated::Database;
+use crate::docker::BollardEngine;
 use crate::progress::meter::Meter;
 use crate::progress::{metered, Bar};
 use crate::protect::decode::spawn_zstd;
 use crate::protect::runner::capture;
+use crate::protect::runner::DockerRunner;
 use crate::protect::ObjectStore;
 
 /// Where the dump's files wait in the data volume (the cluster itself is in `pgdata`).
@@ -43,10 +46,34 @@ impl DumpJob<'_> {
                 self.copy.manifest.id
             )));
         }
+        self.stage(db, &into).await?;
+
+        let runner = boot_copy(&self.copy.engine, &self.copy.plan, self.copy.state_dir).await?;
+        self.restore_databases(&runner, db, &databases).await?;
+        let sh = |script: String| vec!["sh".to_string(), "-c".to_string(), script];
+        capture(&runner, "database", sh(format!("rm -rf {STAGING}")))
+            .await
+            .map_err(rt)?;
+        let psql = |sql: &str| crate::protect::backup::psql_argv(&db.user, &db.name, &[sql]);
+        capture(&runner, "database", psql("ANALYZE"))
+            .await
+            .map_err(rt)?;
+        let checks = checks(&runner, db).await?;
+        eprintln!(
+            "stack {into} restored from dump {} and healthy in {:.1}s: {}",
+            self.copy.manifest.id,
+            self.copy.started.elapsed().as_secs_f64(),
+            checks.join(", ")
+        );
+        Ok(())
+    }
+
+    /// Streams every object of the dump, decoded, into the copy's data volume.
+    async fn stage(&self, db: &Database, into: &str) -> Result<(), RestoreError> {
         let DataVolume {
             mounts,
             helper_labels,
-        } = data_volume(self.copy.engine.as_ref(), &into).await?;
+        } = data_volume(self.copy.engine.as_ref(), into).await?;
 
         // Staged one object at a time, each decoded on the way in.
         let helper = format!("{into}-restore");
@@ -88,13 +115,22 @@ impl DumpJob<'_> {
             );
         }
 
-        let runner = boot_copy(&self.copy.engine, &self.copy.plan, self.copy.state_dir).await?;
+        Ok(())
+    }
+
+    /// The roles, then every database with `pg_restore -j`.
+    async fn restore_databases(
+        &self,
+        runner: &DockerRunner<BollardEngine>,
+        db: &Database,
+        databases: &[String],
+    ) -> Result<(), RestoreError> {
         let sh = |script: String| vec!["sh".to_string(), "-c".to_string(), script];
 
         // Roles first (the image already made the superuser: "already exists" is expected).
         if self.copy.manifest.objects.iter().any(|o| o.name == GLOBALS) {
             capture(
-                &runner,
+                runner,
                 "database",
                 sh(format!(
                     "psql -X -q -U {user} -d postgres -f {STAGING}/globals.sql 2>&1 | grep -v 'already exists' >&2 || true",
@@ -104,7 +140,7 @@ impl DumpJob<'_> {
             .await
             .map_err(rt)?;
         }
-        for name in &databases {
+        for name in databases {
             // The spec's database exists already (with its extensions); others are created.
             let create = if name == &db.name || name == "postgres" {
                 String::new()
@@ -114,7 +150,7 @@ impl DumpJob<'_> {
             let t = Instant::now();
             let bar = Bar::spinner(&format!("pg_restore -j of database {name}"));
             let out = capture(
-                &runner,
+                runner,
                 "database",
                 sh(format!(
                     "{create}pg_restore -U {user} -d \"{name}\" -j \"$(nproc)\" --clean --if-exists --exit-on-error {STAGING}/{name}.dump",
@@ -129,20 +165,6 @@ impl DumpJob<'_> {
                 t.elapsed().as_secs_f64()
             );
         }
-        capture(&runner, "database", sh(format!("rm -rf {STAGING}")))
-            .await
-            .map_err(rt)?;
-        let psql = |sql: &str| crate::protect::backup::psql_argv(&db.user, &db.name, &[sql]);
-        capture(&runner, "database", psql("ANALYZE"))
-            .await
-            .map_err(rt)?;
-        let checks = checks(&runner, db).await?;
-        eprintln!(
-            "stack {into} restored from dump {} and healthy in {:.1}s: {}",
-            self.copy.manifest.id,
-            self.copy.started.elapsed().as_secs_f64(),
-            checks.join(", ")
-        );
         Ok(())
     }
 }
