@@ -140,181 +140,228 @@ fn fingerprint(path: &Path) -> Option<(std::time::SystemTime, u64)> {
     Some((m.modified().ok()?, m.len()))
 }
 
+/// What one stack's loop keeps from one pass to the next.
+struct LoopState {
+    plan: Option<Arc<Plan>>,
+    current_spec: Option<crate::api::ValidatedStack>,
+    schedules: Vec<tokio::task::JoinHandle<()>>,
+    seen: Option<(std::time::SystemTime, u64)>,
+    need_reconcile: bool,
+    first_done: bool,
+    in_maintenance: bool,
+    histories: HashMap<String, History>,
+    deferred: HashMap<String, Instant>,
+    retry_backoff: Duration,
+    next_retry: Option<tokio::time::Instant>,
+    /// One events subscription, renewed only when it ends or the stack is renamed.
+    events: Option<(String, EventsRx)>,
+}
+
+type EventsRx =
+    tokio::sync::mpsc::Receiver<Result<crate::docker::engine::EngineEvent, DockerError>>;
+
+impl Default for LoopState {
+    fn default() -> Self {
+        Self {
+            plan: None,
+            current_spec: None,
+            schedules: Vec::new(),
+            seen: None,
+            need_reconcile: true,
+            first_done: false,
+            in_maintenance: false,
+            histories: HashMap::new(),
+            deferred: HashMap::new(),
+            retry_backoff: Duration::from_secs(1),
+            next_retry: None,
+            events: None,
+        }
+    }
+}
+
 impl<E: Engine> StackLoop<E> {
+    /// Reload, subscribe, reconcile when due, wait for the next reason to act; forever.
     async fn run(self) {
-        let mut plan: Option<Arc<Plan>> = None;
-        let mut current_spec: Option<crate::api::ValidatedStack> = None;
-        let mut schedules: Vec<tokio::task::JoinHandle<()>> = Vec::new();
-        let mut seen = None;
-        let mut need_reconcile = true;
-        let mut first_done = false;
-        let mut in_maintenance = false;
-        let mut histories: HashMap<String, History> = HashMap::new();
-        let mut deferred: HashMap<String, Instant> = HashMap::new();
-        let mut retry_backoff = Duration::from_secs(1);
-        let mut next_retry: Option<tokio::time::Instant> = None;
+        let mut st = LoopState::default();
         let mut poll = tokio::time::interval(Duration::from_secs(1));
         let mut resync = tokio::time::interval(self.opts.resync);
         resync.tick().await;
-        // One events subscription, renewed only when it ends or the stack is renamed.
-        let mut events: Option<(
-            String,
-            tokio::sync::mpsc::Receiver<Result<crate::docker::engine::EngineEvent, DockerError>>,
-        )> = None;
         loop {
-            let fp = fingerprint(&self.file);
-            if fp != seen {
-                seen = fp;
-                match self.load() {
-                    Ok((p, validated)) => {
-                        // Schedules follow the spec: restarted only when it changed.
-                        if current_spec.as_ref() != Some(&validated) {
-                            for h in schedules.drain(..) {
-                                h.abort();
-                            }
-                            schedules = schedules::spawn(
-                                self.engine.clone(),
-                                &validated,
-                                self.metrics.clone(),
-                            );
-                            schedules.extend(wal::spawn(
-                                self.engine.clone(),
-                                &validated,
-                                self.metrics.clone(),
-                                &self.opts.state_dir,
-                            ));
-                            schedules.extend(drills::spawn(
-                                &validated,
-                                &self.file,
-                                &self.opts.state_dir,
-                                if self.engine.direct_volume_io() {
-                                    crate::docker::VolumeIo::Auto
-                                } else {
-                                    crate::docker::VolumeIo::Engine
-                                },
-                                self.metrics.clone(),
-                            ));
-                            current_spec = Some(validated);
-                        }
-                        if plan.as_deref() != Some(&p) {
-                            info!(file = %self.file.display(), stack = %p.stack, "manifest loaded");
-                            plan = Some(Arc::new(p));
-                            need_reconcile = true;
-                        }
-                    }
-                    Err(msg) => {
-                        // Keep running what was last valid; wait for the next edit.
-                        error!(file = %self.file.display(), "{msg}");
-                        if let Some(p) = &plan {
-                            self.metrics
-                                .spec_valid
-                                .get_or_create(&StackLabel {
-                                    stack: p.stack.clone(),
-                                })
-                                .set(0);
-                        }
-                        if !first_done {
-                            first_done = true;
-                            self.mark_first_sync();
-                        }
-                    }
-                }
-            }
-            let Some(current) = plan.clone() else {
+            self.reload(&mut st);
+            let Some(current) = st.plan.clone() else {
                 poll.tick().await;
                 continue;
             };
             // Subscribe before reconciling (watch, then list), polled eagerly by its own task,
             // so nothing after the state the reconcile observed can be missed.
-            if events
+            if st
+                .events
                 .as_ref()
                 .is_none_or(|(stack, _)| *stack != current.stack)
             {
-                events = Some((
+                st.events = Some((
                     current.stack.clone(),
                     subscribe(self.engine.as_ref(), &current.stack),
                 ));
             }
-            let due = need_reconcile && next_retry.is_none_or(|t| t <= tokio::time::Instant::now());
-            // An in-place restore owns the stack's containers until it finishes.
-            let paused = due && crate::maintenance::active(&self.opts.state_dir, &current.stack);
-            if due && paused != in_maintenance {
-                in_maintenance = paused;
-                if paused {
-                    info!(stack = %current.stack, "stack is being restored in place; not reconciling until it finishes");
-                } else {
-                    info!(stack = %current.stack, "in-place restore finished; reconciling");
-                }
-            }
-            if paused {
-                next_retry = Some(tokio::time::Instant::now() + Duration::from_secs(2));
-            } else if due {
-                need_reconcile = false;
-                match self.reconcile(&current).await {
-                    Ok(()) => {
-                        retry_backoff = Duration::from_secs(1);
-                        next_retry = None;
-                    }
-                    Err(_) => {
-                        need_reconcile = true;
-                        next_retry = Some(tokio::time::Instant::now() + retry_backoff);
-                        retry_backoff = (retry_backoff * 2).min(Duration::from_secs(60));
-                    }
-                }
-                if !first_done {
-                    first_done = true;
-                    self.mark_first_sync();
-                }
-            }
-            let Some((_, stream)) = events.as_mut() else {
-                continue;
-            };
-            let next_deferred = deferred.values().min().copied();
-            tokio::select! {
-                ev = stream.recv() => match ev {
-                    Some(Ok(ev)) => match ev.action.as_str() {
-                        "destroy" => need_reconcile = true,
-                        "health_status: unhealthy" if !ev.component.is_empty() => {
-                            self.on_unhealthy(&current, &ev.component, &mut histories, &mut deferred).await;
+            self.reconcile_if_due(&mut st, &current).await;
+            self.wait(&mut st, &current, &mut poll, &mut resync).await;
+        }
+    }
+
+    /// Reads the manifest when its file changed; schedules follow the spec.
+    fn reload(&self, st: &mut LoopState) {
+        let fp = fingerprint(&self.file);
+        if fp != st.seen {
+            st.seen = fp;
+            match self.load() {
+                Ok((p, validated)) => {
+                    // Schedules follow the spec: restarted only when it changed.
+                    if st.current_spec.as_ref() != Some(&validated) {
+                        for h in st.schedules.drain(..) {
+                            h.abort();
                         }
-                        _ => {}
-                    },
-                    Some(Err(e)) => {
-                        warn!(error = %e, "events stream failed; resubscribing");
-                        events = None;
-                        need_reconcile = true;
-                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        st.schedules =
+                            schedules::spawn(self.engine.clone(), &validated, self.metrics.clone());
+                        st.schedules.extend(wal::spawn(
+                            self.engine.clone(),
+                            &validated,
+                            self.metrics.clone(),
+                            &self.opts.state_dir,
+                        ));
+                        st.schedules.extend(drills::spawn(
+                            &validated,
+                            &self.file,
+                            &self.opts.state_dir,
+                            if self.engine.direct_volume_io() {
+                                crate::docker::VolumeIo::Auto
+                            } else {
+                                crate::docker::VolumeIo::Engine
+                            },
+                            self.metrics.clone(),
+                        ));
+                        st.current_spec = Some(validated);
                     }
-                    None => {
-                        events = None;
-                        need_reconcile = true;
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                },
-                _ = poll.tick() => {}
-                _ = resync.tick() => {
-                    need_reconcile = true;
-                    self.check_unhealthy(&current, &mut histories, &mut deferred).await;
-                }
-                _ = async {
-                    match next_deferred {
-                        Some(at) => tokio::time::sleep_until(at.into()).await,
-                        None => std::future::pending().await,
-                    }
-                } => {
-                    let due: Vec<String> = deferred.iter().filter(|(_, t)| **t <= Instant::now()).map(|(c, _)| c.clone()).collect();
-                    for c in due {
-                        deferred.remove(&c);
-                        self.on_unhealthy(&current, &c, &mut histories, &mut deferred).await;
+                    if st.plan.as_deref() != Some(&p) {
+                        info!(file = %self.file.display(), stack = %p.stack, "manifest loaded");
+                        st.plan = Some(Arc::new(p));
+                        st.need_reconcile = true;
                     }
                 }
-                _ = async {
-                    match next_retry {
-                        Some(at) if need_reconcile => tokio::time::sleep_until(at).await,
-                        _ => std::future::pending().await,
+                Err(msg) => {
+                    // Keep running what was last valid; wait for the next edit.
+                    error!(file = %self.file.display(), "{msg}");
+                    if let Some(p) = &st.plan {
+                        self.metrics
+                            .spec_valid
+                            .get_or_create(&StackLabel {
+                                stack: p.stack.clone(),
+                            })
+                            .set(0);
                     }
-                } => {}
+                    if !st.first_done {
+                        st.first_done = true;
+                        self.mark_first_sync();
+                    }
+                }
             }
+        }
+    }
+
+    /// Reconciles when asked and not backing off, unless an in-place restore owns the stack.
+    async fn reconcile_if_due(&self, st: &mut LoopState, current: &Arc<Plan>) {
+        let due = st.need_reconcile
+            && st
+                .next_retry
+                .is_none_or(|t| t <= tokio::time::Instant::now());
+        // An in-place restore owns the stack's containers until it finishes.
+        let paused = due && crate::maintenance::active(&self.opts.state_dir, &current.stack);
+        if due && paused != st.in_maintenance {
+            st.in_maintenance = paused;
+            if paused {
+                info!(stack = %current.stack, "stack is being restored in place; not reconciling until it finishes");
+            } else {
+                info!(stack = %current.stack, "in-place restore finished; reconciling");
+            }
+        }
+        if paused {
+            st.next_retry = Some(tokio::time::Instant::now() + Duration::from_secs(2));
+        } else if due {
+            st.need_reconcile = false;
+            match self.reconcile(current).await {
+                Ok(()) => {
+                    st.retry_backoff = Duration::from_secs(1);
+                    st.next_retry = None;
+                }
+                Err(_) => {
+                    st.need_reconcile = true;
+                    st.next_retry = Some(tokio::time::Instant::now() + st.retry_backoff);
+                    st.retry_backoff = (st.retry_backoff * 2).min(Duration::from_secs(60));
+                }
+            }
+            if !st.first_done {
+                st.first_done = true;
+                self.mark_first_sync();
+            }
+        }
+    }
+
+    /// Until an event, a resync, a deferred restart or a retry is due.
+    async fn wait(
+        &self,
+        st: &mut LoopState,
+        current: &Arc<Plan>,
+        poll: &mut tokio::time::Interval,
+        resync: &mut tokio::time::Interval,
+    ) {
+        let Some((_, stream)) = st.events.as_mut() else {
+            return;
+        };
+        let next_deferred = st.deferred.values().min().copied();
+        tokio::select! {
+            ev = stream.recv() => match ev {
+                Some(Ok(ev)) => match ev.action.as_str() {
+                    "destroy" => st.need_reconcile = true,
+                    "health_status: unhealthy" if !ev.component.is_empty() => {
+                        self.on_unhealthy(current, &ev.component, &mut st.histories, &mut st.deferred).await;
+                    }
+                    _ => {}
+                },
+                Some(Err(e)) => {
+                    warn!(error = %e, "st.events stream failed; resubscribing");
+                    st.events = None;
+                    st.need_reconcile = true;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                None => {
+                    st.events = None;
+                    st.need_reconcile = true;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            },
+            _ = poll.tick() => {}
+            _ = resync.tick() => {
+                st.need_reconcile = true;
+                self.check_unhealthy(current, &mut st.histories, &mut st.deferred).await;
+            }
+            _ = async {
+                match next_deferred {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let due: Vec<String> = st.deferred.iter().filter(|(_, t)| **t <= Instant::now()).map(|(c, _)| c.clone()).collect();
+                for c in due {
+                    st.deferred.remove(&c);
+                    self.on_unhealthy(current, &c, &mut st.histories, &mut st.deferred).await;
+                }
+            }
+            _ = async {
+                match st.next_retry {
+                    Some(at) if st.need_reconcile => tokio::time::sleep_until(at).await,
+                    _ => std::future::pending().await,
+                }
+            } => {}
         }
     }
 
