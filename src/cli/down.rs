@@ -3,7 +3,7 @@ use std::path::Path;
 
 use super::common::{connect, load};
 use super::{CliError, FileArg};
-use crate::docker::apply::down;
+use crate::docker::down::down;
 use crate::docker::progress::Lines;
 use crate::secrets::SecretStore;
 

@@ -3,7 +3,6 @@
 //! readiness. Independent components proceed concurrently.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,8 +14,10 @@ use super::diff::{diff, Step, PENDING_SUFFIX};
 use super::engine::{Engine, EngineEvent, Health, ObservedContainer};
 use super::error::{ignore_not_found, DockerError};
 use super::health::wait_healthy;
+use super::preflight::{port_error, preflight};
 use super::progress::Reporter;
 use super::render::{container_body, container_hash, files_tar};
+use super::tiers::{awaited_components, dependents, lead_components, Countdown};
 use crate::plan::names::{network_name, volume_name};
 use crate::plan::{Component, Condition, Plan};
 use crate::secrets::Resolved;
@@ -36,6 +37,9 @@ impl ApplyReport {
         self.steps.len()
     }
 }
+
+/// A component's task's end: (healthy, when it was ready), by component name.
+type ComponentResult = (String, Result<(bool, Instant), DockerError>);
 
 #[derive(Debug, Clone, PartialEq)]
 enum Ready {
@@ -97,7 +101,7 @@ impl<E: Engine> Applier<E> {
                 ready_after: BTreeMap::new(),
             });
         }
-        self.preflight(&steps, &by_name).await?;
+        preflight(self.engine.as_ref(), &self.plan, &steps, &by_name).await?;
 
         if steps
             .iter()
@@ -105,6 +109,14 @@ impl<E: Engine> Applier<E> {
         {
             self.ensure_network_and_volumes(&volumes).await?;
         }
+        self.remove_leftovers(&steps).await?;
+
+        let results = self.run_components(&steps, &hashes, &by_name).await;
+        outcome(results, steps, start)
+    }
+
+    /// Removes containers that are not (or no longer) in the plan.
+    async fn remove_leftovers(&self, steps: &[Step]) -> Result<(), DockerError> {
         let removals = steps.iter().filter_map(|s| match s {
             Step::Remove { container, reason } => Some((container.clone(), *reason)),
             _ => None,
@@ -118,7 +130,16 @@ impl<E: Engine> Applier<E> {
             }
         }))
         .await?;
+        Ok(())
+    }
 
+    /// Runs every component as its own task, gated on its dependencies and start tiers.
+    async fn run_components(
+        &self,
+        steps: &[Step],
+        hashes: &BTreeMap<String, String>,
+        by_name: &HashMap<String, ObservedContainer>,
+    ) -> Vec<ComponentResult> {
         // Subscribe before anything starts, so no health event can be missed.
         let (tx, _) = broadcast::channel::<EngineEvent>(256);
         let mut stream = self.engine.events(&self.plan.stack, None);
@@ -198,31 +219,7 @@ impl<E: Engine> Applier<E> {
         });
         let results = join_all(tasks).await;
         feeder.abort();
-        let mut ready_after = BTreeMap::new();
-        let mut first_error = None;
-        for (name, r) in results {
-            match r {
-                Ok((_, at)) => {
-                    ready_after.insert(name, at.saturating_duration_since(start));
-                }
-                Err(e) => {
-                    // A dependency failure is a consequence; report the root cause.
-                    if first_error.is_none()
-                        || matches!(first_error, Some(DockerError::DependencyFailed { .. }))
-                    {
-                        first_error = Some(e);
-                    }
-                }
-            }
-        }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(ApplyReport {
-                steps,
-                duration: start.elapsed(),
-                ready_after,
-            }),
-        }
+        results
     }
 
     /// The stack's network and every volume of the plan that is not in `existing`.
@@ -406,45 +403,38 @@ impl<E: Engine> Applier<E> {
     async fn start(&self, c: &Component, name: &str) -> Result<(), DockerError> {
         self.engine.start(name).await.map_err(|e| port_error(e, c))
     }
+}
 
-    /// Everything that can be known to fail is checked before anything changes.
-    async fn preflight(
-        &self,
-        steps: &[Step],
-        by_name: &HashMap<String, ObservedContainer>,
-    ) -> Result<(), DockerError> {
-        let needs_image: Vec<&Component> = steps
-            .iter()
-            .filter(|s| matches!(s, Step::Create { .. } | Step::Recreate { .. }))
-            .filter_map(|s| s.component().and_then(|n| self.plan.component(n)))
-            .collect();
-        let mut images: Vec<&str> = needs_image.iter().map(|c| c.image.as_str()).collect();
-        images.sort_unstable();
-        images.dedup();
-        try_join_all(images.into_iter().map(|i| self.engine.ensure_image(i))).await?;
-        for s in steps {
-            let Some(c) = s.component().and_then(|n| self.plan.component(n)) else {
-                continue;
-            };
-            let running = by_name
-                .get(&self.plan.object_name(&c.name))
-                .is_some_and(|o| o.state == "running");
-            if running {
-                continue;
+/// The apply's report, or its root cause (a dependency failure is only a consequence).
+fn outcome(
+    results: Vec<ComponentResult>,
+    steps: Vec<Step>,
+    start: Instant,
+) -> Result<ApplyReport, DockerError> {
+    let mut ready_after = BTreeMap::new();
+    let mut first_error = None;
+    for (name, r) in results {
+        match r {
+            Ok((_, at)) => {
+                ready_after.insert(name, at.saturating_duration_since(start));
             }
-            for p in &c.ports {
-                if let Some(publish) = &p.publish {
-                    if TcpListener::bind((publish.host_ip.as_str(), publish.host_port)).is_err() {
-                        return Err(DockerError::PortInUse {
-                            component: c.name.clone(),
-                            host_ip: publish.host_ip.clone(),
-                            port: publish.host_port,
-                        });
-                    }
+            Err(e) => {
+                // A dependency failure is a consequence; report the root cause.
+                if first_error.is_none()
+                    || matches!(first_error, Some(DockerError::DependencyFailed { .. }))
+                {
+                    first_error = Some(e);
                 }
             }
         }
-        Ok(())
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(ApplyReport {
+            steps,
+            duration: start.elapsed(),
+            ready_after,
+        }),
     }
 }
 
@@ -453,119 +443,6 @@ impl<E: Engine> Applier<E> {
 struct Gates {
     deps: Vec<(String, Condition, watch::Receiver<Ready>)>,
     started: Option<Countdown>,
-}
-
-/// One component's share of a count of components still booting (leads) or starting
-/// (awaited ones); dropping it (done or failed) releases whatever was held back behind it.
-struct Countdown(Arc<watch::Sender<usize>>);
-
-impl Drop for Countdown {
-    fn drop(&mut self) {
-        self.0
-            .send_modify(|booting| *booting = booting.saturating_sub(1));
-    }
-}
-
-/// Components other components depend on, leads aside.
-fn awaited_components(plan: &Plan, leads: &[String]) -> Vec<String> {
-    plan.components
-        .iter()
-        .filter(|c| !leads.contains(&c.name) && dependents(plan, &c.name).next().is_some())
-        .map(|c| c.name.clone())
-        .collect()
-}
-
-/// The components that depend on `name`.
-fn dependents<'a>(plan: &'a Plan, name: &'a str) -> impl Iterator<Item = &'a Component> {
-    plan.components
-        .iter()
-        .filter(move |o| o.depends_on.iter().any(|d| d.component == name))
-}
-
-/// Components with no dependencies that head the longest dependency chains.
-fn lead_components(plan: &Plan) -> Vec<String> {
-    // Components are in dependency order, so walking backwards sees dependents first.
-    let mut chain: HashMap<&str, usize> = HashMap::new();
-    for c in plan.components.iter().rev() {
-        let below = dependents(plan, &c.name)
-            .map(|o| chain.get(o.name.as_str()).copied().unwrap_or(1))
-            .max()
-            .unwrap_or(0);
-        chain.insert(c.name.as_str(), below + 1);
-    }
-    let longest = chain.values().copied().max().unwrap_or(0);
-    if longest < 2 {
-        return Vec::new();
-    }
-    plan.components
-        .iter()
-        .filter(|c| c.depends_on.is_empty() && chain.get(c.name.as_str()) == Some(&longest))
-        .map(|c| c.name.clone())
-        .collect()
-}
-
-/// The engine reports a taken port as a 500 with "address already in use".
-fn port_error(e: DockerError, c: &Component) -> DockerError {
-    match &e {
-        DockerError::Engine { message, .. }
-            if message.contains("address already in use")
-                || message.contains("port is already allocated") =>
-        {
-            let publish = c.ports.iter().find_map(|p| p.publish.clone());
-            match publish {
-                Some(p) => DockerError::PortInUse {
-                    component: c.name.clone(),
-                    host_ip: p.host_ip,
-                    port: p.host_port,
-                },
-                None => e,
-            }
-        }
-        _ => e,
-    }
-}
-
-/// Stops and removes every container of the stack (dependents first), then its network.
-/// Volumes are removed only when `volumes` is true.
-pub async fn down<E: Engine>(
-    engine: &E,
-    plan: &Plan,
-    volumes: bool,
-    reporter: &dyn Reporter,
-) -> Result<usize, DockerError> {
-    let observed = engine.list_containers(&plan.stack).await?;
-    let order: Vec<String> = plan
-        .components
-        .iter()
-        .rev()
-        .map(|c| plan.object_name(&c.name))
-        .collect();
-    let mut removed = 0;
-    // Dependents first: containers in reverse plan order, then anything else of the stack.
-    let mut names: Vec<&ObservedContainer> = observed.iter().collect();
-    names.sort_by_key(|o| {
-        order
-            .iter()
-            .position(|n| *n == o.name)
-            .unwrap_or(usize::MAX)
-    });
-    for o in names {
-        let grace = plan
-            .component(&o.component)
-            .map_or(10, |c| c.stop_grace_secs);
-        reporter.report(&o.component, "stopping");
-        ignore_not_found(engine.stop(&o.name, grace).await)?;
-        ignore_not_found(engine.remove(&o.name).await)?;
-        removed += 1;
-    }
-    ignore_not_found(engine.remove_network(&network_name(&plan.stack)).await)?;
-    if volumes {
-        for v in engine.list_volumes(&plan.stack).await? {
-            reporter.report(&v, "removing volume");
-            ignore_not_found(engine.remove_volume(&v).await)?;
-        }
-    }
-    Ok(removed)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use chrono::Utc;
 use super::runbook::{keep_report, record, smoke_checks, steps, write_markers};
 use super::{new_id, DrillError, Options, Report};
 use crate::api::ValidatedStack;
-use crate::docker::apply::down;
+use crate::docker::down::down;
 use crate::docker::progress::Lines;
 use crate::docker::BollardEngine;
 use crate::plan::{self, Plan};
