@@ -2,6 +2,7 @@
 //! networks, volumes, images, exec, events), and their bollard implementation
 //! (`bollard`). Everything above speaks in components and typed errors, never in HTTP.
 
+mod bollard_exec;
 mod bollard_impl;
 
 pub use bollard_impl::{health_from_status, set_volume_io, BollardEngine, VolumeIo};
