@@ -87,29 +87,7 @@ fn service(plan: &Plan, c: &Component, files: &mut Vec<ExportFile>) -> Map<Strin
         let env: BTreeMap<&String, String> = c.env.iter().map(|(k, v)| (k, esc(v))).collect();
         s.insert("environment".into(), json!(env));
     }
-    let mut volumes = Vec::new();
-    for m in &c.mounts {
-        volumes.push(match m {
-            Mount::Volume { volume, path } => format!("{volume}:{path}"),
-            Mount::Host { host_path, path } => format!("{host_path}:{path}:ro"),
-        });
-    }
-    for f in &c.files {
-        let rel = format!("files/{}/{}", c.name, f.name);
-        volumes.push(format!("./{rel}:{}:ro", f.path));
-        files.push(ExportFile {
-            path: rel,
-            content: f.content.clone(),
-            secret: false,
-        });
-    }
-    for m in &c.secrets {
-        volumes.push(format!(
-            "./{}:{}:ro",
-            secret_path(&m.secret, &m.key),
-            m.path
-        ));
-    }
+    let volumes = volumes(c, files);
     if !volumes.is_empty() {
         s.insert("volumes".into(), json!(volumes));
     }
@@ -134,18 +112,7 @@ fn service(plan: &Plan, c: &Component, files: &mut Vec<ExportFile>) -> Map<Strin
         s.insert("expose".into(), json!(exposed));
     }
     if let Some(h) = &c.health {
-        let mut test = vec![if h.shell { "CMD-SHELL" } else { "CMD" }.to_string()];
-        test.extend(h.command.iter().map(|x| esc(x)));
-        s.insert(
-            "healthcheck".into(),
-            json!({
-                "test": test,
-                "interval": format!("{}ms", h.interval_ms),
-                "timeout": format!("{}ms", h.timeout_ms),
-                "retries": h.retries,
-                "start_period": format!("{}ms", h.start_period_ms),
-            }),
-        );
+        s.insert("healthcheck".into(), healthcheck(h));
     }
     if !c.depends_on.is_empty() {
         let deps: Map<String, Value> = c
@@ -180,6 +147,48 @@ fn service(plan: &Plan, c: &Component, files: &mut Vec<ExportFile>) -> Map<Strin
         json!({"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}),
     );
     s
+}
+
+/// The plan's mounts, config files and secret files as the service's volumes; the config
+/// files go to `files`.
+fn volumes(c: &Component, files: &mut Vec<ExportFile>) -> Vec<String> {
+    let mut volumes = Vec::new();
+    for m in &c.mounts {
+        volumes.push(match m {
+            Mount::Volume { volume, path } => format!("{volume}:{path}"),
+            Mount::Host { host_path, path } => format!("{host_path}:{path}:ro"),
+        });
+    }
+    for f in &c.files {
+        let rel = format!("files/{}/{}", c.name, f.name);
+        volumes.push(format!("./{rel}:{}:ro", f.path));
+        files.push(ExportFile {
+            path: rel,
+            content: f.content.clone(),
+            secret: false,
+        });
+    }
+    for m in &c.secrets {
+        volumes.push(format!(
+            "./{}:{}:ro",
+            secret_path(&m.secret, &m.key),
+            m.path
+        ));
+    }
+    volumes
+}
+
+/// The plan's health check as compose writes it.
+fn healthcheck(h: &crate::plan::HealthCheck) -> Value {
+    let mut test = vec![if h.shell { "CMD-SHELL" } else { "CMD" }.to_string()];
+    test.extend(h.command.iter().map(|x| esc(x)));
+    json!({
+        "test": test,
+        "interval": format!("{}ms", h.interval_ms),
+        "timeout": format!("{}ms", h.timeout_ms),
+        "retries": h.retries,
+        "start_period": format!("{}ms", h.start_period_ms),
+    })
 }
 
 /// Where the exported stack's manifest is, beside docker-compose.yml and in the shipper.

@@ -49,6 +49,48 @@ pub fn secret_name(plan: &Plan, secret: &str) -> String {
 
 /// Adds `c` as a container of the pod.
 pub fn add_container(parts: &mut PodParts, plan: &Plan, c: &Component, mode: VolumeMode) {
+    let mounts = mounts(parts, plan, c, mode);
+    let ports: Vec<ContainerPort> = c
+        .ports
+        .iter()
+        .map(|p| ContainerPort {
+            name: Some(p.name.clone()),
+            container_port: i32::from(p.container_port),
+            protocol: Some("TCP".into()),
+            ..Default::default()
+        })
+        .collect();
+    let env: Vec<EnvVar> = c
+        .env
+        .iter()
+        .map(|(k, v)| EnvVar {
+            name: k.clone(),
+            value: Some(v.clone()),
+            value_from: None,
+        })
+        .collect();
+    let (startup, readiness, liveness) = match &c.health {
+        Some(h) => probes(h),
+        None => (None, None, None),
+    };
+    parts.containers.push(Container {
+        name: c.name.clone(),
+        image: Some(c.image.clone()),
+        args: c.args.clone(),
+        env: (!env.is_empty()).then_some(env),
+        ports: (!ports.is_empty()).then_some(ports),
+        volume_mounts: (!mounts.is_empty()).then_some(mounts),
+        startup_probe: startup,
+        readiness_probe: readiness,
+        liveness_probe: liveness,
+        resources: resources(&c.resources),
+        ..Default::default()
+    });
+}
+
+/// The container's mounts (secrets and config files as single files, volumes, read-only
+/// host paths), adding the pod volumes they need to `parts`.
+fn mounts(parts: &mut PodParts, plan: &Plan, c: &Component, mode: VolumeMode) -> Vec<VolumeMount> {
     let mut mounts = Vec::new();
     for s in &c.secrets {
         let vol = format!("secret-{}", s.secret);
@@ -125,42 +167,7 @@ pub fn add_container(parts: &mut PodParts, plan: &Plan, c: &Component, mode: Vol
             }
         }
     }
-    let ports: Vec<ContainerPort> = c
-        .ports
-        .iter()
-        .map(|p| ContainerPort {
-            name: Some(p.name.clone()),
-            container_port: i32::from(p.container_port),
-            protocol: Some("TCP".into()),
-            ..Default::default()
-        })
-        .collect();
-    let env: Vec<EnvVar> = c
-        .env
-        .iter()
-        .map(|(k, v)| EnvVar {
-            name: k.clone(),
-            value: Some(v.clone()),
-            value_from: None,
-        })
-        .collect();
-    let (startup, readiness, liveness) = match &c.health {
-        Some(h) => probes(h),
-        None => (None, None, None),
-    };
-    parts.containers.push(Container {
-        name: c.name.clone(),
-        image: Some(c.image.clone()),
-        args: c.args.clone(),
-        env: (!env.is_empty()).then_some(env),
-        ports: (!ports.is_empty()).then_some(ports),
-        volume_mounts: (!mounts.is_empty()).then_some(mounts),
-        startup_probe: startup,
-        readiness_probe: readiness,
-        liveness_probe: liveness,
-        resources: resources(&c.resources),
-        ..Default::default()
-    });
+    mounts
 }
 
 fn file_mount(volume: &str, path: &str, key: &str) -> VolumeMount {
