@@ -22,7 +22,7 @@ use super::crypto::Key;
 use super::error::ProtectError;
 use super::pipeline::{self, Compression, CHUNK};
 use super::store::ObjectStore;
-use super::wal::{self, WalKind};
+use super::wal::{self, Segment, WalKind};
 
 /// WAL pages are 8 KiB: a partial segment is trimmed to its last non-zero page.
 const WAL_PAGE: usize = 8192;
@@ -89,7 +89,12 @@ pub struct Shipper<S: ObjectStore> {
     /// The partial last shipped: (kind, size, mtime) and its key.
     last_partial: Option<(WalKind, u64, SystemTime, String)>,
     /// Partial objects in the store that a newer upload supersedes.
-    stale_partials: Vec<String>,
+    /// Partials in the store that a newer object may supersede: deleted once the store holds
+    /// the same segment complete or a newer partial of it, never before (a partial of a
+    /// timeline an in-place restore left is the only copy of that timeline's tail).
+    stale_partials: Vec<(Segment, String)>,
+    /// Segments the store held complete when this shipper started.
+    complete_at_start: Vec<Segment>,
     seeded: bool,
 }
 
@@ -101,6 +106,7 @@ impl<S: ObjectStore> Shipper<S> {
             status,
             last_partial: None,
             stale_partials: Vec::new(),
+            complete_at_start: Vec::new(),
             seeded: false,
         }
     }
@@ -137,13 +143,13 @@ impl<S: ObjectStore> Shipper<S> {
     /// One pass: everything complete in WAL order, then the partial if it changed.
     pub async fn tick(&mut self) -> Result<(), ProtectError> {
         if !self.seeded {
-            // Partials of an earlier run are superseded by the first new upload.
-            self.stale_partials = wal::list(self.store.as_ref(), &self.cfg.stack)
-                .await?
-                .into_iter()
-                .filter(|o| matches!(o.kind, WalKind::Partial(_)))
-                .map(|o| o.key)
-                .collect();
+            for o in wal::list(self.store.as_ref(), &self.cfg.stack).await? {
+                match o.kind {
+                    WalKind::Partial(seg) => self.stale_partials.push((seg, o.key)),
+                    WalKind::Segment(seg) => self.complete_at_start.push(seg),
+                    WalKind::History(_) => {}
+                }
+            }
             self.seeded = true;
         }
         // The pass makes the store hold what the spool had when it was scanned, not at the
@@ -185,6 +191,8 @@ impl<S: ObjectStore> Shipper<S> {
         .buffered(self.cfg.parallel.max(1));
         futures::pin_mut!(uploads);
         let mut shipped_any = false;
+        // Segments the store now holds complete, or holds a newer partial of.
+        let mut covered: Vec<Segment> = std::mem::take(&mut self.complete_at_start);
         while let Some(done) = uploads.next().await {
             let (f, _key) = done?;
             // Stored first, then removed: a crash in between only re-ships the same bytes.
@@ -194,6 +202,9 @@ impl<S: ObjectStore> Shipper<S> {
                 }
             }
             shipped_any = true;
+            if let WalKind::Segment(seg) = f.kind {
+                covered.push(seg);
+            }
             self.update(|s| {
                 s.files_shipped += 1;
                 s.bytes_shipped += f.size;
@@ -203,13 +214,18 @@ impl<S: ObjectStore> Shipper<S> {
         }
         if let Some(p) = partial.filter(|_| partial_changed) {
             let Some(key) = ship_partial(self.store.as_ref(), &self.cfg, &p).await? else {
+                // What this pass covered still counts at the next one.
+                self.complete_at_start = covered;
                 return Ok(());
             };
-            self.stale_partials.retain(|k| k != &key);
-            if let Some((_, _, _, old)) = self.last_partial.take() {
-                if old != key {
-                    self.stale_partials.push(old);
+            self.stale_partials.retain(|(_, k)| k != &key);
+            if let Some((kind, _, _, old)) = self.last_partial.take() {
+                if let (true, WalKind::Partial(seg)) = (old != key, kind) {
+                    self.stale_partials.push((seg, old));
                 }
+            }
+            if let WalKind::Partial(seg) = p.kind {
+                covered.push(seg);
             }
             self.last_partial = Some((p.kind, p.size, p.modified, key));
             self.update(|s| {
@@ -220,10 +236,15 @@ impl<S: ObjectStore> Shipper<S> {
             shipped_any = true;
         }
         if shipped_any {
-            // Only now is every older partial covered by something newer in the store.
-            for key in std::mem::take(&mut self.stale_partials) {
+            let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.stale_partials)
+                .into_iter()
+                .partition(|(seg, _)| covered.contains(seg));
+            self.stale_partials = kept;
+            for (_, key) in gone {
                 self.store.delete(&key).await?;
             }
+        } else {
+            self.complete_at_start = covered;
         }
         self.update(|s| {
             s.synced_at = Some(scanned_at);

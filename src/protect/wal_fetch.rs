@@ -323,4 +323,51 @@ mod tests {
         let err = fetch_raw(store.as_ref(), &all[0], None).await.unwrap_err();
         assert!(err.to_string().contains(&all[0].key), "{err}");
     }
+
+    /// After an in-place restore the stack writes a new timeline; the old timeline's last
+    /// partial is the only copy of its tail, so a new shipper (the daemon restarted, the
+    /// spool emptied) must not delete it when it ships the new timeline's WAL.
+    #[tokio::test]
+    async fn a_partial_of_a_left_timeline_outlives_the_new_timelines_uploads() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("spool");
+        std::fs::create_dir(&spool).unwrap();
+        let store = Arc::new(FsStore::new(dir.path().join("store")));
+        let old = Segment {
+            timeline: 1,
+            number: 4,
+        };
+        let old_partial = spool.join(format!("{}.partial", old.name()));
+        std::fs::write(&old_partial, segment_bytes(5, 12_000)).unwrap();
+        let (mut first, _) = shipper(store.clone(), &spool, u64::MAX);
+        first.tick().await.unwrap();
+        // The restore empties the spool; timeline 2 starts in the same segment number.
+        std::fs::remove_file(&old_partial).unwrap();
+        let new = Segment {
+            timeline: 2,
+            number: 4,
+        };
+        std::fs::write(
+            spool.join(new.name()),
+            segment_bytes(6, SEGMENT_SIZE as usize),
+        )
+        .unwrap();
+        std::fs::write(
+            spool.join(format!("{}.partial", new.next().name())),
+            segment_bytes(7, 100),
+        )
+        .unwrap();
+        let (mut second, _) = shipper(store.clone(), &spool, u64::MAX);
+        second.tick().await.unwrap();
+        let kinds: Vec<WalKind> = wal::list(store.as_ref(), "s")
+            .await
+            .unwrap()
+            .iter()
+            .map(|o| o.kind)
+            .collect();
+        assert!(kinds.contains(&WalKind::Partial(old)), "{kinds:?}");
+        let all = wal::list(store.as_ref(), "s").await.unwrap();
+        let (chain, gap) = wal::chain(&all, old);
+        assert_eq!((chain.len(), gap), (1, None));
+    }
 }
