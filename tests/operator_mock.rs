@@ -560,13 +560,7 @@ async fn the_charts_rbac_is_exactly_what_the_code_calls() {
     let bad = stack(&example().replace("storage: 50Gi", "storage: 50Gx"), 4);
     register(&fake, &bad);
     reconcile_once(&bad, &ctx).await.unwrap();
-    let mut used: std::collections::BTreeSet<_> = fake
-        .log
-        .lock()
-        .unwrap()
-        .iter()
-        .flat_map(|l| l.needs.clone())
-        .collect();
+    let mut used = fake.permissions_used();
     // The Recorder patches an event instead of creating it when it repeats.
     used.insert(("events.k8s.io".into(), "events".into(), "patch".into()));
     // The Controller lists and watches the AppStacks and every kind it owns.
@@ -635,13 +629,7 @@ async fn the_charts_rbac_is_exactly_what_the_code_calls() {
     };
     try_acquire(&api, &cfg).await.unwrap();
     try_acquire(&api, &cfg).await.unwrap();
-    let used: std::collections::BTreeSet<_> = fake
-        .log
-        .lock()
-        .unwrap()
-        .iter()
-        .flat_map(|l| l.needs.clone())
-        .collect();
+    let used = fake.permissions_used();
     assert_eq!(
         used,
         rules("charts/appstack-operator/files/lease-rules.yaml")

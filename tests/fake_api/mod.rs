@@ -116,6 +116,16 @@ impl FakeApi {
             .collect()
     }
 
+    /// Every permission the logged requests needed.
+    pub fn permissions_used(&self) -> BTreeSet<Permission> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|l| l.needs.clone())
+            .collect()
+    }
+
     pub fn clear_log(&self) {
         self.log.lock().unwrap().clear();
     }
