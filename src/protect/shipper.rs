@@ -140,18 +140,38 @@ impl<S: ObjectStore> Shipper<S> {
         }
     }
 
+    /// Once per shipper: what the store holds already (partials that newer uploads may
+    /// supersede, complete segments that supersede partials of theirs).
+    async fn seed(&mut self) -> Result<(), ProtectError> {
+        if self.seeded {
+            return Ok(());
+        }
+        for o in wal::list(self.store.as_ref(), &self.cfg.stack).await? {
+            match o.kind {
+                WalKind::Partial(seg) => self.stale_partials.push((seg, o.key)),
+                WalKind::Segment(seg) => self.complete_at_start.push(seg),
+                WalKind::History(_) => {}
+            }
+        }
+        self.seeded = true;
+        Ok(())
+    }
+
+    /// Deletes the stale partials of `covered` segments; the others wait.
+    async fn retire_covered(&mut self, covered: &[Segment]) -> Result<(), ProtectError> {
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.stale_partials)
+            .into_iter()
+            .partition(|(seg, _)| covered.contains(seg));
+        self.stale_partials = kept;
+        for (_, key) in gone {
+            self.store.delete(&key).await?;
+        }
+        Ok(())
+    }
+
     /// One pass: everything complete in WAL order, then the partial if it changed.
     pub async fn tick(&mut self) -> Result<(), ProtectError> {
-        if !self.seeded {
-            for o in wal::list(self.store.as_ref(), &self.cfg.stack).await? {
-                match o.kind {
-                    WalKind::Partial(seg) => self.stale_partials.push((seg, o.key)),
-                    WalKind::Segment(seg) => self.complete_at_start.push(seg),
-                    WalKind::History(_) => {}
-                }
-            }
-            self.seeded = true;
-        }
+        self.seed().await?;
         // The pass makes the store hold what the spool had when it was scanned, not at the
         // pass's end: WAL written during the uploads is not covered yet.
         let scanned_at = Utc::now();
@@ -180,9 +200,10 @@ impl<S: ObjectStore> Shipper<S> {
             tracing::warn!(stack = %self.cfg.stack, bytes = waiting, threshold = self.cfg.alert_bytes, "WAL spool above its alert threshold");
         }
 
+        let (store, cfg) = (self.store.clone(), self.cfg.clone());
         let uploads = futures::stream::iter(complete.into_iter().map(|f| {
-            let store = self.store.clone();
-            let cfg = self.cfg.clone();
+            let store = store.clone();
+            let cfg = cfg.clone();
             async move {
                 let key = ship_complete(store.as_ref(), &cfg, &f).await?;
                 Ok::<_, ProtectError>((f, key))
@@ -236,13 +257,7 @@ impl<S: ObjectStore> Shipper<S> {
             shipped_any = true;
         }
         if shipped_any {
-            let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.stale_partials)
-                .into_iter()
-                .partition(|(seg, _)| covered.contains(seg));
-            self.stale_partials = kept;
-            for (_, key) in gone {
-                self.store.delete(&key).await?;
-            }
+            self.retire_covered(&covered).await?;
         } else {
             self.complete_at_start = covered;
         }
