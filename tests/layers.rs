@@ -82,15 +82,22 @@ fn paths_after(text: &str, prefix: &str) -> Vec<Vec<String>> {
             continue;
         }
         let rest = &text[i + prefix.len()..];
-        let segments: Vec<String> = rest
-            .split("::")
-            .map(|s| {
-                s.chars()
-                    .take_while(|c| c.is_alphanumeric() || *c == '_')
-                    .collect::<String>()
-            })
-            .take_while(|s| !s.is_empty())
-            .collect();
+        // `a::b::C;` → [a, b, C]: a path ends at the first segment followed by anything else.
+        let mut segments: Vec<String> = Vec::new();
+        for piece in rest.split("::") {
+            let name: String = piece
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if name.is_empty() {
+                break;
+            }
+            let whole = name.len() == piece.len();
+            segments.push(name);
+            if !whole {
+                break;
+            }
+        }
         if !segments.is_empty() {
             out.push(segments);
         }
