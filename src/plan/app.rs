@@ -150,11 +150,18 @@ pub(super) fn cms(stack: &ValidatedStack, parts: &mut Parts) {
     let Some(cms) = &stack.cms else { return };
     parts.secrets.push(Secret {
         name: "cms".into(),
-        keys: vec![generated("key"), generated("secret")],
+        keys: vec![
+            generated("key"),
+            generated("secret"),
+            generated("admin-password"),
+        ],
     });
     let mut c = http_component(stack, "cms", Role::Cms, &cms.app);
     let mut e = cms.app.env.clone();
     e.insert("PORT".into(), cms.app.port.to_string());
+    // Directus creates its first admin from these on an empty database (`bootstrap`).
+    e.entry("ADMIN_EMAIL".into())
+        .or_insert_with(|| d::CMS_ADMIN_EMAIL.into());
     if let Some(db) = &stack.database {
         e.extend(env([
             ("DB_CLIENT", "pg".to_string()),
@@ -195,6 +202,12 @@ pub(super) fn cms(stack: &ValidatedStack, parts: &mut Parts) {
         "secret",
         "/run/secrets/cms-secret",
         Some("SECRET_FILE"),
+    ));
+    c.secrets.push(secret_mount(
+        "cms",
+        "admin-password",
+        "/run/secrets/cms-admin-password",
+        Some("ADMIN_PASSWORD_FILE"),
     ));
     match &cms.uploads {
         v::Uploads::Volume { size_bytes, path } => {

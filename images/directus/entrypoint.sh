@@ -1,0 +1,8 @@
+#!/bin/sh
+# As Directus' own image does: install or migrate the schema (and create the first admin from
+# ADMIN_EMAIL / ADMIN_PASSWORD(_FILE) on an empty database), then serve. Directus reads every
+# setting X from the file named by X_FILE itself, so secrets stay out of the environment.
+set -e
+cd /directus
+node node_modules/directus/cli.js bootstrap
+exec node node_modules/directus/cli.js start
