@@ -528,7 +528,9 @@ async fn the_charts_rbac_is_exactly_what_the_code_calls() {
             instance: None,
         },
     ));
-    // Every path of the reconcile: create, no-op, change, prune, invalid (with an Event).
+    // Every path of the reconcile: create, no-op, change, prune, invalid (with an Event),
+    // and a Secret of an older release completed with the key it lacks.
+    plant_old_cms_secret(&fake);
     let mut s = first_sync(&fake, &ctx, &example()).await;
     reconcile_once(&s, &ctx).await.unwrap();
     s.spec.monitoring = None;
@@ -757,4 +759,47 @@ async fn the_operator_exits_when_its_lease_namespace_is_missing() {
             "{subject:?}: {stderr}"
         );
     }
+}
+
+/// The CMS Secret as a release before the generated admin password left it.
+fn plant_old_cms_secret(fake: &FakeApi) {
+    fake.objects
+        .lock()
+        .unwrap()
+        .entry("api/v1/namespaces/shop/secrets".into())
+        .or_default()
+        .insert(
+            "crm-cms".into(),
+            json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "crm-cms", "namespace": "shop", "labels": {"appstack.io/stack": "crm"}, "resourceVersion": "1"},
+                "stringData": {"key": "old-key", "secret": "old-secret"},
+                "type": "Opaque"
+            }),
+        );
+}
+
+/// A Secret of an older release gains only the generated key it lacks; its values stay.
+#[tokio::test]
+async fn an_existing_secret_gains_only_the_keys_it_lacks() {
+    let fake = Arc::new(FakeApi::with_bundle());
+    plant_old_cms_secret(&fake);
+    let ctx = context(operator(&fake), Leadership::always());
+    first_sync(&fake, &ctx, &example()).await;
+    let patches: Vec<Logged> = fake
+        .writes()
+        .into_iter()
+        .filter(|w| w.method == "PATCH" && w.path.ends_with("/secrets/crm-cms"))
+        .collect();
+    assert_eq!(patches.len(), 1, "{patches:?}");
+    let added = patches[0].body["stringData"].as_object().unwrap();
+    assert_eq!(
+        added.keys().collect::<Vec<_>>(),
+        vec!["admin-password"],
+        "{added:?}"
+    );
+    let objects = fake.objects.lock().unwrap();
+    let secret = &objects["api/v1/namespaces/shop/secrets"]["crm-cms"];
+    assert_eq!(secret["stringData"]["key"], "old-key");
+    assert_eq!(secret["stringData"]["secret"], "old-secret");
 }

@@ -1,6 +1,7 @@
 //! ConfigMaps (each component's rendered files, e.g. the Prometheus config and alert rules)
 //! and Secrets (generated credentials). Secrets are created once and never rotated: the
-//! controller creates one only when it is absent and never applies over it.
+//! controller creates one only when it is absent, and adds to an existing one only the
+//! generated keys a newer release introduced, never touching a value that is there.
 
 use std::collections::BTreeMap;
 
@@ -31,7 +32,11 @@ pub fn config_maps(plan: &Plan, owner: &Owner) -> Vec<ConfigMap> {
         .collect()
 }
 
-/// The stack's Secrets with freshly generated values (used only when they do not exist).
+/// Annotation naming a Secret's keys rendered from its other keys (they cannot be added to
+/// an existing Secret without its values, so a sync never adds them).
+pub const DERIVED_KEYS: &str = "appstack.io/derived-keys";
+
+/// The stack's Secrets with freshly generated values (used only where absent).
 pub fn secrets(
     plan: &Plan,
     owner: &Owner,
@@ -55,8 +60,21 @@ pub fn secrets(
                     values.insert(k.key.clone(), text);
                 }
             }
+            let derived: Vec<&str> = s
+                .keys
+                .iter()
+                .filter(|k| matches!(k.source, SecretSource::Template { .. }))
+                .map(|k| k.key.as_str())
+                .collect();
+            let mut metadata = meta(plan, owner, secret_name(plan, &s.name), stack_labels(plan));
+            if !derived.is_empty() {
+                metadata
+                    .annotations
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert(DERIVED_KEYS.into(), derived.join(","));
+            }
             Secret {
-                metadata: meta(plan, owner, secret_name(plan, &s.name), stack_labels(plan)),
+                metadata,
                 string_data: Some(values),
                 type_: Some("Opaque".into()),
                 ..Default::default()

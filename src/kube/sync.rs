@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, Resource, ResourceExt};
@@ -13,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::config::DERIVED_KEYS;
 use super::error::KubeError;
 use super::Children;
 use crate::plan::LABEL_STACK;
@@ -98,7 +100,7 @@ pub async fn sync(
     s.apply(service_accounts, Prune::Yes, &mut report).await?;
     s.apply(roles, Prune::Yes, &mut report).await?;
     s.apply(role_bindings, Prune::Yes, &mut report).await?;
-    s.create_missing(secrets, &mut report).await?;
+    s.create_or_complete(secrets, &mut report).await?;
     s.apply(config_maps, Prune::Yes, &mut report).await?;
     s.apply(claims, Prune::Never, &mut report).await?;
     s.apply(services, Prune::Yes, &mut report).await?;
@@ -175,27 +177,68 @@ impl Syncer<'_> {
         Ok(())
     }
 
-    async fn create_missing<K: Child>(
+    /// Creates absent Secrets; adds to an existing one only the generated keys it lacks
+    /// (a newer release's), leaving every present value as it is.
+    async fn create_or_complete(
         &self,
-        desired: &[K],
+        desired: &[Secret],
         report: &mut SyncReport,
     ) -> Result<(), KubeError> {
-        let api = self.api::<K>();
-        let existing = self.existing::<K>().await?;
+        let api = self.api::<Secret>();
+        let existing: BTreeMap<String, Secret> = api
+            .list(&self.selector())
+            .await?
+            .items
+            .into_iter()
+            .map(|s| (s.name_any(), s))
+            .collect();
         for d in desired {
             let name = d.name_any();
-            if existing.contains_key(&name) {
+            let Some(current) = existing.get(&name) else {
+                match api.create(&PostParams::default(), d).await {
+                    Ok(_) => report.created.push(format!("Secret/{name}")),
+                    // Created meanwhile (or not labelled as ours): never overwrite credentials.
+                    Err(kube::Error::Api(s)) if s.code == 409 => {}
+                    Err(e) => return Err(e.into()),
+                }
+                continue;
+            };
+            let missing = missing_keys(d, current);
+            if missing.is_empty() {
                 continue;
             }
-            match api.create(&PostParams::default(), d).await {
-                Ok(_) => report.created.push(format!("{}/{name}", K::kind(&()))),
-                // Created meanwhile (or not labelled as ours): never overwrite credentials.
-                Err(kube::Error::Api(s)) if s.code == 409 => {}
-                Err(e) => return Err(e.into()),
-            }
+            let body = serde_json::json!({ "stringData": missing });
+            api.patch(&name, &PatchParams::default(), &Patch::Merge(&body))
+                .await?;
+            report.applied.push(format!("Secret/{name}"));
         }
         Ok(())
     }
+}
+
+/// The generated values of `desired` whose keys `current` lacks (derived keys excluded).
+fn missing_keys(desired: &Secret, current: &Secret) -> BTreeMap<String, String> {
+    let derived: Vec<&str> = desired
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(DERIVED_KEYS))
+        .map(|v| v.split(',').collect())
+        .unwrap_or_default();
+    let present = |k: &str| {
+        current.data.as_ref().is_some_and(|d| d.contains_key(k))
+            || current
+                .string_data
+                .as_ref()
+                .is_some_and(|d| d.contains_key(k))
+    };
+    desired
+        .string_data
+        .iter()
+        .flatten()
+        .filter(|(k, _)| !present(k) && !derived.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// The object with `apiVersion`/`kind` set and its content hash as an annotation.

@@ -187,7 +187,14 @@ impl FakeApi {
                 return status_with(404, "NotFound", format!("namespaces \"{ns}\" not found"));
             }
         }
-        self.act(req.method, req.path, req.query, req.accept, req.body)
+        self.act(
+            req.method,
+            req.path,
+            req.query,
+            req.accept,
+            req.content_type,
+            req.body,
+        )
     }
 
     /// 403 for a verb the subject's bindings do not grant, or a Role granting more than
@@ -231,6 +238,7 @@ impl FakeApi {
         path: &str,
         query: &str,
         accept: &str,
+        content_type: &str,
         body: Value,
     ) -> (StatusCode, Value) {
         let (collection, name, sub) = Self::split(path);
@@ -268,7 +276,10 @@ impl FakeApi {
                 Some(o) => (StatusCode::OK, o.clone()),
                 None => status(404, "NotFound"),
             },
-            ("PATCH", Some(n)) if sub.as_deref() == Some("status") => {
+            ("PATCH", Some(n))
+                if sub.as_deref() == Some("status")
+                    || content_type.starts_with("application/merge-patch") =>
+            {
                 let Some(o) = coll.get_mut(&n) else {
                     return status(404, "NotFound");
                 };
