@@ -36,31 +36,40 @@ node_wheel() {
   echo "$whl"
 }
 
-for dir in postgis redis web cms prometheus node-exporter alertmanager directus next; do
+for dir in postgis redis web cms prometheus node-exporter alertmanager node directus next; do
   case "$dir" in
     postgis) tag=appstack/postgis:15 ;;
     redis) tag=appstack/redis:7 ;;
     directus) tag="appstack/directus:$(python3 -c 'import json;print(json.load(open("directus/package.json"))["dependencies"]["directus"])')" ;;
     next) tag=appstack/web:next-15 ;;
+    node) tag=appstack/node:22 ;;
     *) tag="appstack/$dir:1" ;;
   esac
-  hash="$( (echo "$base"; find "$dir" -type f | sort | xargs cat) | sha256sum | cut -c1-16)"
+  # The npm images build on appstack/node:22: its hash is part of theirs.
+  from=""
+  [ -f "$dir/package.json" ] && from="$(docker image inspect -f '{{index .Config.Labels "appstack.io/build-hash"}}' appstack/node:22)"
+  hash="$( (echo "$base$from"; find "$dir" -type f | sort | xargs cat) | sha256sum | cut -c1-16)"
   have="$(docker image inspect -f '{{index .Config.Labels "appstack.io/build-hash"}}' "$tag" 2>/dev/null || true)"
   if [ "$have" = "$hash" ]; then
     continue
   fi
   echo "build-images: building $tag" >&2
   ctx="$dir"
-  if [ -f "$dir/package.json" ]; then
-    # npm images: the context also gets Node's wheel and this host's CA bundle (the
-    # registry's TLS may be intercepted here); both stay in the build stage.
+  if [ "$dir" = node ] || [ -f "$dir/package.json" ]; then
+    # Node's wheel (node) or this host's CA bundle for the registry's TLS, which may be
+    # intercepted here (npm images; build stage only) join the context.
     ctx="$(mktemp -d)"
     cp -r "$dir"/. "$ctx"/
-    cp "$(node_wheel)" "$ctx/node.whl"
-    cp "${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}" "$ctx/host-ca.crt"
+    if [ "$dir" = node ]; then
+      cp "$(node_wheel)" "$ctx/node.whl"
+    else
+      cp "${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}" "$ctx/host-ca.crt"
+    fi
   fi
+  node_arg=()
+  [ -n "$from" ] && node_arg=(--build-arg NODE=appstack/node:22)
   started=$SECONDS
-  DOCKER_BUILDKIT=0 docker build -q --network host --build-arg "BASE=$base" --label "appstack.io/build-hash=$hash" -t "$tag" "$ctx" >/dev/null
+  DOCKER_BUILDKIT=0 docker build -q --network host --build-arg "BASE=$base" "${node_arg[@]}" --label "appstack.io/build-hash=$hash" -t "$tag" "$ctx" >/dev/null
   [ "$ctx" = "$dir" ] || rm -rf "$ctx"
   echo "build-images: built $tag in $((SECONDS - started))s" >&2
   mkdir -p /var/lib/appstack && echo "$(date -u +%FT%TZ) $tag $((SECONDS - started))s" >> /var/lib/appstack/image-builds.log

@@ -56,51 +56,8 @@ fn quickstart_converges_and_second_up_changes_nothing() {
     }
     // The CMS (Directus) really reaches PostgreSQL and Redis through the generated secrets:
     // its detailed health, for its admin (the generated password), checks both.
-    let password = std::fs::read_to_string(
-        s.state_dir()
-            .join("stacks/it-quick/secrets/cms/admin-password"),
-    )
-    .unwrap();
-    let login = serde_json::json!({"email": "admin@example.com", "password": password.trim()});
-    let token: serde_json::Value = serde_json::from_slice(
-        &std::process::Command::new("curl")
-            .args([
-                "-sS",
-                "-f",
-                "-m",
-                "20",
-                "-X",
-                "POST",
-                "http://127.0.0.1:18055/auth/login",
-            ])
-            .args([
-                "-H",
-                "content-type: application/json",
-                "-d",
-                &login.to_string(),
-            ])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let token = token["data"]["access_token"].as_str().unwrap().to_string();
-    let health: serde_json::Value = serde_json::from_slice(
-        &std::process::Command::new("curl")
-            .args([
-                "-sS",
-                "-f",
-                "-m",
-                "20",
-                "http://127.0.0.1:18055/server/health",
-                "-H",
-            ])
-            .arg(format!("authorization: Bearer {token}"))
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let password = directus::admin_password(&s.state_dir(), "it-quick");
+    let health = directus::Cms::login(18055, &password).call("GET", "/server/health", None);
     assert!(
         health["status"] == "ok"
             && health["checks"]["pg:responseTime"][0]["status"] == "ok"

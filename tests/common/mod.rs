@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod directus;
 pub mod moto;
 
 use std::path::{Path, PathBuf};
