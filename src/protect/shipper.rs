@@ -93,8 +93,9 @@ pub struct Shipper<S: ObjectStore> {
     /// the same segment complete or a newer partial of it, never before (a partial of a
     /// timeline an in-place restore left is the only copy of that timeline's tail).
     stale_partials: Vec<(Segment, String)>,
-    /// Segments the store held complete when this shipper started.
-    complete_at_start: Vec<Segment>,
+    /// Segments the store holds complete that a stale partial may still name: those found
+    /// at start and shipped since, trimmed to the open segment's after each pass.
+    complete: Vec<Segment>,
     seeded: bool,
 }
 
@@ -106,7 +107,7 @@ impl<S: ObjectStore> Shipper<S> {
             status,
             last_partial: None,
             stale_partials: Vec::new(),
-            complete_at_start: Vec::new(),
+            complete: Vec::new(),
             seeded: false,
         }
     }
@@ -149,7 +150,7 @@ impl<S: ObjectStore> Shipper<S> {
         for o in wal::list(self.store.as_ref(), &self.cfg.stack).await? {
             match o.kind {
                 WalKind::Partial(seg) => self.stale_partials.push((seg, o.key)),
-                WalKind::Segment(seg) => self.complete_at_start.push(seg),
+                WalKind::Segment(seg) => self.complete.push(seg),
                 WalKind::History(_) => {}
             }
         }
@@ -157,11 +158,13 @@ impl<S: ObjectStore> Shipper<S> {
         Ok(())
     }
 
-    /// Deletes the stale partials of `covered` segments; the others wait.
-    async fn retire_covered(&mut self, covered: &[Segment]) -> Result<(), ProtectError> {
+    /// Deletes the stale partials of segments the store now holds complete, or of which it
+    /// holds the newer partial `shipped`; the others wait.
+    async fn retire_covered(&mut self, shipped: Option<Segment>) -> Result<(), ProtectError> {
+        let covered = |seg: &Segment| self.complete.contains(seg) || shipped == Some(*seg);
         let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.stale_partials)
             .into_iter()
-            .partition(|(seg, _)| covered.contains(seg));
+            .partition(|(seg, _)| covered(seg));
         self.stale_partials = kept;
         for (_, key) in gone {
             self.store.delete(&key).await?;
@@ -213,7 +216,7 @@ impl<S: ObjectStore> Shipper<S> {
         futures::pin_mut!(uploads);
         let mut shipped_any = false;
         // Segments the store now holds complete, or holds a newer partial of.
-        let mut covered: Vec<Segment> = std::mem::take(&mut self.complete_at_start);
+        let mut shipped_partial: Option<Segment> = None;
         while let Some(done) = uploads.next().await {
             let (f, _key) = done?;
             // Stored first, then removed: a crash in between only re-ships the same bytes.
@@ -224,7 +227,7 @@ impl<S: ObjectStore> Shipper<S> {
             }
             shipped_any = true;
             if let WalKind::Segment(seg) = f.kind {
-                covered.push(seg);
+                self.complete.push(seg);
             }
             self.update(|s| {
                 s.files_shipped += 1;
@@ -235,8 +238,6 @@ impl<S: ObjectStore> Shipper<S> {
         }
         if let Some(p) = partial.filter(|_| partial_changed) {
             let Some(key) = ship_partial(self.store.as_ref(), &self.cfg, &p).await? else {
-                // What this pass covered still counts at the next one.
-                self.complete_at_start = covered;
                 return Ok(());
             };
             self.stale_partials.retain(|(_, k)| k != &key);
@@ -246,7 +247,7 @@ impl<S: ObjectStore> Shipper<S> {
                 }
             }
             if let WalKind::Partial(seg) = p.kind {
-                covered.push(seg);
+                shipped_partial = Some(seg);
             }
             self.last_partial = Some((p.kind, p.size, p.modified, key));
             self.update(|s| {
@@ -257,9 +258,11 @@ impl<S: ObjectStore> Shipper<S> {
             shipped_any = true;
         }
         if shipped_any {
-            self.retire_covered(&covered).await?;
-        } else {
-            self.complete_at_start = covered;
+            self.retire_covered(shipped_partial).await?;
+            // Only the open segment's partial can still turn stale.
+            let open = self.last_partial.as_ref().map(|(kind, ..)| *kind);
+            self.complete
+                .retain(|seg| open == Some(WalKind::Partial(*seg)));
         }
         self.update(|s| {
             s.synced_at = Some(scanned_at);

@@ -370,4 +370,41 @@ mod tests {
         let (chain, gap) = wal::chain(&all, old);
         assert_eq!((chain.len(), gap), (1, None));
     }
+
+    /// A segment that completes in a pass that ships no new partial: its old partial goes
+    /// when the next partial is shipped, not never.
+    #[tokio::test]
+    async fn a_completed_segments_partial_goes_even_when_the_next_partial_comes_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("spool");
+        std::fs::create_dir(&spool).unwrap();
+        let store = Arc::new(FsStore::new(dir.path().join("store")));
+        let s1 = Segment {
+            timeline: 1,
+            number: 2,
+        };
+        let partial = spool.join(format!("{}.partial", s1.name()));
+        std::fs::write(&partial, segment_bytes(3, 9000)).unwrap();
+        let (mut shipper, _) = shipper(store.clone(), &spool, u64::MAX);
+        shipper.tick().await.unwrap();
+        // The segment completes; pg_receivewal has not opened the next one yet.
+        std::fs::rename(&partial, spool.join(s1.name())).unwrap();
+        shipper.tick().await.unwrap();
+        std::fs::write(
+            spool.join(format!("{}.partial", s1.next().name())),
+            segment_bytes(4, 100),
+        )
+        .unwrap();
+        shipper.tick().await.unwrap();
+        let kinds: Vec<WalKind> = wal::list(store.as_ref(), "s")
+            .await
+            .unwrap()
+            .iter()
+            .map(|o| o.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![WalKind::Segment(s1), WalKind::Partial(s1.next())]
+        );
+    }
 }
