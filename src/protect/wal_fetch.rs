@@ -214,12 +214,28 @@ mod tests {
         (Shipper::new(store, cfg, status.clone()), status)
     }
 
-    #[tokio::test]
-    async fn shipped_spool_comes_back_as_a_tar_of_whole_segments() {
+    /// A temporary directory with an empty spool and a filesystem store in it.
+    fn spool_and_store() -> (tempfile::TempDir, std::path::PathBuf, Arc<FsStore>) {
         let dir = tempfile::tempdir().unwrap();
         let spool = dir.path().join("spool");
         std::fs::create_dir(&spool).unwrap();
         let store = Arc::new(FsStore::new(dir.path().join("store")));
+        (dir, spool, store)
+    }
+
+    /// What the store holds of stack `s`, by kind.
+    async fn stored_kinds(store: &FsStore) -> Vec<WalKind> {
+        wal::list(store, "s")
+            .await
+            .unwrap()
+            .iter()
+            .map(|o| o.kind)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn shipped_spool_comes_back_as_a_tar_of_whole_segments() {
+        let (_dir, spool, store) = spool_and_store();
         let s1 = Segment {
             timeline: 1,
             number: 1,
@@ -279,10 +295,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_changed_partial_supersedes_the_old_one_and_a_flipped_byte_is_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let spool = dir.path().join("spool");
-        std::fs::create_dir(&spool).unwrap();
-        let store = Arc::new(FsStore::new(dir.path().join("store")));
+        let (dir, spool, store) = spool_and_store();
         let s1 = Segment {
             timeline: 1,
             number: 5,
@@ -329,10 +342,7 @@ mod tests {
     /// spool emptied) must not delete it when it ships the new timeline's WAL.
     #[tokio::test]
     async fn a_partial_of_a_left_timeline_outlives_the_new_timelines_uploads() {
-        let dir = tempfile::tempdir().unwrap();
-        let spool = dir.path().join("spool");
-        std::fs::create_dir(&spool).unwrap();
-        let store = Arc::new(FsStore::new(dir.path().join("store")));
+        let (_dir, spool, store) = spool_and_store();
         let old = Segment {
             timeline: 1,
             number: 4,
@@ -359,12 +369,7 @@ mod tests {
         .unwrap();
         let (mut second, _) = shipper(store.clone(), &spool, u64::MAX);
         second.tick().await.unwrap();
-        let kinds: Vec<WalKind> = wal::list(store.as_ref(), "s")
-            .await
-            .unwrap()
-            .iter()
-            .map(|o| o.kind)
-            .collect();
+        let kinds = stored_kinds(&store).await;
         assert!(kinds.contains(&WalKind::Partial(old)), "{kinds:?}");
         let all = wal::list(store.as_ref(), "s").await.unwrap();
         let (chain, gap) = wal::chain(&all, old);
@@ -375,10 +380,7 @@ mod tests {
     /// when the next partial is shipped, not never.
     #[tokio::test]
     async fn a_completed_segments_partial_goes_even_when_the_next_partial_comes_later() {
-        let dir = tempfile::tempdir().unwrap();
-        let spool = dir.path().join("spool");
-        std::fs::create_dir(&spool).unwrap();
-        let store = Arc::new(FsStore::new(dir.path().join("store")));
+        let (_dir, spool, store) = spool_and_store();
         let s1 = Segment {
             timeline: 1,
             number: 2,
@@ -396,12 +398,7 @@ mod tests {
         )
         .unwrap();
         shipper.tick().await.unwrap();
-        let kinds: Vec<WalKind> = wal::list(store.as_ref(), "s")
-            .await
-            .unwrap()
-            .iter()
-            .map(|o| o.kind)
-            .collect();
+        let kinds = stored_kinds(&store).await;
         assert_eq!(
             kinds,
             vec![WalKind::Segment(s1), WalKind::Partial(s1.next())]
