@@ -69,11 +69,12 @@ fn exported_compose_is_accepted_and_runs_healthy() {
         Duration::from_secs(120),
         || healthy() == 8,
     );
-    let health = docker_ok(&["exec", "it-compose-cms", "python3", "-c", "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:8055/server/health').read().decode())"]);
-    assert!(
-        health.contains("\"database\": \"ok\"") && health.contains("\"cache\": \"ok\""),
-        "{health}"
-    );
+    // Directus reaches PostgreSQL and Redis with the exported secrets, and the Next.js
+    // page renders what it fetched from Directus.
+    let health = directus::health_inside("it-compose-cms");
+    assert!(directus::database_and_cache_ok(&health), "{health}");
+    let page = docker_ok(&["exec", "it-compose-frontend", "node", "-e", "fetch('http://127.0.0.1:3000/').then(async r => { if (!r.ok) process.exit(1); process.stdout.write(await r.text()) })"]);
+    assert!(page.contains("</html>"), "{page}");
     // The shipper drains the receiver's spool into the store: a WAL segment arrives there.
     let wal_dir = backups.path().join("it-compose").join("wal");
     wal_for(&wal_dir, &s.name);

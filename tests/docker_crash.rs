@@ -26,10 +26,7 @@ fn kill_9_at_random_moments_then_up_converges() {
         if round % 2 == 0 {
             s.run_ok(&["down"]);
         } else {
-            s.write(&SMALL.replace(
-                "cms: {image: appstack/cms:1}",
-                &format!("cms: {{image: appstack/cms:1, env: {{ROUND: \"{round}\"}}}}"),
-            ));
+            s.write(&small_with_cms_env(&format!("ROUND: \"{round}\"")));
         }
         let mut child = s
             .cmd(&["up"])

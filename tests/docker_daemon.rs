@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::*;
 
-const WITH_PROBE: &str = "  services:\n    - name: probe\n      image: appstack/web:1\n      healthCommand: [\"/bin/sh\", \"-c\", \"test ! -e /dev/shm/sick\"]\n";
+const WITH_PROBE: &str = "  services:\n    - name: probe\n      image: appstack/redis:7\n      healthCommand: [\"/bin/sh\", \"-c\", \"test ! -e /dev/shm/sick\"]\n";
 
 #[test]
 fn daemon_repairs_drift_restarts_unhealthy_and_follows_edits() {
@@ -61,14 +61,14 @@ fn daemon_repairs_drift_restarts_unhealthy_and_follows_edits() {
     let before = s.containers();
     s.write(&format!(
         "{}{WITH_PROBE}",
-        SMALL.replace(
-            "cms: {image: appstack/cms:1}",
-            "cms: {image: appstack/cms:1, env: {NEW_VAR: \"1\"}}"
-        )
+        small_with_cms_env("NEW_VAR: \"1\"")
     ));
-    wait_for("cms recreated", Duration::from_secs(60), || {
+    // Directus takes seconds to boot; the pass that recreated it ends when it is healthy.
+    wait_for("cms recreated and healthy", Duration::from_secs(120), || {
         s.containers().iter().any(|c| {
-            c.0 == "it-daemon-cms" && c.2 == "running" && before.iter().all(|b| b.1 != c.1)
+            c.0 == "it-daemon-cms"
+                && c.3.contains("(healthy)")
+                && before.iter().all(|b| b.1 != c.1)
         })
     });
     std::thread::sleep(Duration::from_secs(2));
@@ -83,13 +83,11 @@ fn daemon_repairs_drift_restarts_unhealthy_and_follows_edits() {
 
     // 4. An invalid edit is reported and applied nothing; the stack keeps running.
     s.write("  database: {storage: 20Gx}\n");
-    std::thread::sleep(Duration::from_secs(3));
+    wait_for("the invalid edit reported", Duration::from_secs(30), || {
+        d.get("/metrics")
+            .is_some_and(|m| m.contains("appstack_spec_valid{stack=\"it-daemon\"} 0"))
+    });
     assert_eq!(s.containers().len(), 5);
-    let metrics = d.get("/metrics").unwrap();
-    assert!(
-        metrics.contains("appstack_spec_valid{stack=\"it-daemon\"} 0"),
-        "{metrics}"
-    );
     assert!(d.get("/healthz").unwrap().starts_with("HTTP/1.1 200"));
 
     // Secrets never reach the log, even at debug level.

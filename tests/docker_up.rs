@@ -185,14 +185,11 @@ fn changed_spec_recreates_only_that_component_and_orphans_go() {
     }
     let s = TestStack::new(
         "it-change",
-        &format!("{SMALL}  services: [{{name: extra, image: appstack/web:1}}]\n"),
+        &format!("{SMALL}  services: [{{name: extra, image: appstack/redis:7}}]\n"),
     );
     s.run_ok(&["up"]);
     let before = s.containers();
-    s.write(&SMALL.replace(
-        "cms: {image: appstack/cms:1}",
-        "cms: {image: appstack/cms:1, env: {FEATURE_X: \"on\"}}",
-    ));
+    s.write(&small_with_cms_env("FEATURE_X: \"on\""));
     let plan = s.run_ok(&["plan"]);
     let table = String::from_utf8_lossy(&plan.stdout);
     assert!(

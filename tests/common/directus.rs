@@ -88,3 +88,49 @@ impl Cms {
         out.stdout
     }
 }
+
+/// Directus' detailed health, asked inside the CMS container `container` as its admin (the
+/// container's own `ADMIN_EMAIL` and password file), for containers that publish no port.
+pub fn health_inside(container: &str) -> Value {
+    const SCRIPT: &str = r#"
+const fs = require("fs");
+const base = "http://127.0.0.1:8055";
+(async () => {
+  const password = fs.readFileSync(process.env.ADMIN_PASSWORD_FILE, "utf8").trim();
+  const login = await fetch(base + "/auth/login", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email: process.env.ADMIN_EMAIL, password }),
+  });
+  if (!login.ok) throw new Error("login: " + login.status + " " + (await login.text()));
+  const token = (await login.json()).data.access_token;
+  const health = await fetch(base + "/server/health", { headers: { authorization: "Bearer " + token } });
+  process.stdout.write(await health.text());
+})().catch((e) => { console.error(String(e)); process.exit(1); });
+"#;
+    let out = Command::new("docker")
+        .args(["exec", container, "node", "-e", SCRIPT])
+        .output()
+        .expect("docker");
+    assert!(
+        out.status.success(),
+        "health of {container}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Whether Directus' detailed health `h` reports its database and its Redis cache as ok.
+pub fn database_and_cache_ok(h: &Value) -> bool {
+    let checks = &h["checks"];
+    let ok = |prefix: &str| {
+        checks.as_object().is_some_and(|m| {
+            m.iter().any(|(k, v)| {
+                k.starts_with(prefix)
+                    && v.as_array()
+                        .is_some_and(|a| a.iter().all(|c| c["status"] == "ok"))
+            })
+        })
+    };
+    h["status"] == "ok" && ok("pg:") && ok("cache:")
+}

@@ -308,8 +308,25 @@ pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> 
     panic!("timed out after {limit:?} waiting for {what}");
 }
 
-/// A small stack of the local images: database, cache, cms, frontend.
-pub const SMALL: &str = "  database: {image: appstack/postgis:15, storage: 1Gi}\n  cache: {image: appstack/redis:7}\n  cms: {image: appstack/cms:1}\n  frontend: {image: appstack/web:1}\n";
+/// The users' CMS: Directus, built locally by `scripts/build-images.sh`.
+pub const CMS_IMAGE: &str = "appstack/directus:11.16.1";
+
+/// The users' frontend: the Next.js app, built locally by `scripts/build-images.sh`.
+pub const WEB_IMAGE: &str = "appstack/web:next-15";
+
+/// The `cms:` line of [`SMALL`], for tests that change the CMS's settings.
+pub const CMS_LINE: &str = "cms: {image: appstack/directus:11.16.1}";
+
+/// A small stack of the users' real images: database, cache, Directus, the Next.js app.
+pub const SMALL: &str = "  database: {image: appstack/postgis:15, storage: 1Gi}\n  cache: {image: appstack/redis:7}\n  cms: {image: appstack/directus:11.16.1}\n  frontend: {image: appstack/web:next-15}\n";
+
+/// `SMALL` with `env` (a YAML flow map's body, e.g. `A: "1"`) set on the CMS.
+pub fn small_with_cms_env(env: &str) -> String {
+    SMALL.replace(
+        CMS_LINE,
+        &format!("cms: {{image: {CMS_IMAGE}, env: {{{env}}}}}"),
+    )
+}
 
 /// A small stack backing up into a fresh directory, shipping WAL every second; the
 /// directory goes when the returned handle drops.
