@@ -21,6 +21,11 @@ impl SecretValue {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// A value read back from where it was kept (a sealed stack record).
+    pub fn from_stored(value: String) -> Self {
+        Self(value)
+    }
 }
 
 impl fmt::Debug for SecretValue {
@@ -44,6 +49,8 @@ pub enum SecretError {
     },
     #[error("secret {secret}: template refers to unknown key {key:?}")]
     Template { secret: String, key: String },
+    #[error("secret name {0:?} is not a plain file name")]
+    Name(String),
 }
 
 impl SecretError {
@@ -51,6 +58,7 @@ impl SecretError {
         match self {
             SecretError::Io { .. } => "secret_io",
             SecretError::Template { .. } => "secret_template",
+            SecretError::Name(_) => "secret_name",
         }
     }
 }
@@ -151,6 +159,26 @@ impl SecretStore {
         Ok(copied)
     }
 
+    /// Writes `values` (secret, key → value) as the stack's secrets, replacing what is
+    /// there: the secrets a stack record in the store brought back.
+    pub fn install(
+        &self,
+        values: &BTreeMap<(String, String), SecretValue>,
+    ) -> Result<usize, SecretError> {
+        for ((secret, key), value) in values {
+            if [secret, key]
+                .iter()
+                .any(|p| p.is_empty() || p.contains('/') || p.starts_with('.'))
+            {
+                return Err(SecretError::Name(format!("{secret}/{key}")));
+            }
+            let dir = self.dir.join(secret);
+            create_private_dir(&dir)?;
+            write_private(&dir.join(key), value.expose())?;
+        }
+        Ok(values.len())
+    }
+
     /// Deletes every secret of the stack (only with `down --volumes`: the data they guard is gone).
     pub fn remove_all(&self) -> Result<(), SecretError> {
         match fs::remove_dir_all(&self.dir) {
@@ -159,6 +187,30 @@ impl SecretStore {
             Err(e) => Err(io(&self.dir, e)),
         }
     }
+}
+
+/// Makes the state directory private (0700): it holds the secrets and the stacks' state.
+/// Created when missing; a looser existing one is tightened with a warning.
+pub fn private_state_dir(dir: &Path) -> Result<(), SecretError> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| io(dir, e))?;
+    let mode = fs::metadata(dir)
+        .map_err(|e| io(dir, e))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| io(dir, e))?;
+        eprintln!(
+            "warning: state directory {} was {mode:o}, readable by other users: made it 0700",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 fn render(template: &str, values: &BTreeMap<String, String>) -> Result<String, String> {

@@ -64,13 +64,17 @@ fn daemon_repairs_drift_restarts_unhealthy_and_follows_edits() {
         small_with_cms_env("NEW_VAR: \"1\"")
     ));
     // Directus takes seconds to boot; the pass that recreated it ends when it is healthy.
-    wait_for("cms recreated and healthy", Duration::from_secs(120), || {
-        s.containers().iter().any(|c| {
-            c.0 == "it-daemon-cms"
-                && c.3.contains("(healthy)")
-                && before.iter().all(|b| b.1 != c.1)
-        })
-    });
+    wait_for(
+        "cms recreated and healthy",
+        Duration::from_secs(120),
+        || {
+            s.containers().iter().any(|c| {
+                c.0 == "it-daemon-cms"
+                    && c.3.contains("(healthy)")
+                    && before.iter().all(|b| b.1 != c.1)
+            })
+        },
+    );
     std::thread::sleep(Duration::from_secs(2));
     for (name, id, _, _) in s.containers() {
         if name != "it-daemon-cms" {

@@ -187,4 +187,19 @@ pub struct ValidatedStack {
     pub monitoring: Monitoring,
     pub backup: Option<Backup>,
     pub recovery: Recovery,
+    /// The spec as written (before defaults): what the store keeps as the manifest applied.
+    pub spec: super::AppStackSpec,
+}
+
+impl ValidatedStack {
+    /// The manifest as applied, as YAML: what `appstack recover` reads back from the store.
+    pub fn manifest_yaml(&self) -> String {
+        let doc = serde_json::json!({
+            "apiVersion": "appstack.io/v1alpha1",
+            "kind": "AppStack",
+            "metadata": {"name": self.name},
+            "spec": self.spec,
+        });
+        serde_norway::to_string(&doc).unwrap_or_default()
+    }
 }

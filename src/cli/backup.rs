@@ -10,6 +10,7 @@ use crate::protect::crypto::Key;
 use crate::protect::jobs;
 use crate::protect::manifest::{catalog, Kind};
 use crate::protect::runner::DockerRunner;
+use crate::protect::stack_record;
 use crate::protect::store::{backup_target, open_store};
 
 #[derive(Debug, clap::Subcommand)]
@@ -85,9 +86,9 @@ pub struct VerifyArgs {
     pub checksums_only: bool,
 }
 
-pub async fn run(cmd: Command) -> Result<(), CliError> {
+pub async fn run(cmd: Command, state_dir: &std::path::Path) -> Result<(), CliError> {
     match cmd {
-        Command::Now(a) => now(a).await,
+        Command::Now(a) => now(a, state_dir).await,
         Command::List(a) => list(a).await,
         Command::Verify(a) => {
             let (stack, _) = load(&a.file.file)?;
@@ -97,7 +98,7 @@ pub async fn run(cmd: Command) -> Result<(), CliError> {
     }
 }
 
-async fn now(a: NowArgs) -> Result<(), CliError> {
+async fn now(a: NowArgs, state_dir: &std::path::Path) -> Result<(), CliError> {
     let loaded = a.source.load().await?;
     let (stack, plan) = (&loaded.stack, &loaded.plan);
     let store = open_store(stack)?;
@@ -134,6 +135,18 @@ async fn now(a: NowArgs) -> Result<(), CliError> {
                 stack: plan.stack.clone(),
             };
             jobs::take(&store, &runner, &t, &kinds).await?;
+        }
+    }
+    if kinds.contains(&Kind::Base) {
+        // Beside the base backup: the stack record (Kubernetes keeps the secrets itself).
+        let kept = match &loaded.cluster {
+            Some(_) => stack_record::keep(stack, &Default::default()).await,
+            None => stack_record::keep_from_state(stack, state_dir).await,
+        };
+        match kept {
+            Ok(Some(key)) => eprintln!("stack record kept in the store as {key}"),
+            Ok(None) => {}
+            Err(e) => eprintln!("warning: could not keep the stack record in the store: {e}"),
         }
     }
     jobs::apply_retention(&store, &stack.name, policy, a.dry_run).await?;

@@ -63,6 +63,7 @@ impl From<crate::drill::DrillError> for CliError {
             D::Protect(p) => p.into(),
             D::Docker(d) => CliError::Docker(d),
             D::Secret(s) => CliError::Secret(s),
+            D::Validation(v) => CliError::Validation(v),
             D::Failed(m) => CliError::Runtime(m),
         }
     }

@@ -4,13 +4,17 @@
 
 use std::path::{Path, PathBuf};
 
-use super::common::load;
+use super::common::{load, table};
 use super::CliError;
+use crate::drill::fault::Fault;
 use crate::drill::kube_pod::{self, KubeStep, PodPaths};
 use crate::drill::{docker, verdict, Options, Report};
 
 #[derive(Debug, clap::Args)]
+#[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
 pub struct Args {
+    #[command(subcommand)]
+    pub action: Option<Action>,
     #[command(flatten)]
     pub source: super::source::Source,
     /// Kubernetes mode: the step of the drill pod this container runs (`prepare` writes
@@ -31,18 +35,46 @@ pub struct Args {
     /// Only remove a copy left by an earlier `--keep` or interrupted drill.
     #[arg(long, conflicts_with = "keep")]
     pub clean: bool,
+    /// Damage what the drill reads — a view of the store with the WAL after the newest
+    /// base backup, the stack records (manifest and sealed secrets) or the files backups
+    /// hidden, or the newest base backup corrupted — to prove the drill fails on broken
+    /// backups (exit 1, naming the fault). The store itself is never touched.
+    #[arg(long, value_enum, value_name = "FAULT")]
+    pub inject_fault: Option<Fault>,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }
 
+#[derive(Debug, clap::Subcommand)]
+pub enum Action {
+    /// List the stack's past drills from the store: when, verdict, RTO, RPO.
+    #[command(
+        after_help = "Examples:\n  appstack drill history -f examples/quickstart.yaml\n  appstack drill history -f stack.yaml -o json"
+    )]
+    History(HistoryArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub file: super::FileArg,
+    /// Output format: table or json.
+    #[arg(short = 'o', long, default_value = "table", value_parser = ["table", "json"])]
+    pub output: String,
+}
+
 pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
+    if let Some(Action::History(h)) = args.action {
+        return history(h).await;
+    }
     let report = match args.source.file.clone() {
         Some(file) => {
             let (stack, _) = load(&file)?;
             let opts = Options {
                 keep: args.keep,
                 clean: args.clean,
+                fault: args.inject_fault,
             };
             docker::run(&stack, &file, &opts, state_dir).await?
         }
@@ -76,4 +108,37 @@ fn print(report: &Report, json: bool) -> Result<(), CliError> {
         eprint!("{}", report.to_markdown());
     }
     Ok(verdict(report)?)
+}
+
+async fn history(args: HistoryArgs) -> Result<(), CliError> {
+    let (stack, _) = load(&args.file.file)?;
+    let reports = crate::drill::history(&stack).await?;
+    if args.output == "json" {
+        let text =
+            serde_json::to_string_pretty(&reports).map_err(|e| CliError::Runtime(e.to_string()))?;
+        println!("{text}");
+        return Ok(());
+    }
+    let figure = |v: Option<f64>| v.map_or_else(|| "—".to_string(), |v| format!("{v:.1}s"));
+    let rows: Vec<Vec<String>> = reports
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.clone(),
+                r.finished_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                if r.passed { "passed" } else { "FAILED" }.to_string(),
+                figure(r.rto_seconds),
+                figure(r.rpo_seconds),
+                r.fault.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &["DRILL", "FINISHED", "VERDICT", "RTO", "RPO", "FAULT"],
+            &rows
+        )
+    );
+    Ok(())
 }

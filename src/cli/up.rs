@@ -16,7 +16,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
-    let (_, plan) = load(&args.file.file)?;
+    let (validated, plan) = load(&args.file.file)?;
     if crate::maintenance::active(state_dir, &plan.stack) {
         return Err(CliError::Runtime(format!(
             "stack {} is being restored in place; run `up` again when the restore has finished",
@@ -34,6 +34,12 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
         wait: !args.no_wait,
     };
     let report = applier.apply().await?;
+    // The store keeps the applied spec (and the sealed secrets) beside the backups.
+    match crate::protect::stack_record::keep_from_state(&validated, state_dir).await {
+        Ok(Some(key)) => eprintln!("applied spec kept in the backup store as {key}"),
+        Ok(None) => {}
+        Err(e) => eprintln!("warning: could not keep the applied spec in the backup store: {e}"),
+    }
     if report.changes() == 0 {
         eprintln!(
             "stack {stack}: up to date, 0 changes ({:.0} ms)",

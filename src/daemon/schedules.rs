@@ -27,6 +27,7 @@ pub fn spawn<E: Engine>(
     engine: Arc<E>,
     stack: &ValidatedStack,
     metrics: Arc<Metrics>,
+    state_dir: &std::path::Path,
 ) -> Vec<JoinHandle<()>> {
     let Some(b) = &stack.backup else {
         return Vec::new();
@@ -62,6 +63,8 @@ pub fn spawn<E: Engine>(
                 target: target.clone(),
                 policy,
                 metrics: metrics.clone(),
+                stack: Arc::new(stack.clone()),
+                state_dir: state_dir.to_path_buf(),
             };
             tokio::spawn(job.run(schedule))
         })
@@ -74,9 +77,23 @@ struct Job<E: Engine> {
     target: Target,
     policy: Policy,
     metrics: Arc<Metrics>,
+    /// What the stack record kept beside each base backup is made of.
+    stack: Arc<ValidatedStack>,
+    state_dir: std::path::PathBuf,
 }
 
 impl<E: Engine> Job<E> {
+    /// The stack record beside the base backups (written only when it changed).
+    async fn keep_record(&self) {
+        match crate::protect::stack_record::keep_from_state(&self.stack, &self.state_dir).await {
+            Ok(Some(key)) => info!(stack = %self.stack.name, key, "stack record kept in the store"),
+            Ok(None) => {}
+            Err(e) => {
+                warn!(stack = %self.stack.name, category = e.category(), "could not keep the stack record in the store: {e}")
+            }
+        }
+    }
+
     async fn run(self, schedule: Schedule) {
         let stack = self.target.stack.clone();
         let labels = KindLabels {
@@ -114,6 +131,9 @@ impl<E: Engine> Job<E> {
                         .set(last_ok.timestamp());
                     self.metrics.backup_missing.get_or_create(&labels).set(0);
                     info!(stack, id, "scheduled backup done");
+                    if schedule.kind == Kind::Base {
+                        self.keep_record().await;
+                    }
                     if let Err(e) = prune(&self.store, &stack, self.policy, Utc::now(), false).await
                     {
                         warn!(stack, category = e.category(), "retention failed: {e}");

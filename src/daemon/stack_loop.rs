@@ -58,6 +58,8 @@ fn fingerprint(path: &Path) -> Option<(std::time::SystemTime, u64)> {
 struct LoopState {
     plan: Option<Arc<Plan>>,
     current_spec: Option<crate::api::ValidatedStack>,
+    /// The spec last kept in the store (its stack record).
+    recorded: Option<crate::api::ValidatedStack>,
     schedules: Vec<tokio::task::JoinHandle<()>>,
     seen: Option<(std::time::SystemTime, u64)>,
     need_reconcile: bool,
@@ -79,6 +81,7 @@ impl Default for LoopState {
         Self {
             plan: None,
             current_spec: None,
+            recorded: None,
             schedules: Vec::new(),
             seen: None,
             need_reconcile: true,
@@ -135,8 +138,12 @@ impl<E: Engine> StackLoop<E> {
                         for h in st.schedules.drain(..) {
                             h.abort();
                         }
-                        st.schedules =
-                            schedules::spawn(self.engine.clone(), &validated, self.metrics.clone());
+                        st.schedules = schedules::spawn(
+                            self.engine.clone(),
+                            &validated,
+                            self.metrics.clone(),
+                            &self.opts.state_dir,
+                        );
                         st.schedules.extend(wal::spawn(
                             self.engine.clone(),
                             &validated,
@@ -206,6 +213,7 @@ impl<E: Engine> StackLoop<E> {
                 Ok(()) => {
                     st.retry_backoff = Duration::from_secs(1);
                     st.next_retry = None;
+                    self.keep_record(st).await;
                 }
                 Err(_) => {
                     st.need_reconcile = true;
@@ -216,6 +224,27 @@ impl<E: Engine> StackLoop<E> {
             if !st.first_done {
                 st.first_done = true;
                 self.mark_first_sync();
+            }
+        }
+    }
+
+    /// The store keeps each applied spec (and the sealed secrets) beside the backups.
+    async fn keep_record(&self, st: &mut LoopState) {
+        let Some(spec) = st.current_spec.as_ref() else {
+            return;
+        };
+        if st.recorded.as_ref() == Some(spec) {
+            return;
+        }
+        match crate::protect::stack_record::keep_from_state(spec, &self.opts.state_dir).await {
+            Ok(key) => {
+                if let Some(key) = key {
+                    info!(stack = %spec.name, key, "applied spec kept in the store");
+                }
+                st.recorded = Some(spec.clone());
+            }
+            Err(e) => {
+                warn!(stack = %spec.name, category = e.category(), "could not keep the applied spec in the store: {e}")
             }
         }
     }

@@ -254,6 +254,17 @@ async fn a_component_that_never_gets_healthy_fails_its_dependents() {
         matches!(&err, DockerError::Unhealthy { component, .. } if component == "cache"),
         "{err}"
     );
+    // The failure says what the health check and the container's log last said.
+    let text = err.to_string();
+    assert!(
+        text.contains("last health check: ")
+            && text.contains(&format!(
+                "last log lines of {}",
+                a.plan.object_name("cache")
+            ))
+            && text.contains("ready to accept connections"),
+        "{text}"
+    );
     // What depends on the cache never started.
     let calls = engine.calls();
     let cms = format!("start {}", a.plan.object_name("cms"));

@@ -22,14 +22,21 @@ pub enum DockerError {
         host_ip: String,
         port: u16,
     },
-    #[error("component {component} did not become healthy within {seconds}s: {detail}")]
+    #[error("component {component} did not become healthy within {seconds}s; last health check: {detail}; {log_tail}")]
     Unhealthy {
         component: String,
         seconds: u64,
         detail: String,
+        /// The container's last log lines, or why there are none.
+        log_tail: String,
     },
-    #[error("component {component} exited (code {code}) before becoming healthy; see `appstack logs {component}`")]
-    Exited { component: String, code: i64 },
+    #[error("component {component} exited (code {code}) before becoming healthy; {log_tail}")]
+    Exited {
+        component: String,
+        code: i64,
+        /// The container's last log lines, or why there are none.
+        log_tail: String,
+    },
     #[error("dependency {dependency} of {component} failed")]
     DependencyFailed {
         component: String,

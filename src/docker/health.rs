@@ -95,7 +95,8 @@ pub async fn wait_healthy<E: Engine>(
                         deaths += 1;
                         if deaths >= MAX_DEATHS {
                             let code = engine.inspect_exit_code(container).await?.unwrap_or(-1);
-                            return Err(DockerError::Exited { component: c.name.clone(), code });
+                            let log_tail = log_tail(engine, container).await;
+                            return Err(DockerError::Exited { component: c.name.clone(), code, log_tail });
                         }
                     }
                 }
@@ -135,10 +136,44 @@ pub async fn wait_healthy<E: Engine>(
             return Err(DockerError::Unhealthy {
                 component: c.name.clone(),
                 seconds: limit.as_secs(),
-                detail: last_output,
+                detail: if last_output.ends_with(": ") {
+                    format!("{last_output}(no output)")
+                } else {
+                    last_output
+                },
+                log_tail: log_tail(engine, container).await,
             });
         }
     }
+}
+
+/// How many of a container's last log lines a health failure shows, and how much of each.
+const LOG_TAIL_LINES: u64 = 12;
+const LOG_LINE_CHARS: usize = 300;
+
+/// The container's last log lines, for a failure that must say why.
+pub async fn log_tail<E: Engine>(engine: &E, container: &str) -> String {
+    use futures::StreamExt;
+    let mut lines = Vec::new();
+    let mut logs = engine.logs(container, false, Some(LOG_TAIL_LINES));
+    while let Some(chunk) = logs.next().await {
+        match chunk {
+            Ok(text) => lines.extend(
+                text.lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| l.chars().take(LOG_LINE_CHARS).collect::<String>()),
+            ),
+            Err(e) => return format!("its log could not be read: {e}"),
+        }
+    }
+    if lines.is_empty() {
+        return "its log is empty".into();
+    }
+    let skip = lines.len().saturating_sub(LOG_TAIL_LINES as usize);
+    format!(
+        "last log lines of {container}:\n  {}",
+        lines[skip..].join("\n  ")
+    )
 }
 
 /// What the container's address says, before any exec.

@@ -1,7 +1,10 @@
 //! `appstack drill` (Docker mode): markers into the live database, the cut, a restore of
 //! the latest recoverable state into the isolated stack `<stack>-drill` (own network and
-//! volumes, nothing published), smoke checks, RTO and RPO measured and judged, the report
-//! kept, the copy torn down. Exits 1, loudly, when an objective is missed.
+//! volumes, nothing published) from nothing but the store and the key — the manifest and
+//! secrets from the stack record, a fresh secrets directory, no live volume or state —
+//! the smoke checks a user makes after a disaster, RTO and RPO measured and judged, the
+//! report kept, the copy torn down. Exits 1, loudly, when an objective is missed or
+//! anything a lost host needs is not in the store.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,16 +12,23 @@ use std::time::Instant;
 
 use chrono::Utc;
 
+use super::fault;
 use super::runbook::{keep_report, record, smoke_checks, steps, write_markers};
 use super::{new_id, DrillError, Options, Report};
+use crate::api::validated::WalMode;
 use crate::api::ValidatedStack;
 use crate::docker::down::down;
 use crate::docker::progress::Lines;
 use crate::docker::BollardEngine;
 use crate::plan::{self, Plan};
 use crate::protect::backup::psql_argv;
-use crate::protect::restore::{copy_spec, into_copy, stack_exists, verified_base, Pick};
+use crate::protect::damaged::DamagedStore;
+use crate::protect::restore::{
+    copy_spec, into_copy, stack_exists, uploads, verified_base, IntoCopy, Pick, Restored,
+};
 use crate::protect::runner::DockerRunner;
+use crate::protect::stack_record;
+use crate::protect::target::AnyStore;
 use crate::secrets::SecretStore;
 
 /// The copy a drill of `stack` restores into.
@@ -59,6 +69,14 @@ pub async fn run(
         )));
     }
     let store = Arc::new(crate::protect::store::open_store(stack)?);
+    // With an injected fault the drill reads a damaged view; reports go to the store.
+    let view = match opts.fault {
+        Some(f) => Arc::new(AnyStore::Damaged(DamagedStore::new(
+            (*store).clone(),
+            fault::damage(&store, &stack.name, f).await?,
+        ))),
+        None => store.clone(),
+    };
     let started_at = Utc::now();
     let id = new_id(started_at);
     let live = DockerRunner {
@@ -78,23 +96,12 @@ pub async fn run(
         markers.cut_at,
         markers.written,
     );
+    report.fault = opts.fault.map(|f| f.name().to_string());
     let into = copy_plan.stack.clone();
-    let restored = async {
-        let base = verified_base(&store, stack, &Pick::Latest, &into).await?;
-        into_copy(
-            stack,
-            store.clone(),
-            base,
-            &into,
-            &Pick::Latest,
-            restore_started,
-            state_dir,
-        )
-        .await
-    }
-    .await;
-    match restored {
-        Ok(r) => {
+    // The copy starts from nothing but the store and the key: an empty secrets directory.
+    SecretStore::new(state_dir, &into).remove_all()?;
+    match restore_from_store(stack, view, &into, restore_started, state_dir).await {
+        Ok((r, spec)) => {
             report.base_backup = Some(r.base.clone());
             report.wal_files = r.wal_files;
             report.steps = steps(&r.steps);
@@ -103,8 +110,17 @@ pub async fn run(
                 "every component of the copy is healthy ({} probed by its healthcheck)",
                 r.runner.stack
             ));
-            report.checks = checks.clone();
-            let smoke = smoke_checks(&r.runner, &checks, r.base_finished, &psql, &id).await;
+            let smoke = async {
+                let (present, mut checks) =
+                    smoke_checks(&r.runner, &checks, r.base_finished, &psql, &id).await?;
+                if present.marker.is_none() && streams_wal(stack) {
+                    return Err(DrillError::Failed("no marker of this drill reached the copy: the WAL written during the drill is not in the store".into()));
+                }
+                let plan = plan::build(&copy_spec(&spec, &into));
+                checks.extend(super::recover::smoke_checks(&r, &spec, &plan).await?);
+                Ok((present, checks))
+            }
+            .await;
             record(&mut report, restore_started.elapsed(), smoke);
             if !opts.keep {
                 tear_down(&engine, &copy_plan, state_dir).await?;
@@ -114,10 +130,72 @@ pub async fn run(
         }
         Err(e) => report.error = Some(format!("restore failed: {e}")),
     }
+    if let (Some(f), Some(e)) = (opts.fault, report.error.as_mut()) {
+        *e = format!("injected fault {}: {e}", f.name());
+    }
     report.finished_at = Utc::now();
     report.judge();
     keep_report(&report, store.as_ref(), state_dir).await;
     Ok(Some(report))
+}
+
+/// Whether WAL streams (markers then reach the store within the drill's warm-up).
+fn streams_wal(stack: &ValidatedStack) -> bool {
+    stack
+        .backup
+        .as_ref()
+        .and_then(|b| b.wal.as_ref())
+        .is_some_and(|w| w.mode == WalMode::Stream)
+}
+
+/// Restores the latest recoverable state into `into` from `store` alone: the manifest
+/// and the secrets come from the stack record, the database from the base backup and
+/// the WAL, the uploads from the files backup. Whatever a lost host would miss fails it.
+async fn restore_from_store(
+    stack: &ValidatedStack,
+    store: Arc<AnyStore>,
+    into: &str,
+    started: Instant,
+    state_dir: &Path,
+) -> Result<(Restored, ValidatedStack), DrillError> {
+    let key = crate::protect::store::spec_key(stack)?;
+    let record = stack_record::newest(store.as_ref(), &stack.name, key.as_ref(), None)
+        .await?
+        .ok_or_else(|| DrillError::Failed(format!("the store holds no record of stack {} (its manifest as applied and sealed secrets): a lost host could not be rebuilt from it; `appstack up` or `appstack backup now` keeps one", stack.name)))?;
+    if key.is_some() && record.secrets.is_empty() {
+        return Err(DrillError::Failed(format!("the stack record of {} holds no sealed secrets although a backup key is set: a lost host would come back with new credentials", stack.name)));
+    }
+    let spec = super::recover::parse_record(&record, &stack.name)?;
+    let base = verified_base(&store, &spec, &Pick::Latest, into).await?;
+    if let Some(gap) = &base.gap {
+        return Err(DrillError::Failed(format!(
+            "the WAL after base backup {} is broken ({gap}): the latest state is not recoverable",
+            base.manifest.id
+        )));
+    }
+    if uploads::uploads_path(&spec).is_some()
+        && uploads::pick_files(&store, &spec.name, None)
+            .await?
+            .is_none()
+    {
+        return Err(DrillError::Failed(format!(
+            "the store holds no files backup of {}: its uploads could not be recovered",
+            spec.name
+        )));
+    }
+    let restored = into_copy(IntoCopy {
+        stack: &spec,
+        store,
+        base,
+        into,
+        pick: &Pick::Latest,
+        started,
+        state_dir,
+        record: Some(&record),
+        rebuild: false,
+    })
+    .await?;
+    Ok((restored, spec))
 }
 
 async fn tear_down(

@@ -6,10 +6,14 @@
 //! share are in `runbook`, what is measured and reported in `report`.
 
 pub mod docker;
+pub mod fault;
 pub mod kube_pod;
 pub mod marker;
+pub mod recover;
 pub mod report;
 pub mod runbook;
+pub mod smoke;
+pub mod timeline;
 
 pub use report::{Report, Step};
 pub use runbook::{reports_dir, verdict};
@@ -21,6 +25,8 @@ pub struct Options {
     pub keep: bool,
     /// Only remove a copy left behind.
     pub clean: bool,
+    /// Damage what the drill reads (never the store itself): the drill must then fail.
+    pub fault: Option<fault::Fault>,
 }
 
 /// Errors of a drill, each with a stable category.
@@ -37,6 +43,9 @@ pub enum DrillError {
     Docker(#[from] crate::docker::DockerError),
     #[error(transparent)]
     Secret(#[from] crate::secrets::SecretError),
+    /// A manifest (stored, or with its overrides) that does not validate.
+    #[error(transparent)]
+    Validation(#[from] crate::api::ValidationErrors),
     /// The drill ran and failed (an objective missed, a check failed, a step broke).
     #[error("{0}")]
     Failed(String),
@@ -50,6 +59,7 @@ impl DrillError {
             DrillError::Protect(e) => e.category(),
             DrillError::Docker(e) => e.category(),
             DrillError::Secret(_) => "secret",
+            DrillError::Validation(_) => "invalid",
             DrillError::Failed(_) => "failed",
         }
     }
@@ -58,4 +68,10 @@ impl DrillError {
 /// A new drill id: `drill-<UTC time, ms>`, sortable and safe as an SQL literal and a key.
 pub fn new_id(at: chrono::DateTime<chrono::Utc>) -> String {
     format!("drill-{}", at.format("%Y%m%dT%H%M%S%.3fZ"))
+}
+
+/// Every drill of `stack` its store holds a report of, oldest first.
+pub async fn history(stack: &crate::api::ValidatedStack) -> Result<Vec<Report>, DrillError> {
+    let store = crate::protect::store::open_store(stack)?;
+    Ok(Report::history(&store, &stack.name).await?)
 }

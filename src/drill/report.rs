@@ -48,6 +48,12 @@ pub struct Report {
     /// Commit time of the newest transaction present in the copy.
     pub restored_newest_at: Option<DateTime<Utc>>,
     pub steps: Vec<Step>,
+    /// The recovery time by phase (fetch, fill, replay, boot, checks).
+    #[serde(default)]
+    pub phases: Vec<super::timeline::Phase>,
+    /// The fault injected into what the drill read (`--inject-fault`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
     /// What the smoke checks proved.
     pub checks: Vec<String>,
     /// Objectives missed, in words.
@@ -84,6 +90,8 @@ impl Report {
             marker_found: None,
             restored_newest_at: None,
             steps: Vec::new(),
+            phases: Vec::new(),
+            fault: None,
             checks: Vec::new(),
             breaches: Vec::new(),
             error: None,
@@ -183,6 +191,20 @@ impl Report {
                 time(newest)
             ));
         }
+        if !self.phases.is_empty() {
+            md.push_str("\n## Recovery time by phase\n\n");
+            md.push_str(&format!("![timeline]({}.svg)\n\n", self.id));
+            md.push_str("| phase | from | to | took |\n|---|---|---|---|\n");
+            for p in &self.phases {
+                md.push_str(&format!(
+                    "| {} | {:.1}s | {:.1}s | {:.1}s |\n",
+                    p.name,
+                    p.from_seconds,
+                    p.to_seconds,
+                    p.to_seconds - p.from_seconds
+                ));
+            }
+        }
         md.push_str("\n## Timeline\n\n```\n");
         md.push_str(&timeline(&self.steps));
         md.push_str("```\n");
@@ -225,7 +247,11 @@ impl Report {
             key: Self::key(&self.stack, &self.id, "json"),
             message: e.to_string(),
         })?;
-        for (ext, body) in [("md", self.to_markdown().into_bytes()), ("json", json)] {
+        for (ext, body) in [
+            ("svg", self.svg().into_bytes()),
+            ("md", self.to_markdown().into_bytes()),
+            ("json", json),
+        ] {
             let (tx, rx) = mpsc::channel(1);
             let _ = tx.send(Bytes::from(body)).await;
             drop(tx);
@@ -234,6 +260,39 @@ impl Report {
                 .await?;
         }
         Ok(())
+    }
+
+    /// The timeline picture the Markdown links.
+    pub fn svg(&self) -> String {
+        super::timeline::svg(
+            &format!(
+                "DR drill {} of {}: RTO {}",
+                self.id,
+                self.stack,
+                self.rto_seconds.map_or_else(|| "not measured".into(), secs)
+            ),
+            &self.phases,
+        )
+    }
+
+    /// Every drill report of `stack` in the store, oldest first.
+    pub async fn history<S: ObjectStore>(
+        store: &S,
+        stack: &str,
+    ) -> Result<Vec<Report>, ProtectError> {
+        let mut out = Vec::new();
+        for o in store.list(&prefix(stack)).await? {
+            if !o.key.ends_with(".json") {
+                continue;
+            }
+            let bytes = read_all(store, &o.key).await?;
+            let r: Report = serde_json::from_slice(&bytes).map_err(|e| ProtectError::Manifest {
+                key: o.key.clone(),
+                message: e.to_string(),
+            })?;
+            out.push(r);
+        }
+        Ok(out)
     }
 
     /// The newest drill report of `stack` in the store.
@@ -335,6 +394,8 @@ mod tests {
                     at_seconds: 31.5,
                 },
             ],
+            phases: vec![],
+            fault: None,
             checks: vec!["PostGIS 3.3 works".into()],
             breaches: vec![],
             error: None,
@@ -370,6 +431,21 @@ mod tests {
         assert!(md.contains("data restored"), "{md}");
         assert!(md.contains("█"), "{md}");
         assert!(md.contains("newest found in the copy: #4"), "{md}");
+        // With phases: a table and the SVG picture it links, which parses as XML with one
+        // bar per phase.
+        r.phases = crate::drill::timeline::phases(&r.steps);
+        let md = r.to_markdown();
+        assert!(md.contains("![timeline](drill-20261124T100000.000Z.svg)"), "{md}");
+        assert!(md.contains("| fill | 0.0s | 8.0s | 8.0s |"), "{md}");
+        let svg = r.svg();
+        let doc = roxmltree::Document::parse(&svg).expect("the timeline is well-formed XML");
+        assert_eq!(doc.root_element().tag_name().name(), "svg");
+        let bars = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("rect"))
+            .count();
+        assert_eq!(bars, r.phases.len());
+        assert_eq!(r.phases.len(), 2);
     }
 
     #[tokio::test]

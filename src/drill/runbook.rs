@@ -130,6 +130,7 @@ pub(crate) fn record(
         }
         Err(e) => report.error = Some(e.to_string()),
     }
+    report.phases = super::timeline::phases(&report.steps);
 }
 
 pub(crate) fn steps(steps: &[(&str, Duration)]) -> Vec<Step> {
@@ -154,6 +155,7 @@ pub(crate) async fn keep_report(
     let written = std::fs::create_dir_all(&dir).and_then(|()| {
         let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
         std::fs::write(dir.join(format!("{}.json", report.id)), json)?;
+        std::fs::write(dir.join(format!("{}.svg", report.id)), report.svg())?;
         std::fs::write(dir.join(format!("{}.md", report.id)), report.to_markdown())
     });
     match written {

@@ -10,9 +10,10 @@ use chrono::Utc;
 use super::crypto::Key;
 use super::error::ProtectError;
 use super::manifest::{Kind, Manifest, ObjectEntry, FORMAT};
-use super::pipeline::{self, Compression};
+use super::pipeline::{self, Compression, Inspect};
 use super::runner::{capture, Runner};
 use super::store::ObjectStore;
+use super::tar_scan::FileDigest;
 use crate::progress::meter::Meter;
 
 /// What a backup needs to know about the stack.
@@ -48,23 +49,29 @@ struct Job<'a> {
     argv: Vec<String>,
     key: &'a str,
     compression: Compression,
-    capture: &'a [&'a str],
+    inspect: Inspect<'a>,
 }
 
-/// Streams the job's stdout into its key, returning the object entry and any captured tar
-/// members.
+/// What streaming a job's output stored: its object, and what the pipeline saw in it.
+struct Streamed {
+    entry: ObjectEntry,
+    members: Vec<(String, Vec<u8>)>,
+    files: Vec<FileDigest>,
+}
+
+/// Streams the job's stdout into its key.
 async fn stream_object<S: ObjectStore, R: Runner>(
     store: &S,
     runner: &R,
     t: &Target,
     job: Job<'_>,
-) -> Result<(ObjectEntry, Vec<(String, Vec<u8>)>), ProtectError> {
+) -> Result<Streamed, ProtectError> {
     let Job {
         component,
         argv,
         key,
         compression,
-        capture: capture_members,
+        inspect,
     } = job;
     let tool = argv.first().cloned().unwrap_or_default();
     // `timeout` in the container kills the tool itself when the job overruns.
@@ -74,7 +81,7 @@ async fn stream_object<S: ObjectStore, R: Runner>(
     ];
     full.extend(argv);
     let (raw_tx, out_rx, encoder) =
-        pipeline::spawn(compression, capture_members, t.key.clone(), t.meter.clone());
+        pipeline::spawn(compression, inspect, t.key.clone(), t.meter.clone());
     let run = runner.run(component, full, raw_tx);
     let put = store.put(key, out_rx);
     let (run, put) = tokio::join!(run, put);
@@ -103,15 +110,16 @@ async fn stream_object<S: ObjectStore, R: Runner>(
     }
     let size = put?;
     let name = key.rsplit('/').next().unwrap_or(key).to_string();
-    Ok((
-        ObjectEntry {
+    Ok(Streamed {
+        entry: ObjectEntry {
             name,
             size,
             raw_size: encoded.raw_size,
             sha256: encoded.sha256,
         },
-        encoded.members,
-    ))
+        members: encoded.members,
+        files: encoded.files,
+    })
 }
 
 /// Stores a small in-memory object, returning its entry.
@@ -164,6 +172,18 @@ fn psql(t: &Target, sql: &str) -> Vec<String> {
 
 /// `psql` over the server's local socket, tuples only, one `-c` per command (each runs in
 /// its own transaction, as `ALTER SYSTEM` requires).
+/// The database system identifier of the cluster (what its WAL carries); None when it
+/// cannot be read.
+pub async fn system_identifier<R: Runner>(runner: &R, user: &str, db: &str) -> Option<u64> {
+    let sql = "SELECT system_identifier FROM pg_control_system()";
+    capture(runner, "database", psql_argv(user, db, &[sql]))
+        .await
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 pub fn psql_argv(user: &str, db: &str, commands: &[&str]) -> Vec<String> {
     let mut argv = args(&["psql", "-h", SOCKET, "-U", user, "-d", db, "-XtA"]);
     for c in commands {
@@ -202,7 +222,7 @@ pub async fn base_backup<S: ObjectStore, R: Runner>(
         "-l",
         &format!("appstack {id}"),
     ]);
-    let (entry, members) = stream_object(
+    let Streamed { entry, members, .. } = stream_object(
         store,
         runner,
         t,
@@ -211,7 +231,7 @@ pub async fn base_backup<S: ObjectStore, R: Runner>(
             argv,
             key: &format!("{dir}/base.tar.zst"),
             compression: Compression::Zstd(t.compression_level),
-            capture: &["backup_label", "backup_manifest"],
+            inspect: Inspect::Members(&["backup_label", "backup_manifest"]),
         },
     )
     .await?;
@@ -237,6 +257,7 @@ pub async fn base_backup<S: ObjectStore, R: Runner>(
     }
     let mut manifest = finished(t, id, Kind::Base, started_at, objects);
     manifest.pg_version = Some(pg_version);
+    manifest.system_id = system_identifier(runner, &t.db_user, &t.db_name).await;
     manifest.tools = tools;
     manifest.start_lsn = start_lsn;
     manifest.stop_lsn = stop_lsn;
@@ -268,6 +289,8 @@ fn finished(
         compression: format!("zstd:{}", t.compression_level),
         encryption_key_id: t.key.as_ref().map(Key::id),
         objects,
+        files: Vec::new(),
+        system_id: None,
     }
 }
 
@@ -325,9 +348,9 @@ pub async fn dump<S: ObjectStore, R: Runner>(
             argv,
             key: &key,
             compression: Compression::Zstd(t.compression_level),
-            capture: &[],
+            inspect: Inspect::Nothing,
         };
-        objects.push(stream_object(store, runner, t, job).await?.0);
+        objects.push(stream_object(store, runner, t, job).await?.entry);
     }
     let mut manifest = finished(t, id, Kind::Dump, started_at, objects);
     manifest.pg_version = Some(pg_version);
@@ -343,13 +366,14 @@ pub async fn files<S: ObjectStore, R: Runner>(
     t: &Target,
 ) -> Result<Manifest, ProtectError> {
     let path = t.uploads_path.clone().ok_or_else(|| {
-        ProtectError::Config("the stack keeps no uploads on a volume (spec.cms.uploads)".into())
+        ProtectError::Config("spec.cms.uploads: the CMS keeps its uploads in an S3 bucket, not on a volume: appstack does not copy the bucket; turn on the bucket's versioning (and replication) to protect them (see docs/data-protection.md)".into())
     })?;
     let id = new_id(Kind::Files);
     let started_at = Utc::now();
     let dir = Manifest::dir(&t.stack, Kind::Files, &id);
     let argv = args(&["tar", "-C", &path, "-cf", "-", "."]);
-    let (entry, _) = stream_object(
+    // Every file's sha256 goes into the manifest: a restore proves it brought them back.
+    let Streamed { entry, files, .. } = stream_object(
         store,
         runner,
         t,
@@ -358,11 +382,12 @@ pub async fn files<S: ObjectStore, R: Runner>(
             argv,
             key: &format!("{dir}/uploads.tar.zst"),
             compression: Compression::Zstd(t.compression_level),
-            capture: &[],
+            inspect: Inspect::FileDigests,
         },
     )
     .await?;
-    let manifest = finished(t, id, Kind::Files, started_at, vec![entry]);
+    let mut manifest = finished(t, id, Kind::Files, started_at, vec![entry]);
+    manifest.files = files;
     manifest.save(store).await?;
     Ok(manifest)
 }

@@ -24,6 +24,9 @@ pub enum ProtectError {
     Manifest { key: String, message: String },
     #[error("backup {id} not found (see `appstack backup list`)")]
     UnknownBackup { id: String },
+    /// A sealed object cannot be opened: no key, or not the key that sealed it.
+    #[error("{0}")]
+    Sealed(String),
     #[error("{0}")]
     Config(String),
     #[error("{0}")]
@@ -40,6 +43,7 @@ impl ProtectError {
             ProtectError::Checksum { .. } => "checksum",
             ProtectError::Manifest { .. } => "manifest",
             ProtectError::UnknownBackup { .. } => "unknown_backup",
+            ProtectError::Sealed(_) => "sealed",
             ProtectError::Config(_) => "config",
             ProtectError::Io(_) => "io",
         }

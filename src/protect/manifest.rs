@@ -76,6 +76,12 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_key_id: Option<String>,
     pub objects: Vec<ObjectEntry>,
+    /// A base backup's database system identifier: only WAL of that cluster replays on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_id: Option<u64>,
+    /// A files backup's regular files with their sha256 (what a restore must bring back).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<super::tar_scan::FileDigest>,
 }
 
 impl Manifest {

@@ -4,6 +4,7 @@
 
 pub mod backup;
 pub mod crypto;
+pub mod damaged;
 pub mod decode;
 pub mod digest;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod runner;
 pub mod s3;
 pub mod schedule;
 pub mod shipper;
+pub mod stack_record;
 pub mod store;
 pub mod tar_scan;
 pub mod target;

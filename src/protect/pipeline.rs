@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use super::crypto::{EncryptWriter, Key};
 use super::error::ProtectError;
-use super::tar_scan::TarScan;
+use super::tar_scan::{FileDigest, TarScan};
 use crate::progress::meter::Meter;
 
 /// Chunks of ~1 MiB go to the store; 8 in flight at most on each side.
@@ -27,6 +27,28 @@ pub struct Encoded {
     pub sha256: String,
     /// Captured tar members (backup_label, backup_manifest) when inspection was asked for.
     pub members: Vec<(String, Vec<u8>)>,
+    /// Every regular file of the tar, with its sha256, when asked for.
+    pub files: Vec<FileDigest>,
+}
+
+/// What the pipeline looks at in a tar passing through it.
+#[derive(Debug, Clone, Copy)]
+pub enum Inspect<'a> {
+    Nothing,
+    /// Keep these members' bytes.
+    Members(&'a [&'a str]),
+    /// Record every regular file's size and sha256.
+    FileDigests,
+}
+
+impl Inspect<'_> {
+    fn scanner(self) -> Option<TarScan> {
+        match self {
+            Inspect::Nothing => None,
+            Inspect::Members(m) => Some(TarScan::new(m.iter().map(|s| s.to_string()).collect())),
+            Inspect::FileDigests => Some(TarScan::file_digests()),
+        }
+    }
 }
 
 struct Sink {
@@ -106,7 +128,7 @@ pub enum Compression {
 /// Starts a pipeline; feed raw chunks into the returned sender, store the receiver's chunks.
 pub fn spawn(
     compression: Compression,
-    capture: &[&str],
+    inspect: Inspect<'_>,
     key: Option<Key>,
     meter: Option<Meter>,
 ) -> (
@@ -116,7 +138,7 @@ pub fn spawn(
 ) {
     let (raw_tx, mut raw_rx) = mpsc::channel::<Bytes>(DEPTH);
     let (out_tx, out_rx) = mpsc::channel::<Bytes>(DEPTH);
-    let capture: Vec<String> = capture.iter().map(|s| s.to_string()).collect();
+    let scan = inspect.scanner();
     let handle = tokio::task::spawn_blocking(move || {
         let io = |e: std::io::Error| ProtectError::Io(format!("backup pipeline: {e}"));
         let sink = Sink {
@@ -130,7 +152,7 @@ pub fn spawn(
             Some(k) => Out::Sealed(EncryptWriter::new(k, sink).map_err(io)?),
             None => Out::Plain(sink),
         };
-        let mut scan = (!capture.is_empty()).then(|| TarScan::new(capture));
+        let mut scan = scan;
         let mut raw_size = 0u64;
         let mut sink = match compression {
             Compression::Zstd(level) | Compression::ZstdDigest(level) => {
@@ -170,11 +192,13 @@ pub fn spawn(
         }
         sink.flush_chunk().map_err(io)?;
         let sha256 = hex::encode(sink.hash.clone().finalize());
+        let (members, files) = scan.map(TarScan::into_parts).unwrap_or_default();
         Ok(Encoded {
             raw_size,
             stored_size: sink.size,
             sha256,
-            members: scan.map(TarScan::into_members).unwrap_or_default(),
+            members,
+            files,
         })
     });
     (raw_tx, out_rx, handle)

@@ -110,7 +110,9 @@ pub async fn prune<S: ObjectStore>(
         let (Some(_), Some(kind), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
             continue;
         };
-        if kind == "wal" {
+        // Only backup directories are swept: WAL, the stack records and the drill
+        // reports are not backups.
+        if !matches!(kind, "base" | "dump" | "files") {
             continue;
         }
         let dir = format!("{stack}/{kind}/{id}");
@@ -198,6 +200,8 @@ mod tests {
             compression: "zstd:3".into(),
             encryption_key_id: None,
             objects: vec![],
+            files: vec![],
+            system_id: None,
         }
     }
 

@@ -79,6 +79,9 @@ struct SpoolFile {
     path: PathBuf,
     size: u64,
     modified: SystemTime,
+    /// The cluster that wrote it (a segment's first page says; a history file takes the
+    /// spool's newest segment's).
+    system: Option<u64>,
 }
 
 /// Ships one stack's spool into a store.
@@ -88,7 +91,6 @@ pub struct Shipper<S: ObjectStore> {
     status: Arc<Mutex<ShipStatus>>,
     /// The partial last shipped: (kind, size, mtime) and its key.
     last_partial: Option<(WalKind, u64, SystemTime, String)>,
-    /// Partial objects in the store that a newer upload supersedes.
     /// Partials in the store that a newer object may supersede: deleted once the store holds
     /// the same segment complete or a newer partial of it, never before (a partial of a
     /// timeline an in-place restore left is the only copy of that timeline's tail).
@@ -97,6 +99,8 @@ pub struct Shipper<S: ObjectStore> {
     /// at start and shipped since, trimmed to the open segment's after each pass.
     complete: Vec<Segment>,
     seeded: bool,
+    /// The cluster whose WAL the spool holds, once a segment said.
+    system: Option<u64>,
 }
 
 impl<S: ObjectStore> Shipper<S> {
@@ -109,6 +113,7 @@ impl<S: ObjectStore> Shipper<S> {
             stale_partials: Vec::new(),
             complete: Vec::new(),
             seeded: false,
+            system: None,
         }
     }
 
@@ -147,7 +152,14 @@ impl<S: ObjectStore> Shipper<S> {
         if self.seeded {
             return Ok(());
         }
-        for o in wal::list(self.store.as_ref(), &self.cfg.stack).await? {
+        // Another cluster's WAL of the same names (the stack before `down --volumes`)
+        // is that cluster's to keep: never retired by this one's.
+        let system = self.system;
+        for o in wal::list(self.store.as_ref(), &self.cfg.stack)
+            .await?
+            .into_iter()
+            .filter(|o| o.of_system(system))
+        {
             match o.kind {
                 WalKind::Partial(seg) => self.stale_partials.push((seg, o.key)),
                 WalKind::Segment(seg) => self.complete.push(seg),
@@ -174,11 +186,17 @@ impl<S: ObjectStore> Shipper<S> {
 
     /// One pass: everything complete in WAL order, then the partial if it changed.
     pub async fn tick(&mut self) -> Result<(), ProtectError> {
-        self.seed().await?;
         // The pass makes the store hold what the spool had when it was scanned, not at the
         // pass's end: WAL written during the uploads is not covered yet.
         let scanned_at = Utc::now();
         let files = scan(&self.cfg.spool).await?;
+        if let Some(system) = files.iter().rev().find_map(|f| f.system) {
+            self.system = Some(system);
+        }
+        // What the store holds is sorted by cluster: known once a segment has told.
+        if self.system.is_some() {
+            self.seed().await?;
+        }
         let (complete, partial): (Vec<SpoolFile>, Vec<SpoolFile>) = files
             .into_iter()
             .partition(|f| !matches!(f.kind, WalKind::Partial(_)));
@@ -275,6 +293,15 @@ impl<S: ObjectStore> Shipper<S> {
     }
 }
 
+/// The system identifier in a spooled segment's first page (None when unreadable yet).
+async fn first_page_system(path: &Path) -> Option<u64> {
+    use tokio::io::AsyncReadExt;
+    let mut head = [0u8; 32];
+    let mut f = tokio::fs::File::open(path).await.ok()?;
+    f.read_exact(&mut head).await.ok()?;
+    wal::system_of_segment(&head)
+}
+
 /// WAL files in the spool, in WAL order; anything else (temporary files) is ignored.
 async fn scan(spool: &Path) -> Result<Vec<SpoolFile>, ProtectError> {
     let io = |e: std::io::Error| ProtectError::Io(format!("WAL spool {}: {e}", spool.display()));
@@ -289,14 +316,27 @@ async fn scan(spool: &Path) -> Result<Vec<SpoolFile>, ProtectError> {
         if !meta.is_file() {
             continue;
         }
+        let system = match kind {
+            WalKind::History(_) => None,
+            _ => first_page_system(&entry.path()).await,
+        };
         out.push(SpoolFile {
             kind,
             path: entry.path(),
             size: meta.len(),
             modified: meta.modified().map_err(io)?,
+            system,
         });
     }
     out.sort_by_key(|f| f.kind);
+    // A history file is written by the cluster whose segments are beside it.
+    let newest = out.iter().rev().find_map(|f| f.system);
+    for f in out
+        .iter_mut()
+        .filter(|f| matches!(f.kind, WalKind::History(_)))
+    {
+        f.system = newest;
+    }
     Ok(out)
 }
 
@@ -310,7 +350,7 @@ fn wal_pipeline(
 ) {
     pipeline::spawn(
         Compression::ZstdDigest(cfg.compression_level),
-        &[],
+        pipeline::Inspect::Nothing,
         cfg.key.clone(),
         None,
     )
@@ -322,10 +362,11 @@ pub async fn put_wal_file<S: ObjectStore>(
     store: &S,
     cfg: &ShipperConfig,
     kind: WalKind,
+    system: Option<u64>,
     raw: Vec<u8>,
 ) -> Result<String, ProtectError> {
     let sha = hex::encode(Sha256::digest(&raw));
-    let key = wal::object_key(&cfg.stack, kind, &sha, cfg.key.is_some());
+    let key = wal::object_key(&cfg.stack, kind, system, &sha, cfg.key.is_some());
     let (raw_tx, out_rx, encoder) = wal_pipeline(cfg);
     let feed = async move {
         let _ = raw_tx.send(Bytes::from(raw)).await;
@@ -357,7 +398,7 @@ async fn ship_complete<S: ObjectStore>(
         hash.update(&buf[..n]);
     }
     let sha = hex::encode(hash.finalize());
-    let key = wal::object_key(&cfg.stack, f.kind, &sha, cfg.key.is_some());
+    let key = wal::object_key(&cfg.stack, f.kind, f.system, &sha, cfg.key.is_some());
     let mut file = tokio::fs::File::open(&f.path).await.map_err(io)?;
     let (raw_tx, out_rx, encoder) = wal_pipeline(cfg);
     let feed = async move {
@@ -422,7 +463,7 @@ async fn ship_partial<S: ObjectStore>(
         data.extend_from_slice(&page[..n]);
     }
     let sha = hex::encode(Sha256::digest(&data));
-    let key = wal::object_key(&cfg.stack, f.kind, &sha, cfg.key.is_some());
+    let key = wal::object_key(&cfg.stack, f.kind, f.system, &sha, cfg.key.is_some());
     let (raw_tx, out_rx, encoder) = wal_pipeline(cfg);
     let data = Bytes::from(data);
     let feed = async move {

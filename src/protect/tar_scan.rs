@@ -1,31 +1,62 @@
-//! An incremental reader of a tar stream that captures a few named members (pg_basebackup's
-//! `backup_label` and `backup_manifest`) as the bytes pass by, without buffering the rest.
+//! An incremental reader of a tar stream that looks at its members as the bytes pass by,
+//! without buffering the rest: it captures a few named members (pg_basebackup's
+//! `backup_label` and `backup_manifest`), or records the size and sha256 of every regular
+//! file (the uploads of a files backup, which a restore proves it brought back).
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 const BLOCK: usize = 512;
 /// A captured member larger than this is cut (a backup_manifest of a huge cluster).
 const MAX_CAPTURE: u64 = 256 << 20;
 
+/// A regular file of an archive: its path (without a leading `./`), size and sha256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDigest {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// The member whose data is passing.
+struct Current {
+    name: String,
+    capture: Option<Vec<u8>>,
+    hash: Option<(Sha256, u64)>,
+}
+
 pub struct TarScan {
     wanted: Vec<String>,
+    digest_files: bool,
     header: Vec<u8>,
     /// Bytes left in the current member's data, and in its padding.
     data_left: u64,
     pad_left: u64,
-    current: Option<(String, Vec<u8>)>,
+    current: Option<Current>,
     members: Vec<(String, Vec<u8>)>,
-    done: bool,
+    files: Vec<FileDigest>,
 }
 
 impl TarScan {
+    /// Captures the members named `wanted`.
     pub fn new(wanted: Vec<String>) -> Self {
         Self {
             wanted,
+            digest_files: false,
             header: Vec::with_capacity(BLOCK),
             data_left: 0,
             pad_left: 0,
             current: None,
             members: Vec::new(),
-            done: false,
+            files: Vec::new(),
+        }
+    }
+
+    /// Records the size and sha256 of every regular file.
+    pub fn file_digests() -> Self {
+        Self {
+            digest_files: true,
+            ..Self::new(Vec::new())
         }
     }
 
@@ -33,21 +64,33 @@ impl TarScan {
         self.members
     }
 
+    pub fn into_files(self) -> Vec<FileDigest> {
+        self.files
+    }
+
+    /// Captured members and file digests.
+    pub fn into_parts(self) -> (Vec<(String, Vec<u8>)>, Vec<FileDigest>) {
+        (self.members, self.files)
+    }
+
     pub fn feed(&mut self, mut data: &[u8]) {
-        while !data.is_empty() && !self.done {
+        while !data.is_empty() {
             if self.data_left > 0 {
                 let n = (self.data_left as usize).min(data.len());
-                if let Some((_, buf)) = self.current.as_mut() {
-                    if (buf.len() as u64) < MAX_CAPTURE {
-                        buf.extend_from_slice(&data[..n]);
+                if let Some(cur) = self.current.as_mut() {
+                    if let Some(buf) = cur.capture.as_mut() {
+                        if (buf.len() as u64) < MAX_CAPTURE {
+                            buf.extend_from_slice(&data[..n]);
+                        }
+                    }
+                    if let Some((h, _)) = cur.hash.as_mut() {
+                        h.update(&data[..n]);
                     }
                 }
                 self.data_left -= n as u64;
                 data = &data[n..];
                 if self.data_left == 0 {
-                    if let Some(m) = self.current.take() {
-                        self.members.push(m);
-                    }
+                    self.end_member();
                 }
             } else if self.pad_left > 0 {
                 let n = (self.pad_left as usize).min(data.len());
@@ -62,6 +105,22 @@ impl TarScan {
                     self.header.clear();
                 }
             }
+        }
+    }
+
+    fn end_member(&mut self) {
+        let Some(cur) = self.current.take() else {
+            return;
+        };
+        if let Some(buf) = cur.capture {
+            self.members.push((cur.name.clone(), buf));
+        }
+        if let Some((h, size)) = cur.hash {
+            self.files.push(FileDigest {
+                path: cur.name,
+                size,
+                sha256: hex::encode(h.finalize()),
+            });
         }
     }
 
@@ -89,13 +148,23 @@ impl TarScan {
         };
         let size_text = field(124, 136);
         let size = u64::from_str_radix(size_text.trim(), 8).unwrap_or(0);
+        // '0' and NUL are regular files; links, directories and the like carry no data
+        // that a restore could get wrong.
+        let regular = matches!(h[156], b'0' | 0);
+        // pax and GNU long-name headers carry data too: skipped like any other member.
         self.data_left = size;
         self.pad_left = (BLOCK as u64 - size % BLOCK as u64) % BLOCK as u64;
         let base = full.trim_start_matches("./").to_string();
-        if size > 0 && self.wanted.contains(&base) {
-            self.current = Some((base, Vec::new()));
-        } else if size == 0 && self.wanted.contains(&base) {
-            self.members.push((base, Vec::new()));
+        let cur = Current {
+            capture: self.wanted.contains(&base).then(Vec::new),
+            hash: (self.digest_files && regular).then(|| (Sha256::new(), size)),
+            name: base,
+        };
+        if cur.capture.is_some() || cur.hash.is_some() {
+            self.current = Some(cur);
+            if size == 0 {
+                self.end_member();
+            }
         }
     }
 }
@@ -133,5 +202,35 @@ mod tests {
             members[1],
             ("backup_manifest".to_string(), b"{\"x\":1}".to_vec())
         );
+    }
+
+    #[test]
+    fn digests_every_regular_file() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut dir = tar::Header::new_ustar();
+        dir.set_entry_type(tar::EntryType::Directory);
+        dir.set_size(0);
+        dir.set_mode(0o755);
+        dir.set_cksum();
+        b.append_data(&mut dir, "./img", std::io::empty()).unwrap();
+        for (name, data) in [("./img/a.png", vec![1u8; 1500]), ("./empty", vec![])] {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, data.as_slice()).unwrap();
+        }
+        let bytes = b.into_inner().unwrap();
+        let mut scan = TarScan::file_digests();
+        for chunk in bytes.chunks(333) {
+            scan.feed(chunk);
+        }
+        let files = scan.into_files();
+        assert_eq!(files.len(), 2, "{files:?}");
+        assert_eq!(files[0].path, "img/a.png");
+        assert_eq!(files[0].size, 1500);
+        assert_eq!(files[0].sha256, hex::encode(Sha256::digest([1u8; 1500])));
+        assert_eq!(files[1].path, "empty");
+        assert_eq!(files[1].sha256, hex::encode(Sha256::digest([])));
     }
 }

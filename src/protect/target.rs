@@ -15,12 +15,17 @@ use crate::api::validated::BackupTarget;
 pub enum AnyStore {
     Fs(FsStore),
     S3(S3Store),
+    /// A read-only view with objects hidden or corrupted (a drill's injected fault).
+    Damaged(super::damaged::DamagedStore),
 }
 
 /// Opens the store of a backup target.
 pub fn open(target: &BackupTarget) -> Result<AnyStore, ProtectError> {
     match target {
-        BackupTarget::Filesystem { path } => Ok(AnyStore::Fs(FsStore::new(path))),
+        BackupTarget::Filesystem { path } => {
+            super::store::private::ensure(std::path::Path::new(path));
+            Ok(AnyStore::Fs(FsStore::new(path)))
+        }
         BackupTarget::S3 {
             bucket,
             prefix,
@@ -82,6 +87,7 @@ impl ObjectStore for AnyStore {
         match self {
             AnyStore::Fs(s) => s.location(),
             AnyStore::S3(s) => s.location(),
+            AnyStore::Damaged(s) => s.location(),
         }
     }
 
@@ -89,6 +95,7 @@ impl ObjectStore for AnyStore {
         match self {
             AnyStore::Fs(s) => s.put(key, body).await,
             AnyStore::S3(s) => s.put(key, body).await,
+            AnyStore::Damaged(s) => s.put(key, body).await,
         }
     }
 
@@ -99,6 +106,7 @@ impl ObjectStore for AnyStore {
         match self {
             AnyStore::Fs(s) => s.get(key).await,
             AnyStore::S3(s) => s.get(key).await,
+            AnyStore::Damaged(s) => s.get(key).await,
         }
     }
 
@@ -106,6 +114,7 @@ impl ObjectStore for AnyStore {
         match self {
             AnyStore::Fs(s) => s.list(prefix).await,
             AnyStore::S3(s) => s.list(prefix).await,
+            AnyStore::Damaged(s) => s.list(prefix).await,
         }
     }
 
@@ -113,6 +122,7 @@ impl ObjectStore for AnyStore {
         match self {
             AnyStore::Fs(s) => s.delete(key).await,
             AnyStore::S3(s) => s.delete(key).await,
+            AnyStore::Damaged(s) => s.delete(key).await,
         }
     }
 }

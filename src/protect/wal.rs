@@ -7,6 +7,12 @@
 //! the segment being written (its valid prefix, trailing zeros trimmed) and
 //! `<tli>.history-<sha256>.zst` for timeline history. One list call is the whole catalog
 //! of WAL and its checksums. `.enc` follows `.zst` when the bytes are encrypted.
+//!
+//! The database system identifier (16 hex digits) goes between the file name and the
+//! checksum — `<segment>-<system>-<sha256>.zst` — because one stack's store outlives its
+//! clusters: after `down --volumes` and `up` a new cluster writes segments of the same
+//! names, and a restore must replay only the WAL of the backup's own cluster. Objects
+//! without it (written before it was recorded) belong to any cluster.
 
 use std::fmt;
 
@@ -90,7 +96,7 @@ impl Segment {
 }
 
 /// What a WAL file is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum WalKind {
     /// A complete segment.
     Segment(Segment),
@@ -143,6 +149,31 @@ pub struct WalObject {
     pub sha256: String,
     pub encrypted: bool,
     pub size: u64,
+    /// The database system identifier of the cluster that wrote it, when recorded.
+    pub system: Option<u64>,
+}
+
+impl WalObject {
+    /// Whether it may belong to the cluster `system` (an unrecorded side matches any).
+    pub fn of_system(&self, system: Option<u64>) -> bool {
+        match (self.system, system) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
+    }
+}
+
+/// The database system identifier in the long header of a segment's first page
+/// (`XLogLongPageHeaderData.xlp_sysid`, after the 24-byte short header), or None when
+/// `head` does not start with one.
+pub fn system_of_segment(head: &[u8]) -> Option<u64> {
+    const XLP_LONG_HEADER: u16 = 0x0002;
+    let info = u16::from_le_bytes(head.get(2..4)?.try_into().ok()?);
+    if info & XLP_LONG_HEADER == 0 {
+        return None;
+    }
+    let sysid = u64::from_le_bytes(head.get(24..32)?.try_into().ok()?);
+    (sysid != 0).then_some(sysid)
 }
 
 /// The key prefix of a stack's WAL.
@@ -150,10 +181,21 @@ pub fn prefix(stack: &str) -> String {
     format!("{stack}/wal/")
 }
 
-/// The key of a WAL file with raw-content checksum `sha256`.
-pub fn object_key(stack: &str, kind: WalKind, sha256: &str, encrypted: bool) -> String {
+/// The key of a WAL file of cluster `system` with raw-content checksum `sha256`.
+pub fn object_key(
+    stack: &str,
+    kind: WalKind,
+    system: Option<u64>,
+    sha256: &str,
+    encrypted: bool,
+) -> String {
     let enc = if encrypted { ".enc" } else { "" };
-    format!("{}{}-{sha256}.zst{enc}", prefix(stack), kind.file_name())
+    let system = system.map_or_else(String::new, |s| format!("-{s:016x}"));
+    format!(
+        "{}{}{system}-{sha256}.zst{enc}",
+        prefix(stack),
+        kind.file_name()
+    )
 }
 
 /// Parses a listed key; anything else under the prefix is not WAL (and is ignored).
@@ -163,16 +205,21 @@ pub fn parse_object(stack: &str, meta: &ObjectMeta) -> Option<WalObject> {
         Some(b) => (b, true),
         None => (name.strip_suffix(".zst")?, false),
     };
-    let (file, sha) = body.rsplit_once('-')?;
+    let (rest, sha) = body.rsplit_once('-')?;
     if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
+    let (file, system) = match rest.rsplit_once('-') {
+        Some((file, sys)) => (file, Some(u64::from_str_radix(sys, 16).ok()?)),
+        None => (rest, None),
+    };
     Some(WalObject {
         key: meta.key.clone(),
         kind: WalKind::from_file_name(file)?,
         sha256: sha.to_string(),
         encrypted,
         size: meta.size,
+        system,
     })
 }
 
@@ -284,7 +331,7 @@ mod tests {
     use super::*;
 
     fn obj(stack: &str, kind: WalKind) -> WalObject {
-        let key = object_key(stack, kind, &"ab".repeat(32), false);
+        let key = object_key(stack, kind, None, &"ab".repeat(32), false);
         parse_object(stack, &ObjectMeta { key, size: 10 }).unwrap()
     }
 
@@ -318,7 +365,7 @@ mod tests {
             timeline: 1,
             number: 7,
         });
-        let key = object_key("s", kind, &"0f".repeat(32), true);
+        let key = object_key("s", kind, None, &"0f".repeat(32), true);
         assert_eq!(
             key,
             format!(
@@ -329,6 +376,34 @@ mod tests {
         let o = parse_object("s", &ObjectMeta { key, size: 3 }).unwrap();
         assert_eq!(o.kind, kind);
         assert!(o.encrypted);
+        assert_eq!(o.system, None);
+        // With the cluster's system identifier: only that cluster's restores take it.
+        let key = object_key(
+            "s",
+            kind,
+            Some(7714621209534468116),
+            &"0f".repeat(32),
+            false,
+        );
+        assert_eq!(
+            key,
+            format!(
+                "s/wal/000000010000000000000007.partial-6b0fd71dc2ff1014-{}.zst",
+                "0f".repeat(32)
+            )
+        );
+        let o = parse_object("s", &ObjectMeta { key, size: 3 }).unwrap();
+        assert_eq!((o.kind, o.system), (kind, Some(7714621209534468116)));
+        assert!(o.of_system(Some(7714621209534468116)) && o.of_system(None));
+        assert!(!o.of_system(Some(1)));
+        // A segment's first page carries it in its long header.
+        let mut page = vec![0u8; 40];
+        page[0..2].copy_from_slice(&0xD110u16.to_le_bytes());
+        page[2..4].copy_from_slice(&0x0002u16.to_le_bytes());
+        page[24..32].copy_from_slice(&7714621209534468116u64.to_le_bytes());
+        assert_eq!(system_of_segment(&page), Some(7714621209534468116));
+        page[2..4].copy_from_slice(&0u16.to_le_bytes());
+        assert_eq!(system_of_segment(&page), None);
         assert!(parse_object(
             "s",
             &ObjectMeta {

@@ -73,7 +73,11 @@ pub fn spawn_tar<S: ObjectStore>(
             let (WalKind::Partial(from), true) = (o.kind, rounds <= 5) else {
                 return Err(ProtectError::NotFound { key: o.key });
             };
-            let all = wal::list(store.as_ref(), &stack).await?;
+            let all: Vec<WalObject> = wal::list(store.as_ref(), &stack)
+                .await?
+                .into_iter()
+                .filter(|w| w.of_system(o.system))
+                .collect();
             for next in wal::chain(&all, from).0 {
                 match fetch_raw(store.as_ref(), &next, key.clone()).await {
                     Ok(raw) => send(&tx, &mut fetched, &dir, &next, raw).await?,

@@ -25,6 +25,28 @@ pub const BUILTIN: [&str; 7] = [
     "alertmanager",
 ];
 
+/// Where `target` (`file:///path` or `s3://bucket/prefix`, with `s3`'s settings) puts
+/// backups; the reason when it names no store.
+pub fn backup_target(
+    target: &str,
+    s3: Option<&crate::api::spec::S3Spec>,
+) -> Result<super::validated::BackupTarget, String> {
+    let mut c = Collector::default();
+    let spec: crate::api::spec::BackupSpec =
+        serde_json::from_value(serde_json::json!({"target": target, "s3": s3}))
+            .map_err(|e| e.to_string())?;
+    let t = protection::target(&mut c, "target", &spec);
+    match c.finish("--from") {
+        Ok(()) => Ok(t),
+        Err(e) => Err(e
+            .errors
+            .iter()
+            .map(|e| e.message.clone())
+            .collect::<Vec<_>>()
+            .join("; ")),
+    }
+}
+
 /// Validates a parsed manifest; `origin` names the file in errors.
 pub fn validate(stack: &AppStack, origin: &str) -> Result<ValidatedStack, ValidationErrors> {
     let mut c = Collector::default();
@@ -66,5 +88,6 @@ pub fn validate(stack: &AppStack, origin: &str) -> Result<ValidatedStack, Valida
         monitoring,
         backup,
         recovery,
+        spec: spec.clone(),
     })
 }

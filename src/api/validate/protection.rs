@@ -151,7 +151,7 @@ pub(super) fn backup(c: &mut Collector, spec: &AppStackSpec, has_db: bool) -> Op
 }
 
 /// Where backups go: a directory (`file:///path`) or a bucket (`s3://bucket/prefix`).
-fn target(c: &mut Collector, p: &str, b: &BackupSpec) -> BackupTarget {
+pub(super) fn target(c: &mut Collector, p: &str, b: &BackupSpec) -> BackupTarget {
     if let Some(path) = b.target.strip_prefix("file://") {
         if !path.starts_with('/') {
             c.push(

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use super::credentials::{self, Credentials};
 use super::job::Job;
-use super::{connect, rt, secrets, Pick, RestoreError, VerifiedBase, DATA};
+use super::{connect, rt, secrets, uploads, Pick, RestoreError, VerifiedBase, DATA};
 use crate::api::ValidatedStack;
 use crate::docker::apply::Applier;
 use crate::docker::down::down;
@@ -21,41 +22,72 @@ use crate::plan::{self, Plan, LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_STACK};
 use crate::protect::backup::psql_argv;
 use crate::protect::manifest::Manifest;
 use crate::protect::runner::{capture, DockerRunner};
+use crate::protect::stack_record::StackRecord;
 use crate::protect::target::AnyStore;
 use crate::secrets::SecretStore;
 
-/// Restores `base` into the new stack `into` and brings it up healthy; removes the partial
-/// copy when that fails.
-pub(crate) async fn into_copy(
-    stack: &ValidatedStack,
-    store: Arc<AnyStore>,
-    base: VerifiedBase,
-    into: &str,
-    pick: &Pick,
-    started: Instant,
-    state_dir: &Path,
-) -> Result<Restored, RestoreError> {
-    let (engine, plan) = prepare_copy(stack, into, state_dir).await?;
+/// A restore into a new stack: what it restores, from where, and where to.
+pub(crate) struct IntoCopy<'a> {
+    /// The stack whose backups are restored (its spec: from a manifest or the store).
+    pub stack: &'a ValidatedStack,
+    pub store: Arc<AnyStore>,
+    pub base: VerifiedBase,
+    /// The new stack's name.
+    pub into: &'a str,
+    pub pick: &'a Pick,
+    pub started: Instant,
+    pub state_dir: &'a Path,
+    /// The stack record read from the store: its sealed secrets come back (else new ones).
+    pub record: Option<&'a StackRecord>,
+    /// The new stack is the stack itself, rebuilt (`recover`): its published ports and its
+    /// backups stay; otherwise it is an isolated copy.
+    pub rebuild: bool,
+}
+
+/// Restores `base` (and the uploads) into the new stack and brings it up healthy; removes
+/// the partial copy when that fails.
+pub(crate) async fn into_copy(req: IntoCopy<'_>) -> Result<Restored, RestoreError> {
+    let spec = if req.rebuild {
+        req.stack.clone()
+    } else {
+        copy_spec(req.stack, req.into)
+    };
+    let plan = Arc::new(plan::build(&spec));
+    let engine = connect().await?;
+    if stack_exists(&engine, req.into).await? {
+        return Err(RestoreError::Invalid(format!(
+            "stack {:?} already exists here: remove it with `appstack down --volumes` first",
+            req.into
+        )));
+    }
+    let uploads = match uploads::uploads_path(req.stack) {
+        Some(_) => uploads::pick_files(&req.store, &req.stack.name, req.base.files_before).await?,
+        None => None,
+    };
+    let (credentials, _) = credentials::install(req.state_dir, &plan, req.record)?;
     let copy = Copy {
         engine,
-        store,
-        stack,
+        store: req.store,
+        stack: req.stack,
         plan,
-        manifest: &base.manifest,
-        key: base.key,
-        started,
-        state_dir,
+        manifest: &req.base.manifest,
+        key: req.base.key,
+        started: req.started,
+        state_dir: req.state_dir,
+        uploads,
+        credentials,
     };
     let result = Job {
         copy: &copy,
-        chain: base.chain,
-        wal_key: base.wal_key,
-        pick,
-        new_timeline: false,
+        chain: req.base.chain,
+        wal_key: req.base.wal_key,
+        pick: req.pick,
+        new_timeline: req.rebuild,
+        boot_all: true,
     }
     .run()
     .await;
-    removed_on_failure(result, &copy.engine, &copy.plan, state_dir).await
+    removed_on_failure(result, &copy.engine, &copy.plan, req.state_dir).await
 }
 
 /// The copy's spec: same components and images, its own name (so its own network and
@@ -73,23 +105,6 @@ pub(crate) fn copy_spec(stack: &ValidatedStack, into: &str) -> ValidatedStack {
 pub(crate) async fn stack_exists(engine: &BollardEngine, name: &str) -> Result<bool, RestoreError> {
     Ok(!engine.list_containers(name).await?.is_empty()
         || !engine.list_volumes(name).await?.is_empty())
-}
-
-/// The copy's engine and plan; refused when `into` exists.
-pub(super) async fn prepare_copy(
-    stack: &ValidatedStack,
-    into: &str,
-    state_dir: &Path,
-) -> Result<(Arc<BollardEngine>, Arc<Plan>), RestoreError> {
-    let plan = plan::build(&copy_spec(stack, into));
-    let engine = connect().await?;
-    if stack_exists(&engine, into).await? {
-        return Err(RestoreError::Invalid(format!(
-            "stack {into:?} already exists: remove it with `appstack down --volumes` first"
-        )));
-    }
-    SecretStore::new(state_dir, into).copy_from(&SecretStore::new(state_dir, &stack.name))?;
-    Ok((engine, Arc::new(plan)))
 }
 
 /// Nothing half-made stays behind: the copy is new, so all of it goes.
@@ -151,6 +166,20 @@ pub(super) fn copy_applier(
     })
 }
 
+/// Starts the copy's database alone (waiting until it answers).
+pub(crate) async fn boot_database(
+    engine: &Arc<BollardEngine>,
+    plan: &Arc<Plan>,
+    state_dir: &Path,
+) -> Result<DockerRunner<BollardEngine>, RestoreError> {
+    let alone = Arc::new(super::in_place::database_only(plan));
+    copy_applier(engine, &alone, state_dir)?.apply().await?;
+    Ok(DockerRunner {
+        engine: engine.clone(),
+        stack: plan.stack.clone(),
+    })
+}
+
 /// Starts the copy (waiting until healthy) and returns a runner for its containers.
 pub(crate) async fn boot_copy(
     engine: &Arc<BollardEngine>,
@@ -193,6 +222,10 @@ pub(crate) struct Copy<'a> {
     pub key: Option<crate::protect::crypto::Key>,
     pub started: Instant,
     pub state_dir: &'a Path,
+    /// The files backup whose uploads come back with the database.
+    pub uploads: Option<Manifest>,
+    /// Whether the restored roles need the new stack's new credentials.
+    pub credentials: Credentials,
 }
 
 /// What a restore into a copy did: the drill's raw facts.
@@ -200,6 +233,8 @@ pub(crate) struct Restored {
     pub base: String,
     pub base_finished: DateTime<Utc>,
     pub wal_files: usize,
+    /// The files backup whose uploads came back.
+    pub uploads: Option<Manifest>,
     /// Seconds since the restore started at which each step ended.
     pub steps: Vec<(&'static str, Duration)>,
     pub checks: Vec<String>,

@@ -4,24 +4,73 @@
 //! restore from a pipe, so the dump's files are first streamed into the data volume, next
 //! to (not inside) the cluster directory, and removed afterwards.
 
-use crate::docker::engine::Exec;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
-use super::RestoreError;
-use super::{boot_copy, check_helper, checks, data_volume, rt, Copy, DataVolume};
+use super::{
+    boot_copy, boot_database, check_helper, checks, connect, copy_spec, credentials, data_volume,
+    dump_verified, pick_error, removed_on_failure, rt, stack_exists, Copy, DataVolume,
+    RestoreError,
+};
 use crate::api::validated::Database;
+use crate::api::ValidatedStack;
+use crate::docker::engine::Exec;
 use crate::docker::BollardEngine;
+use crate::plan;
 use crate::progress::meter::Meter;
 use crate::progress::{metered, Bar};
 use crate::protect::decode::spawn_zstd;
 use crate::protect::runner::capture;
 use crate::protect::runner::DockerRunner;
+use crate::protect::stack_record::StackRecord;
+use crate::protect::target::AnyStore;
 use crate::protect::ObjectStore;
 
 /// Where the dump's files wait in the data volume (the cluster itself is in `pgdata`).
 const STAGING: &str = "/var/lib/postgresql/data/appstack_restore";
 const GLOBALS: &str = "globals.sql.zst";
 const DUMP_SUFFIX: &str = ".dump.zst";
+
+/// Restores dump `id` of `stack` into the new stack `into`; removes the partial copy when
+/// that fails.
+pub(super) async fn run(
+    stack: &ValidatedStack,
+    store: Arc<AnyStore>,
+    id: &str,
+    into: &str,
+    record: Option<&StackRecord>,
+    started: Instant,
+    state_dir: &Path,
+) -> Result<(), RestoreError> {
+    let manifest = dump_verified(store.as_ref(), &stack.name, id)
+        .await
+        .map_err(pick_error)?;
+    let key = crate::protect::store::key_for(stack, &manifest)?;
+    eprintln!("restoring dump {id} of {} into stack {into}", stack.name);
+    let plan = Arc::new(plan::build(&copy_spec(stack, into)));
+    let engine = connect().await?;
+    if stack_exists(&engine, into).await? {
+        return Err(RestoreError::Invalid(format!(
+            "stack {into:?} already exists here: remove it with `appstack down --volumes` first"
+        )));
+    }
+    let (credentials, _) = credentials::install(state_dir, &plan, record)?;
+    let copy = Copy {
+        engine,
+        store,
+        stack,
+        plan,
+        manifest: &manifest,
+        key,
+        started,
+        state_dir,
+        uploads: None,
+        credentials,
+    };
+    let result = DumpJob { copy: &copy }.run().await;
+    removed_on_failure(result, &copy.engine, &copy.plan, state_dir).await
+}
 
 pub struct DumpJob<'a> {
     pub copy: &'a Copy<'a>,
@@ -48,8 +97,12 @@ impl DumpJob<'_> {
         }
         self.stage(db, &into).await?;
 
-        let runner = boot_copy(&self.copy.engine, &self.copy.plan, self.copy.state_dir).await?;
+        // The database alone first: the CMS must not start on an empty database.
+        let runner = boot_database(&self.copy.engine, &self.copy.plan, self.copy.state_dir).await?;
         self.restore_databases(&runner, db, &databases).await?;
+        // The dump's globals brought the source's password verifiers back.
+        let secrets = super::secrets(self.copy.state_dir, &self.copy.plan)?;
+        credentials::reset(&runner, db, &self.copy.plan, &secrets).await?;
         let sh = |script: String| vec!["sh".to_string(), "-c".to_string(), script];
         capture(&runner, "database", sh(format!("rm -rf {STAGING}")))
             .await
@@ -58,6 +111,7 @@ impl DumpJob<'_> {
         capture(&runner, "database", psql("ANALYZE"))
             .await
             .map_err(rt)?;
+        let runner = boot_copy(&self.copy.engine, &self.copy.plan, self.copy.state_dir).await?;
         let checks = checks(&runner, db).await?;
         eprintln!(
             "stack {into} restored from dump {} and healthy in {:.1}s: {}",

@@ -15,13 +15,19 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::RestoreError;
-use super::{check_helper, rt, CHOWN_IF_ROOT, DATA, PGDATA};
+use std::time::Instant;
+
+use super::credentials::Credentials;
+use super::job::Job;
+use super::{check_helper, rt, uploads, Copy, Pick, Request, RestoreError, VerifiedBase};
+use super::{CHOWN_IF_ROOT, DATA, PGDATA};
 use crate::api::ValidatedStack;
 use crate::docker::apply::Applier;
 use crate::docker::down::down;
+use crate::docker::engine::Volumes;
 use crate::docker::progress::Lines;
 use crate::docker::BollardEngine;
+use crate::plan;
 use crate::plan::names::volume_name;
 use crate::plan::wal::{SPOOL_PATH, WAL_SPOOL_VOLUME};
 use crate::plan::{Plan, LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_STACK};
@@ -61,6 +67,82 @@ pub(crate) fn database_only(plan: &Plan) -> Plan {
     let mut alone = plan.clone();
     alone.components.retain(|c| c.name == "database");
     alone
+}
+
+/// The base restore into the stack itself, its uploads too (see the module's comment).
+pub(crate) async fn run(
+    args: &Request,
+    stack: &ValidatedStack,
+    store: Arc<AnyStore>,
+    base: VerifiedBase,
+    pick: &Pick,
+    started: Instant,
+    state_dir: &Path,
+) -> Result<(), RestoreError> {
+    let VerifiedBase {
+        manifest,
+        key,
+        chain,
+        wal_key,
+        files_before,
+        ..
+    } = base;
+    let _maintenance = crate::maintenance::begin(state_dir, &stack.name)
+        .map_err(|e| RestoreError::Failed(e.to_string()))?;
+    let engine = super::connect().await?;
+    let full = Arc::new(plan::build(stack));
+    let files = match uploads::uploads_path(stack) {
+        Some(_) => uploads::pick_files(&store, &stack.name, files_before).await?,
+        None => None,
+    };
+    // The uploads are replaced only once they are safe in the store.
+    let files = match files {
+        Some(m) if uploads::safety_backup(&engine, stack, &store).await? => Some(m),
+        _ => None,
+    };
+    let safety = prepare(&engine, &full, stack, &store).await?;
+    if files.is_some() {
+        crate::docker::error::ignore_not_found(
+            engine
+                .remove_volume(&volume_name(&stack.name, uploads::UPLOADS_VOLUME))
+                .await,
+        )?;
+    }
+    let undo = safety.undo_hint(&args.file, &volume_name(&stack.name, "database-data"));
+    let copy = Copy {
+        engine: engine.clone(),
+        store: store.clone(),
+        stack,
+        plan: full.clone(),
+        manifest: &manifest,
+        key,
+        started,
+        state_dir,
+        uploads: files,
+        credentials: Credentials::Restored,
+    };
+    // The rest of the stack starts in `finish`, once the new timeline's history is stored.
+    let job = Job {
+        copy: &copy,
+        chain,
+        wal_key,
+        pick,
+        new_timeline: true,
+        boot_all: false,
+    };
+    let result = match job.run().await {
+        Ok(_) => finish(&engine, full, stack, &store, state_dir).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => {
+            eprintln!("{undo}");
+            Ok(())
+        }
+        Err(e) => Err(RestoreError::Failed(format!(
+            "in-place restore failed: {e}; {undo}"
+        ))),
+    }
 }
 
 /// Takes the safety copy, then clears the way: containers removed, spool emptied, the old
@@ -195,7 +277,10 @@ async fn publish_history(
         alert_bytes: 0,
         parallel: 1,
     };
-    put_wal_file(store, &cfg, kind, raw).await.map_err(rt)?;
+    let system = crate::protect::backup::system_identifier(runner, &db.user, &db.name).await;
+    put_wal_file(store, &cfg, kind, system, raw)
+        .await
+        .map_err(rt)?;
     Ok(tli)
 }
 

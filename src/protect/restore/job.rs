@@ -8,10 +8,11 @@ use bytes::Bytes;
 use chrono::SecondsFormat;
 use tokio::sync::mpsc::Receiver;
 
+use super::credentials::{self, Credentials};
 use super::fill::{concat, fill_on_host, fill_script, recovery_conf, reset_recovery, WAL_SUBDIR};
 use super::{
-    boot_copy, check_helper, checks, copy_applier, data_volume, Copy, DataVolume, Pick,
-    RestoreError, Restored,
+    boot_copy, boot_database, check_helper, checks, copy_applier, data_volume, uploads, Copy,
+    DataVolume, Pick, RestoreError, Restored,
 };
 use crate::api::validated::Database;
 use crate::docker::engine::Exec;
@@ -25,6 +26,14 @@ use crate::protect::runner::{capture, DockerRunner};
 use crate::protect::wal::{self, WalKind};
 use crate::protect::wal_fetch;
 use crate::protect::{ObjectStore, ProtectError};
+
+/// The restore's steps, named as the drill reports its phases: fetch (backup picked and
+/// verified), fill (volumes filled), replay (WAL replayed, promoted, credentials set), boot
+/// (the whole stack healthy).
+pub(crate) const STEP_FETCHED: &str = "backup verified";
+pub(crate) const STEP_FILLED: &str = "data restored";
+pub(crate) const STEP_REPLAYED: &str = "WAL replayed, promoted";
+pub(crate) const STEP_BOOTED: &str = "stack healthy";
 
 /// What filling the volume left to do: the WAL fetched (when replayed), and whether the
 /// database replays and promotes.
@@ -41,6 +50,8 @@ pub(super) struct Job<'a> {
     /// Recover and promote even without WAL to replay: a restore in place must continue on
     /// a new timeline, or its WAL would take the names of the old timeline's in the store.
     pub new_timeline: bool,
+    /// Start the whole stack once the database is ready (else only the database runs).
+    pub boot_all: bool,
 }
 
 impl Job<'_> {
@@ -51,18 +62,50 @@ impl Job<'_> {
                 "spec.database: not set; nothing to restore".into(),
             ));
         };
-        let mut steps = vec![("backup verified", self.copy.started.elapsed())];
+        let mut steps = vec![(STEP_FETCHED, self.copy.started.elapsed())];
         let Filled { fetched, replay } = self.fill(db, &into).await?;
-        steps.push(("data restored", self.copy.started.elapsed()));
-        let runner = boot_copy(&self.copy.engine, &self.copy.plan, self.copy.state_dir).await?;
-        steps.push(("stack healthy", self.copy.started.elapsed()));
+        if let Some(m) = &self.copy.uploads {
+            copy_applier(&self.copy.engine, &self.copy.plan, self.copy.state_dir)?
+                .create_stopped(&["cms"])
+                .await?;
+            uploads::fill(
+                self.copy.engine.as_ref(),
+                &self.copy.store,
+                self.copy.stack,
+                &into,
+                m,
+            )
+            .await?;
+        }
+        steps.push((STEP_FILLED, self.copy.started.elapsed()));
+        // The database boots alone: nothing connects before it is promoted and has the
+        // stack's credentials.
+        let runner = boot_database(&self.copy.engine, &self.copy.plan, self.copy.state_dir).await?;
         let psql = |sql: &str| psql_argv(&db.user, &db.name, &[sql]);
         if replay {
             self.wait_promoted(&runner, &psql).await?;
-            steps.push(("WAL replayed, promoted", self.copy.started.elapsed()));
             reset_recovery(&runner, db).await?;
         }
-        let checks = checks(&runner, db).await?;
+        let mut notes = Vec::new();
+        if self.copy.credentials == Credentials::Reset {
+            let secrets = super::secrets(self.copy.state_dir, &self.copy.plan)?;
+            notes = credentials::reset(&runner, db, &self.copy.plan, &secrets).await?;
+            notes.push(format!(
+                "new credentials (the store has no sealed secrets for this restore): in {}",
+                crate::secrets::SecretStore::new(self.copy.state_dir, &into)
+                    .dir()
+                    .display()
+            ));
+        }
+        steps.push((STEP_REPLAYED, self.copy.started.elapsed()));
+        let runner = if self.boot_all {
+            boot_copy(&self.copy.engine, &self.copy.plan, self.copy.state_dir).await?
+        } else {
+            runner
+        };
+        steps.push((STEP_BOOTED, self.copy.started.elapsed()));
+        let mut checks = checks(&runner, db).await?;
+        checks.extend(notes);
         steps.push(("database checks passed", self.copy.started.elapsed()));
         let target = match self.pick {
             Pick::Time(t) => t.to_rfc3339_opts(SecondsFormat::Millis, true),
@@ -79,6 +122,7 @@ impl Job<'_> {
             base: self.copy.manifest.id.clone(),
             base_finished: self.copy.manifest.finished_at,
             wal_files: fetched.map_or(0, |f| f.files),
+            uploads: self.copy.uploads.clone(),
             steps,
             checks,
             runner,

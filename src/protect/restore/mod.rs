@@ -4,20 +4,24 @@
 //! its WAL chain are verified; a failed copy is removed.
 
 mod copy;
+pub mod credentials;
 mod dump;
 mod fill;
 pub mod in_place;
 mod job;
 pub mod pick;
 pub mod to_dir;
+pub mod uploads;
+mod verified;
 
 pub(crate) use copy::{
-    boot_copy, checks, copy_spec, data_volume, into_copy, stack_exists, Copy, DataVolume, Restored,
+    boot_copy, boot_database, checks, copy_spec, data_volume, into_copy, stack_exists, Copy,
+    DataVolume, IntoCopy, Restored,
 };
-use copy::{copy_applier, prepare_copy, removed_on_failure};
+use copy::{copy_applier, removed_on_failure};
 pub(crate) use fill::{concat, fill_on_host, recovery_conf, WAL_SUBDIR};
-use job::Job;
 pub use pick::{dump_verified, pick_verified, Pick};
+pub(crate) use verified::{verified_base, VerifiedBase};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,11 +32,8 @@ use chrono::{DateTime, Utc};
 use crate::api::validate::is_dns_label;
 use crate::api::ValidatedStack;
 use crate::docker::BollardEngine;
-use crate::plan::names::volume_name;
-use crate::plan::{self, Plan};
-use crate::protect::manifest::Manifest;
-use crate::protect::target::AnyStore;
-use crate::protect::wal::{self, Lsn, Segment, WalKind, WalObject};
+use crate::plan::Plan;
+use crate::protect::stack_record;
 use crate::protect::ProtectError;
 use crate::secrets::SecretStore;
 
@@ -99,7 +100,8 @@ fn secrets(state_dir: &Path, plan: &Plan) -> Result<Arc<crate::secrets::Resolved
     ))
 }
 
-fn parse_to(to: &str) -> Result<Pick, RestoreError> {
+/// `--to`: `latest`, a base backup id or an RFC 3339 time.
+pub fn parse_to(to: &str) -> Result<Pick, RestoreError> {
     if to == "latest" {
         return Ok(Pick::Latest);
     }
@@ -113,67 +115,6 @@ fn parse_to(to: &str) -> Result<Pick, RestoreError> {
                 "--to: {to:?} is not `latest`, a base backup id (base-...) or an RFC 3339 time such as 2026-11-23T10:15:00Z ({e})"
             ))
         })
-}
-
-/// The WAL to replay after `base`, or nothing when `pick` restores the backup alone.
-async fn wal_chain(
-    store: &AnyStore,
-    stack: &ValidatedStack,
-    base: &Manifest,
-    pick: &Pick,
-) -> Result<Vec<WalObject>, RestoreError> {
-    let all = wal::list(store, &stack.name)
-        .await
-        .map_err(|e| RestoreError::Failed(e.to_string()))?;
-    // Every timeline's history goes along, so a promotion picks a timeline id no earlier
-    // restore of this stack used (its WAL would collide in the store).
-    let histories = all
-        .iter()
-        .filter(|o| matches!(o.kind, WalKind::History(_)))
-        .cloned();
-    if matches!(pick, Pick::Id(_)) {
-        return Ok(histories.collect());
-    }
-    if let (Pick::Latest, Some(tli), Some(newer)) = (
-        pick,
-        base.timeline,
-        base.timeline.and_then(|t| wal::newer_timeline(&all, t)),
-    ) {
-        return Err(RestoreError::Failed(format!(
-            "cannot restore `latest` from backup {} (timeline {tli}): the stack continues on timeline {newer} since an in-place restore, and no base backup of it exists; take one with `appstack backup now --only db`, or restore to a time or a backup id",
-            base.id
-        )));
-    }
-    let start = match (
-        base.timeline,
-        base.start_lsn.as_deref().and_then(Lsn::parse),
-    ) {
-        (Some(tli), Some(lsn)) => Segment::of(tli, lsn),
-        _ => {
-            return Err(RestoreError::Failed(format!(
-                "backup {} records no start LSN/timeline; it can only be restored by id",
-                base.id
-            )))
-        }
-    };
-    let (mut chain, gap) = wal::chain(&all, start);
-    if !chain.is_empty() {
-        chain.splice(0..0, histories);
-    }
-    match (pick, gap) {
-        (Pick::Time(t), Some(gap)) => Err(RestoreError::Failed(format!(
-            "cannot restore to {t}: {gap}; restore to an earlier time or to `latest`"
-        ))),
-        (Pick::Time(t), None) if chain.is_empty() => Err(RestoreError::Failed(format!(
-            "cannot restore to {t}: no WAL was shipped after backup {} (is WAL shipping on and `appstack run` running?)",
-            base.id
-        ))),
-        (_, Some(gap)) => {
-            eprintln!("warning: {gap}; restoring up to the last segment before it");
-            Ok(chain)
-        }
-        _ => Ok(chain),
-    }
 }
 
 /// Restores the chosen backup (and WAL) into a new isolated stack and brings it up healthy.
@@ -209,137 +150,39 @@ pub async fn run(
     }
     let store = Arc::new(crate::protect::store::open_store(&stack)?);
     // Everything is verified (backup, key, WAL chain) before anything is created.
+    let key = crate::protect::store::spec_key(&stack)?;
     if let Some(id) = &args.from_dump {
-        let manifest = dump_verified(store.as_ref(), &stack.name, id)
-            .await
-            .map_err(pick_error)?;
-        let key = crate::protect::store::key_for(&stack, &manifest)?;
-        eprintln!("restoring dump {id} of {} into stack {into}", stack.name);
-        let (engine, plan) = prepare_copy(&stack, &into, state_dir).await?;
-        let copy = Copy {
-            engine,
+        let record = stack_record::newest(store.as_ref(), &stack.name, key.as_ref(), None).await?;
+        return dump::run(
+            &stack,
             store,
-            stack: &stack,
-            plan,
-            manifest: &manifest,
-            key,
+            id,
+            &into,
+            record.as_ref(),
             started,
             state_dir,
-        };
-        let result = dump::DumpJob { copy: &copy }.run().await;
-        return removed_on_failure(result, &copy.engine, &copy.plan, state_dir).await;
+        )
+        .await;
     }
     let base = verified_base(&store, &stack, &pick, &into).await?;
     if args.into.is_none() {
-        return in_place(args, &stack, store, base, &pick, started, state_dir).await;
+        return in_place::run(args, &stack, store, base, &pick, started, state_dir).await;
     }
-    into_copy(&stack, store, base, &into, &pick, started, state_dir)
-        .await
-        .map(|_| ())
-}
-
-/// A verified base backup, its key, and the verified WAL chain to replay with its key.
-pub(crate) struct VerifiedBase {
-    pub manifest: Manifest,
-    pub key: Option<crate::protect::crypto::Key>,
-    pub chain: Vec<WalObject>,
-    pub wal_key: Option<crate::protect::crypto::Key>,
-}
-
-/// Picks and verifies the base backup and lists the WAL after it (the store as it is now:
-/// WAL shipped later is not replayed).
-pub(crate) async fn verified_base(
-    store: &AnyStore,
-    stack: &ValidatedStack,
-    pick: &Pick,
-    into: &str,
-) -> Result<VerifiedBase, RestoreError> {
-    let manifest = pick_verified(store, &stack.name, pick)
-        .await
-        .map_err(pick_error)?;
-    let key = crate::protect::store::key_for(stack, &manifest)?;
-    let chain = wal_chain(store, stack, &manifest, pick).await?;
-    let wal_key = if chain.iter().any(|o| o.encrypted) {
-        Some(crate::protect::store::spec_key(stack)?.ok_or_else(|| {
-            RestoreError::Invalid(
-                "the WAL is encrypted: set spec.backup.encryption.keyFile to its key".into(),
-            )
-        })?)
-    } else {
-        None
-    };
-    eprintln!(
-        "restoring {} (stop LSN {}) of {} into stack {into}, then {} WAL file(s){}",
-        manifest.id,
-        manifest.stop_lsn.as_deref().unwrap_or("?"),
-        stack.name,
-        chain.len(),
-        match pick {
-            Pick::Time(t) => format!(" replayed to {}", t.to_rfc3339()),
-            _ => String::new(),
-        }
-    );
-    Ok(VerifiedBase {
-        manifest,
-        key,
-        chain,
-        wal_key,
-    })
-}
-
-/// The base restore into the stack itself (see `restore_in_place`).
-async fn in_place(
-    args: &Request,
-    stack: &ValidatedStack,
-    store: Arc<AnyStore>,
-    base: VerifiedBase,
-    pick: &Pick,
-    started: Instant,
-    state_dir: &Path,
-) -> Result<(), RestoreError> {
-    use in_place as inplace;
-    let VerifiedBase {
-        manifest,
-        key,
-        chain,
-        wal_key,
-    } = base;
-    let _maintenance = crate::maintenance::begin(state_dir, &stack.name)
-        .map_err(|e| RestoreError::Failed(e.to_string()))?;
-    let engine = connect().await?;
-    let full = Arc::new(plan::build(stack));
-    let safety = inplace::prepare(&engine, &full, stack, &store).await?;
-    let undo = safety.undo_hint(&args.file, &volume_name(&stack.name, "database-data"));
-    let copy = Copy {
-        engine: engine.clone(),
-        store: store.clone(),
-        stack,
-        plan: Arc::new(inplace::database_only(&full)),
-        manifest: &manifest,
-        key,
+    let record =
+        stack_record::newest(store.as_ref(), &stack.name, key.as_ref(), base.files_before).await?;
+    into_copy(IntoCopy {
+        stack: &stack,
+        store,
+        base,
+        into: &into,
+        pick: &pick,
         started,
         state_dir,
-    };
-    let job = Job {
-        copy: &copy,
-        chain,
-        wal_key,
-        pick,
-        new_timeline: true,
-    };
-    let result = match job.run().await {
-        Ok(_) => inplace::finish(&engine, full, stack, &store, state_dir).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => {
-            eprintln!("{undo}");
-            Ok(())
-        }
-        Err(e) => Err(RestoreError::Failed(format!(
-            "in-place restore failed: {e}; {undo}"
-        ))),
-    }
+        record: record.as_ref(),
+        rebuild: false,
+    })
+    .await
+    .map(|_| ())
 }
 
 fn pick_error(e: ProtectError) -> RestoreError {

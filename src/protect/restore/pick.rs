@@ -53,7 +53,10 @@ pub async fn dump_verified<S: ObjectStore>(
 }
 
 /// `m` when every object matches its sha256; the first mismatch otherwise.
-async fn checked<S: ObjectStore>(store: &S, m: Manifest) -> Result<Manifest, ProtectError> {
+pub(crate) async fn checked<S: ObjectStore>(
+    store: &S,
+    m: Manifest,
+) -> Result<Manifest, ProtectError> {
     if let Some(p) = verify(store, std::slice::from_ref(&m))
         .await?
         .into_iter()

@@ -2,6 +2,7 @@
 //! written from a bounded stream of chunks and become visible only when complete.
 
 pub mod lookup;
+pub mod private;
 
 pub use lookup::{backup_target, key_for, open_store, spec_key};
 
@@ -84,11 +85,10 @@ impl ObjectStore for FsStore {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.root.clone());
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(|e| self.err(format!("{}: {e}", dir.display())))?;
+        private::create_dirs(&dir).map_err(|e| self.err(format!("{}: {e}", dir.display())))?;
         let tmp = path.with_extension("partial");
-        let mut file = tokio::fs::File::create(&tmp)
+        let mut file = tokio::fs::OpenOptions::from(private::file_options())
+            .open(&tmp)
             .await
             .map_err(|e| self.err(format!("{}: {e}", tmp.display())))?;
         let mut size = 0u64;

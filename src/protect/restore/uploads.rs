@@ -1,0 +1,240 @@
+//! Uploads come back with the database. The files backup taken at or before the restore's
+//! target is unpacked into the restored stack's uploads volume before the CMS starts (by
+//! us when the volume's directory is reachable, else by a one-off container of the CMS's
+//! image), and the files are checked against the sha256 list its manifest keeps.
+//!
+//! Uploads and database line up in time only as closely as the files backups are taken:
+//! a file uploaded after the last files backup before the target is not in it, while the
+//! database (replayed to the target) may already reference it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+
+use super::{check_helper, pick, RestoreError};
+use crate::api::validated::Uploads;
+use crate::api::ValidatedStack;
+use crate::docker::engine::Exec;
+use crate::docker::host_fill::HostVolume;
+use crate::docker::BollardEngine;
+use crate::plan::names::volume_name;
+use crate::plan::{LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_STACK};
+use crate::protect::decode::spawn_zstd;
+use crate::protect::manifest::{catalog, Kind, Manifest};
+use crate::protect::runner::Runner;
+use crate::protect::tar_scan::{FileDigest, TarScan};
+use crate::protect::target::AnyStore;
+use crate::protect::ObjectStore;
+
+/// The plan's name of the uploads volume.
+pub(crate) const UPLOADS_VOLUME: &str = "cms-uploads";
+const OBJECT: &str = "uploads.tar.zst";
+
+/// Where the CMS keeps uploads on a volume; None when it keeps them in a bucket or there
+/// is no CMS.
+pub(crate) fn uploads_path(stack: &ValidatedStack) -> Option<&str> {
+    match &stack.cms.as_ref()?.uploads {
+        Uploads::Volume { path, .. } => Some(path),
+        Uploads::S3 { .. } => None,
+    }
+}
+
+/// The newest files backup of `stack` that finished at or before `at` (any when None),
+/// verified against its sha256.
+pub(crate) async fn pick_files(
+    store: &AnyStore,
+    stack: &str,
+    at: Option<DateTime<Utc>>,
+) -> Result<Option<Manifest>, RestoreError> {
+    let chosen = catalog(store, stack)
+        .await?
+        .into_iter()
+        .rfind(|m| m.kind == Kind::Files && at.is_none_or(|t| m.finished_at <= t));
+    match chosen {
+        Some(m) => Ok(Some(pick::checked(store, m).await.map_err(|e| {
+            RestoreError::Failed(format!("refusing to restore the uploads: {e}"))
+        })?)),
+        None => Ok(None),
+    }
+}
+
+/// Unpacks the files backup `m` into the uploads volume of stack `into`. The CMS's
+/// container must exist (stopped): its create gave the new volume the image's owner.
+pub(crate) async fn fill(
+    engine: &BollardEngine,
+    store: &AnyStore,
+    stack: &ValidatedStack,
+    into: &str,
+    m: &Manifest,
+) -> Result<(), RestoreError> {
+    let (Some(path), Some(cms)) = (uploads_path(stack), stack.cms.as_ref()) else {
+        return Ok(());
+    };
+    let key = crate::protect::store::key_for(stack, m)?;
+    let object = store.get(&m.object_key(OBJECT)).await?;
+    let (tar, decoder) = spawn_zstd(object, key);
+    let volume = volume_name(into, UPLOADS_VOLUME);
+    let filled = match HostVolume::open(engine, &volume).await? {
+        Some(v) => v
+            .unpack("", tar)
+            .await
+            .map(|_| ())
+            .map_err(|e| RestoreError::Failed(format!("unpacking the uploads: {e}"))),
+        None => {
+            let labels = HashMap::from([
+                (LABEL_STACK.to_string(), into.to_string()),
+                (LABEL_MANAGED_BY.to_string(), "appstack".to_string()),
+                (LABEL_COMPONENT.to_string(), "restore".to_string()),
+            ]);
+            let script = format!("set -e; tar -x -C '{path}'");
+            let out = engine
+                .run_with_stdin(
+                    &format!("{into}-uploads-restore"),
+                    &cms.app.image,
+                    &script,
+                    vec![(volume, path.to_string())],
+                    labels,
+                    tar,
+                )
+                .await?;
+            check_helper("unpacking the uploads", out)
+        }
+    };
+    let decoded = decoder
+        .await
+        .map_err(|e| RestoreError::Failed(e.to_string()))?;
+    filled?;
+    decoded.map_err(|e| RestoreError::Failed(format!("reading uploads backup {}: {e}", m.id)))?;
+    eprintln!(
+        "uploads restored from files backup {} ({} file(s))",
+        m.id,
+        m.files.len()
+    );
+    Ok(())
+}
+
+/// Before an in-place restore replaces the uploads: a files backup of them as they are.
+/// False — the uploads are then left as they are — when the CMS does not run to read them.
+pub(crate) async fn safety_backup(
+    engine: &std::sync::Arc<BollardEngine>,
+    stack: &ValidatedStack,
+    store: &AnyStore,
+) -> Result<bool, RestoreError> {
+    let runner = crate::protect::runner::DockerRunner {
+        engine: engine.clone(),
+        stack: stack.name.clone(),
+    };
+    let target = crate::protect::store::backup_target(stack)?;
+    match crate::protect::jobs::take_one(store, &runner, &target, Kind::Files).await {
+        Ok(m) => {
+            eprintln!("safety backup of the uploads as they were: {}", m.id);
+            Ok(true)
+        }
+        Err(e) => {
+            eprintln!("warning: the uploads could not be backed up first ({e}), so they are left as they are; restore them later with the CMS running");
+            Ok(false)
+        }
+    }
+}
+
+/// Every regular file under `path` in the CMS's container, with its sha256.
+pub async fn digests<R: Runner>(runner: &R, path: &str) -> Result<Vec<FileDigest>, RestoreError> {
+    let (tx, mut rx) = mpsc::channel::<bytes::Bytes>(8);
+    let argv = ["tar", "-C", path, "-cf", "-", "."]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let scan = tokio::spawn(async move {
+        let mut scan = TarScan::file_digests();
+        while let Some(chunk) = rx.recv().await {
+            scan.feed(&chunk);
+        }
+        scan.into_files()
+    });
+    let out = runner.run("cms", argv, tx).await?;
+    let files = scan
+        .await
+        .map_err(|e| RestoreError::Failed(e.to_string()))?;
+    if out.exit_code != 0 {
+        return Err(RestoreError::Failed(format!(
+            "reading the uploads in the CMS's container failed (exit {}): {}",
+            out.exit_code,
+            out.stderr.trim()
+        )));
+    }
+    Ok(files)
+}
+
+/// Files the CMS itself rewrites in its storage root, which no restore can match: Directus'
+/// storage health check writes `directus-health-file` at every detailed health call.
+const CMS_OWN_FILES: [&str; 1] = ["directus-health-file"];
+
+/// What differs between the files a backup listed and those found: missing or changed
+/// paths (at most a few named).
+pub fn compare(expected: &[FileDigest], found: &[FileDigest]) -> Result<usize, String> {
+    let expected: Vec<&FileDigest> = expected
+        .iter()
+        .filter(|f| !CMS_OWN_FILES.contains(&f.path.as_str()))
+        .collect();
+    let found: BTreeMap<&str, &str> = found
+        .iter()
+        .map(|f| (f.path.as_str(), f.sha256.as_str()))
+        .collect();
+    let wrong: Vec<String> = expected
+        .iter()
+        .filter_map(|f| match found.get(f.path.as_str()) {
+            None => Some(format!("{} is missing", f.path)),
+            Some(sha) if *sha != f.sha256 => Some(format!("{} differs", f.path)),
+            Some(_) => None,
+        })
+        .collect();
+    if wrong.is_empty() {
+        return Ok(expected.len());
+    }
+    let shown: Vec<&str> = wrong.iter().take(5).map(String::as_str).collect();
+    Err(format!(
+        "{} of {} uploaded file(s) do not match the files backup: {}{}",
+        wrong.len(),
+        expected.len(),
+        shown.join(", "),
+        if wrong.len() > shown.len() {
+            ", …"
+        } else {
+            ""
+        }
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(path: &str, sha: &str) -> FileDigest {
+        FileDigest {
+            path: path.into(),
+            size: 1,
+            sha256: sha.into(),
+        }
+    }
+
+    #[test]
+    fn compare_names_missing_and_changed_files() {
+        let want = [
+            f("a", "1"),
+            f("b", "2"),
+            f("c", "3"),
+            f("directus-health-file", "4"),
+        ];
+        assert_eq!(
+            compare(&want, &[f("a", "1"), f("b", "2"), f("c", "3")]),
+            Ok(3)
+        );
+        let err = compare(&want, &[f("a", "1"), f("b", "9")]).unwrap_err();
+        assert!(err.starts_with("2 of 3 uploaded file(s)"), "{err}");
+        assert!(
+            err.contains("b differs") && err.contains("c is missing"),
+            "{err}"
+        );
+    }
+}
