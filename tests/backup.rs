@@ -3,14 +3,66 @@
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
 use common::*;
+
+/// A store path inside a kept temporary directory.
+struct Store(PathBuf);
+
+impl Store {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+/// Every directory under `root` is 0700 and every object 0600; as root, another user
+/// (nobody) cannot read a single object.
+fn assert_private(root: &Path) {
+    let mut todo = vec![root.to_path_buf()];
+    let mut objects = Vec::new();
+    while let Some(dir) = todo.pop() {
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", dir.display());
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            if e.path().is_dir() {
+                todo.push(e.path());
+            } else {
+                let mode = e.metadata().unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{}", e.path().display());
+                objects.push(e.path());
+            }
+        }
+    }
+    assert!(!objects.is_empty());
+    if !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    for o in &objects {
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "cat"])
+            .arg(o)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "nobody read {}", o.display());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
 
 #[test]
 fn backup_now_list_verify_and_corruption_detected() {
     if !engine_available() {
         return;
     }
-    let store = tempfile::tempdir().unwrap();
+    // The store sits in a directory everyone may enter: only its own modes keep it private.
+    let parent = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(parent.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let store = Store(parent.path().join("store"));
     let spec = format!(
         "{SMALL}  backup:\n    target: file://{}\n    compressionLevel: 3\n",
         store.path().display()
@@ -43,6 +95,29 @@ fn backup_now_list_verify_and_corruption_detected() {
         "/var/lib/postgresql/data",
     ]);
     assert!(!data.contains(".appstack-stream"), "{data}");
+
+    // Backups are private: directories 0700, objects 0600, unreadable to another user.
+    assert_private(store.path());
+    // A store made readable by hand is repaired (with a warning) when next opened.
+    let dump_dir = std::fs::read_dir(store.path().join("it-backup/dump"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::set_permissions(&dump_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        dump_dir.join("manifest.json"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let listed = s.run_ok(&["backup", "list"]);
+    let warning = String::from_utf8_lossy(&listed.stderr);
+    assert!(
+        warning.contains("was readable by other users: made 1 directory 0700 and 1 file(s) 0600"),
+        "{warning}"
+    );
+    assert_private(store.path());
 
     let list = s.run_ok(&["backup", "list", "-o", "json"]);
     let all: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();

@@ -20,6 +20,20 @@ fn spec(store: &std::path::Path, recovery: &str) -> String {
 
 const OBJECTIVES: &str = "    objectives: {rto: 10m, rpo: 1m}\n";
 
+/// Files under `dir` that are not WAL (the shipper keeps adding WAL while a test runs).
+fn count_files(dir: &std::path::Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() && p.file_name().is_some_and(|f| f != "wal") {
+            n += count_files(&p);
+        } else if p.is_file() {
+            n += 1;
+        }
+    }
+    n
+}
+
 fn stack_objects(stack: &str) -> (String, String) {
     let filter = format!("label=appstack.io/stack={stack}");
     (
@@ -41,6 +55,7 @@ fn a_drill_restores_an_isolated_copy_measures_rto_and_rpo_and_removes_it() {
     s.psql("CREATE TABLE orders (id serial PRIMARY KEY, note text)");
     s.psql("INSERT INTO orders (note) SELECT 'o' || g FROM generate_series(1, 500) g");
     s.run_ok(&["backup", "now", "--only", "db"]);
+    s.run_ok(&["backup", "now", "--only", "files"]);
     s.psql("INSERT INTO orders (note) SELECT 'late' || g FROM generate_series(1, 20) g");
     let ids = |s: &TestStack| -> Vec<(String, String)> {
         s.containers()
@@ -50,8 +65,25 @@ fn a_drill_restores_an_isolated_copy_measures_rto_and_rpo_and_removes_it() {
     };
     let live_before = ids(&s);
 
-    // A drill that keeps its copy, to look inside it.
-    let out = s.run_ok(&["drill", "--json", "--keep"]);
+    // A drill that keeps its copy, to look inside it. It runs with a state directory of
+    // its own, empty: the live stack's secrets and state are out of its reach, so it can
+    // only have used the store (a drill from another machine would do the same).
+    let elsewhere = tempfile::tempdir().unwrap();
+    let drill = |args: &[&str]| {
+        let mut c = appstack();
+        c.arg("--state-dir")
+            .arg(elsewhere.path())
+            .args(args)
+            .arg("-f")
+            .arg(&s.manifest);
+        c.output().unwrap()
+    };
+    let out = drill(&["drill", "--json", "--keep"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(report["passed"], true, "{report:#}\n{stderr}");
@@ -82,11 +114,25 @@ fn a_drill_restores_an_isolated_copy_measures_rto_and_rpo_and_removes_it() {
     // The copy publishes nothing on the host.
     let ports = docker_ok(&["port", "it-drill-drill-frontend"]);
     assert!(ports.trim().is_empty(), "{ports}");
+    // The copy got new credentials (there is no key to unseal the stack's own), its
+    // admin signed in to Directus and read, the page rendered, the uploads matched.
+    let checks = report["checks"].to_string();
+    for want in [
+        "database role app has a new password",
+        "the CMS signed in its admin",
+        "the frontend rendered its page",
+        "match files backup",
+    ] {
+        assert!(checks.contains(want), "{want}: {checks}");
+    }
+    let live_pw = directus::admin_password(&s.state_dir(), "it-drill");
+    let copy_pw = directus::admin_password(elsewhere.path(), "it-drill-drill");
+    assert_ne!(live_pw, copy_pw);
     // A second drill refuses while the kept copy exists, and --clean removes it.
-    let refused = s.run(&["drill"]);
+    let refused = drill(&["drill"]);
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--clean"));
-    s.run_ok(&["drill", "--clean"]);
+    assert!(drill(&["drill", "--clean"]).status.success());
     assert_eq!(
         stack_objects("it-drill-drill"),
         (String::new(), String::new())
@@ -95,17 +141,64 @@ fn a_drill_restores_an_isolated_copy_measures_rto_and_rpo_and_removes_it() {
 
     // The report is kept in the store and the state dir, and status shows the verdict.
     let id = report["id"].as_str().unwrap();
-    for ext in ["json", "md"] {
+    for ext in ["json", "md", "svg"] {
         let in_store = store.path().join(format!("it-drill/drills/{id}.{ext}"));
         assert!(in_store.exists(), "{}", in_store.display());
-        let in_state = s.state_dir().join(format!("drills/it-drill/{id}.{ext}"));
+        let in_state = elsewhere.path().join(format!("drills/it-drill/{id}.{ext}"));
         assert!(in_state.exists(), "{}", in_state.display());
     }
+    // The timeline picture: well-formed SVG, one bar per phase of the recovery.
+    let svg =
+        std::fs::read_to_string(store.path().join(format!("it-drill/drills/{id}.svg"))).unwrap();
+    let doc = roxmltree::Document::parse(&svg).expect("the drill's SVG parses as XML");
+    let bars = doc.descendants().filter(|n| n.has_tag_name("rect")).count();
+    let phases: Vec<&str> = report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["fetch", "fill", "replay", "boot", "checks"]);
+    assert_eq!(bars, phases.len());
+    let md =
+        std::fs::read_to_string(store.path().join(format!("it-drill/drills/{id}.md"))).unwrap();
+    assert!(md.contains(&format!("![timeline]({id}.svg)")), "{md}");
+
     let status = String::from_utf8_lossy(&s.run_ok(&["status"]).stdout).into_owned();
     assert!(
         status.contains("last drill:") && status.contains("passed (RTO"),
         "{status}"
     );
+
+    // Broken backups make the drill fail (exit 1) naming the fault; the store is intact.
+    let objects_before = count_files(store.path());
+    for fault in [
+        "missing-wal",
+        "corrupt-base",
+        "missing-secrets",
+        "missing-uploads",
+    ] {
+        let out = s.run(&["drill", "--inject-fault", fault]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{fault}: {err}");
+        assert!(
+            err.contains(&format!("injected fault {fault}")),
+            "{fault}: {err}"
+        );
+        assert_eq!(
+            stack_objects("it-drill-drill"),
+            (String::new(), String::new()),
+            "{fault}: the copy goes"
+        );
+    }
+    // Only the reports were added (json, md and svg of each drill).
+    assert_eq!(count_files(store.path()), objects_before + 4 * 3);
+    let history = String::from_utf8_lossy(&s.run_ok(&["drill", "history"]).stdout).into_owned();
+    assert!(
+        history.contains(id) && history.contains("passed"),
+        "{history}"
+    );
+    assert_eq!(history.matches("FAILED").count(), 4, "{history}");
 
     // The same restore into a plain directory (what the Kubernetes drill pod does), then a
     // container of the database image started on it replays and promotes.

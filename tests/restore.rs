@@ -25,7 +25,10 @@ fn restore_into_a_new_stack_and_refuse_corruption() {
     let (store, s, copy) = source_and_copy("it-restore");
     s.run_ok(&["up"]);
     s.psql("CREATE TABLE orders (id int primary key, at timestamptz default now()); INSERT INTO orders (id) SELECT generate_series(1, 1000)");
+    let upload: Vec<u8> = (0..250_000u32).map(|i| (i * 31 % 253) as u8).collect();
+    put_upload("it-restore", "report.pdf", &upload);
     s.run_ok(&["backup", "now", "--only", "db"]);
+    s.run_ok(&["backup", "now", "--only", "files"]);
     s.psql("INSERT INTO orders (id) VALUES (1001)");
 
     // The copy shares the source's state dir (its secrets are copied from there).
@@ -50,6 +53,15 @@ fn restore_into_a_new_stack_and_refuse_corruption() {
     assert_eq!(
         count, "1000|1000",
         "the copy holds exactly what was committed before the backup"
+    );
+    // The uploads came back with the database, byte for byte.
+    assert_eq!(
+        upload_sha256("it-restore-copy", "report.pdf"),
+        upload_sha256("it-restore", "report.pdf")
+    );
+    assert!(
+        log.contains("uploads restored from files backup files-"),
+        "{log}"
     );
     // Directus on the copy runs on the restored database, as the admin restored with it.
     let health = directus::health_inside("it-restore-copy-cms");

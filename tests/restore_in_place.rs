@@ -56,15 +56,20 @@ fn restore_in_place_with_a_safety_backup_and_a_new_timeline() {
     s.run_ok(&["up"]);
     let daemon = Daemon::start(&s, &["--log-level", "info", "run"]);
     s.psql("CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders SELECT generate_series(1, 100)");
+    let upload: Vec<u8> = (0..120_000u32).map(|i| (i * 17 % 241) as u8).collect();
+    put_upload("it-inplace", "contract.pdf", &upload);
     s.run_ok(&["backup", "now", "--only", "db"]);
+    s.run_ok(&["backup", "now", "--only", "files"]);
+    let kept = upload_sha256("it-inplace", "contract.pdf");
     s.psql("INSERT INTO orders SELECT generate_series(101, 150)");
     std::thread::sleep(Duration::from_millis(1500));
     let t = chrono::Utc::now();
     std::thread::sleep(Duration::from_millis(1500));
-    // The mistake the restore undoes.
+    // The mistake the restore undoes (rows and an upload).
     s.psql(
         "INSERT INTO orders SELECT generate_series(151, 200); DELETE FROM orders WHERE id <= 50",
     );
+    put_upload("it-inplace", "contract.pdf", b"overwritten by mistake");
     // Past the receiver's (millisecond) lag behind the commit.
     let written = chrono::Utc::now() + chrono::Duration::milliseconds(300);
     wait_for("WAL shipped past T", Duration::from_secs(30), || {
@@ -89,6 +94,12 @@ fn restore_in_place_with_a_safety_backup_and_a_new_timeline() {
         "exactly the rows committed before T"
     );
     assert_eq!(s.psql("SELECT pg_is_in_recovery()"), "f");
+    // The uploads are the files backup's again; what they were is in a safety backup.
+    assert_eq!(upload_sha256("it-inplace", "contract.pdf"), kept);
+    assert!(
+        log.contains("safety backup of the uploads as they were: files-"),
+        "{log}"
+    );
     assert_eq!(s.psql("SHOW restore_command"), "");
     assert_eq!(timeline("it-inplace"), "2");
     // The whole stack is back (recreated once, no duplicates) and the CMS reaches the database.

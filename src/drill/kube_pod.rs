@@ -22,7 +22,7 @@ use crate::kube::drill::POD_NAME_ENV;
 use crate::kube::runner::KubeRunner;
 use crate::protect::backup::psql_argv;
 use crate::protect::restore::to_dir::fill_dir;
-use crate::protect::restore::{checks, verified_base, Pick};
+use crate::protect::restore::{checks, uploads, verified_base, Pick};
 use crate::protect::runner::capture;
 use crate::protect::target::AnyStore;
 
@@ -134,11 +134,13 @@ async fn prepare(
         let base = verified_base(store, stack, &Pick::Latest, "the drill pod").await?;
         let verified = since(restore_started_at);
         let wal_files = fill_dir(store.clone(), stack, &base, &args.data, &Pick::Latest).await?;
-        Ok::<_, DrillError>((base, verified, wal_files))
+        let uploads = restore_uploads(store, stack, &args.state).await?;
+        Ok::<_, DrillError>((base, verified, wal_files, uploads))
     }
     .await;
     match restored {
-        Ok((base, verified, wal_files)) => {
+        Ok((base, verified, wal_files, uploads)) => {
+            report.checks.extend(uploads);
             report.base_backup = Some(base.manifest.id.clone());
             report.wal_files = wal_files;
             report.steps = steps(&[
@@ -168,6 +170,34 @@ async fn prepare(
             Err(Failed::Report(Box::new(report)))
         }
     }
+}
+
+/// The uploads of the newest files backup, unpacked beside the drill's state (the pod's
+/// state volume) and checked against the backup's sha256 list; none when the CMS keeps no
+/// uploads on a volume. A stack with uploads but no files backup fails the drill.
+async fn restore_uploads(
+    store: &AnyStore,
+    stack: &ValidatedStack,
+    state: &Path,
+) -> Result<Vec<String>, DrillError> {
+    if uploads::uploads_path(stack).is_none() {
+        return Ok(Vec::new());
+    }
+    let Some(m) = uploads::pick_files(store, &stack.name, None).await? else {
+        return Err(DrillError::Failed(format!(
+            "the store holds no files backup of {}: its uploads could not be recovered",
+            stack.name
+        )));
+    };
+    let dir = state.with_file_name("uploads");
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| DrillError::Failed(format!("{}: {e}", dir.display())))?;
+    let found = uploads::fill_dir(store, stack, &m, &dir).await?;
+    let n = uploads::compare(&m.files, &found).map_err(DrillError::Failed)?;
+    Ok(vec![format!(
+        "{n} uploaded file(s) restored from files backup {} match it by sha256",
+        m.id
+    )])
 }
 
 /// Waits for the sidecar's promotion (bounded by the RTO), runs the checks, measures.
@@ -202,8 +232,11 @@ async fn check(
             name: "database checks passed".into(),
             at_seconds: since(restore_started_at).as_secs_f64(),
         });
-        report.checks = restored.clone();
-        Ok::<_, DrillError>(smoke_checks(own, &restored, base_finished, &psql, &report.id).await)
+        // The prepare step's checks (the uploads) come first.
+        report.checks.extend(restored);
+        Ok::<_, DrillError>(
+            smoke_checks(own, &report.checks, base_finished, &psql, &report.id).await,
+        )
     }
     .await;
     match result {

@@ -435,15 +435,15 @@ mod tests {
         // bar per phase.
         r.phases = crate::drill::timeline::phases(&r.steps);
         let md = r.to_markdown();
-        assert!(md.contains("![timeline](drill-20261124T100000.000Z.svg)"), "{md}");
+        assert!(
+            md.contains("![timeline](drill-20261124T100000.000Z.svg)"),
+            "{md}"
+        );
         assert!(md.contains("| fill | 0.0s | 8.0s | 8.0s |"), "{md}");
         let svg = r.svg();
         let doc = roxmltree::Document::parse(&svg).expect("the timeline is well-formed XML");
         assert_eq!(doc.root_element().tag_name().name(), "svg");
-        let bars = doc
-            .descendants()
-            .filter(|n| n.has_tag_name("rect"))
-            .count();
+        let bars = doc.descendants().filter(|n| n.has_tag_name("rect")).count();
         assert_eq!(bars, r.phases.len());
         assert_eq!(r.phases.len(), 2);
     }

@@ -405,3 +405,31 @@ pub fn restore_refused(s: &TestStack, into: &str, args: &[&str]) -> String {
     assert!(copy.containers().is_empty(), "{err}");
     err
 }
+
+/// Writes `bytes` as `name` into the uploads directory of `stack`'s CMS (as its user).
+pub fn put_upload(stack: &str, name: &str, bytes: &[u8]) {
+    use std::io::Write;
+    let path = format!("/directus/uploads/{name}");
+    let mut child = Command::new("docker")
+        .args(["exec", "-i", &format!("{stack}-cms"), "tee", &path])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+/// The sha256 of upload `name` in `stack`'s CMS, or None when it is not there.
+pub fn upload_sha256(stack: &str, name: &str) -> Option<String> {
+    use sha2::Digest;
+    let out = docker(&[
+        "exec",
+        &format!("{stack}-cms"),
+        "cat",
+        &format!("/directus/uploads/{name}"),
+    ]);
+    out.status
+        .success()
+        .then(|| hex::encode(sha2::Sha256::digest(&out.stdout)))
+}

@@ -114,6 +114,59 @@ pub(crate) async fn fill(
     Ok(())
 }
 
+/// Unpacks the files backup `m` into directory `dir` of this process (the Kubernetes
+/// drill pod's volume), returning the files found there afterwards.
+pub async fn fill_dir(
+    store: &AnyStore,
+    stack: &ValidatedStack,
+    m: &Manifest,
+    dir: &std::path::Path,
+) -> Result<Vec<FileDigest>, RestoreError> {
+    let key = crate::protect::store::key_for(stack, m)?;
+    let object = store.get(&m.object_key(OBJECT)).await?;
+    let (tar, decoder) = spawn_zstd(object, key);
+    let unpacked = HostVolume::local(dir).unpack("", tar).await;
+    decoder
+        .await
+        .map_err(|e| RestoreError::Failed(e.to_string()))?
+        .map_err(|e| RestoreError::Failed(format!("reading uploads backup {}: {e}", m.id)))?;
+    unpacked.map_err(|e| RestoreError::Failed(format!("unpacking the uploads: {e}")))?;
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || digests_of_dir(&dir))
+        .await
+        .map_err(|e| RestoreError::Failed(e.to_string()))?
+        .map_err(|e| RestoreError::Failed(format!("reading the restored uploads: {e}")))
+}
+
+/// Every regular file under `root`, with its sha256 (paths relative to `root`).
+fn digests_of_dir(root: &std::path::Path) -> std::io::Result<Vec<FileDigest>> {
+    use sha2::{Digest, Sha256};
+    let mut out = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                todo.push(entry.path());
+            } else if kind.is_file() {
+                let mut h = Sha256::new();
+                let mut f = std::fs::File::open(entry.path())?;
+                let size = std::io::copy(&mut f, &mut h)?;
+                let path = entry.path();
+                let rel = path.strip_prefix(root).unwrap_or(&path);
+                out.push(FileDigest {
+                    path: rel.to_string_lossy().to_string(),
+                    size,
+                    sha256: hex::encode(h.finalize()),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
 /// Before an in-place restore replaces the uploads: a files backup of them as they are.
 /// False — the uploads are then left as they are — when the CMS does not run to read them.
 pub(crate) async fn safety_backup(
@@ -216,6 +269,68 @@ mod tests {
             size: 1,
             sha256: sha.into(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_files_backup_unpacks_into_a_directory_and_matches_its_digests() {
+        use crate::protect::manifest::{ObjectEntry, FORMAT};
+        let dir = tempfile::tempdir().unwrap();
+        let store = AnyStore::Fs(crate::protect::FsStore::new(dir.path().join("store")));
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in [
+            ("./a.png", vec![3u8; 5000]),
+            ("./sub/b.txt", b"hello".to_vec()),
+        ] {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, data.as_slice()).unwrap();
+        }
+        let raw = b.into_inner().unwrap();
+        let mut scan = TarScan::file_digests();
+        scan.feed(&raw);
+        let files = scan.into_files();
+        let packed = zstd::encode_all(raw.as_slice(), 3).unwrap();
+        let m = Manifest {
+            format: FORMAT,
+            id: "files-1".into(),
+            kind: Kind::Files,
+            stack: "s".into(),
+            started_at: Utc::now(),
+            finished_at: Utc::now(),
+            start_lsn: None,
+            stop_lsn: None,
+            timeline: None,
+            pg_version: None,
+            tools: Default::default(),
+            compression: "zstd:3".into(),
+            encryption_key_id: None,
+            objects: vec![ObjectEntry {
+                name: OBJECT.into(),
+                size: packed.len() as u64,
+                raw_size: raw.len() as u64,
+                sha256: String::new(),
+            }],
+            system_id: None,
+            files: files.clone(),
+        };
+        let (tx, rx) = mpsc::channel(1);
+        tx.send(bytes::Bytes::from(packed)).await.unwrap();
+        drop(tx);
+        store.put(&m.object_key(OBJECT), rx).await.unwrap();
+        let stack = crate::api::load_validated(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/quickstart.yaml"
+        )))
+        .unwrap()
+        .1;
+        let target = dir.path().join("uploads");
+        std::fs::create_dir_all(&target).unwrap();
+        let found = fill_dir(&store, &stack, &m, &target).await.unwrap();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(compare(&files, &found), Ok(2));
+        assert_eq!(std::fs::read(target.join("sub/b.txt")).unwrap(), b"hello");
     }
 
     #[test]
