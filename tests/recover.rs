@@ -63,8 +63,10 @@ fn host_lost_and_recovered(name: &str, with_key: bool) {
     let newest_on_host = s.psql("SELECT extract(epoch FROM max(at)) FROM ticks");
     // The host is gone: the daemon, the containers, the volumes, the state directory.
     drop(daemon);
-    let _ = writer.kill();
     s.run_ok(&["down", "--volumes", "--yes"]);
+    // Its database is gone: the writer's psql ends with it.
+    let _ = writer.kill();
+    let _ = writer.wait();
     std::fs::remove_dir_all(s.state_dir()).unwrap();
     assert!(s.containers().is_empty());
 
