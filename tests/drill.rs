@@ -122,6 +122,7 @@ fn a_drill_restores_an_isolated_copy_measures_rto_and_rpo_and_removes_it() {
         "the CMS signed in its admin",
         "the frontend rendered its page",
         "match files backup",
+        "equal the source's at the cut",
     ] {
         assert!(checks.contains(want), "{want}: {checks}");
     }
@@ -193,6 +194,23 @@ fn a_drill_restores_an_isolated_copy_measures_rto_and_rpo_and_removes_it() {
     }
     // Only the reports were added (json, md and svg of each drill).
     assert_eq!(count_files(store.path()), objects_before + 4 * 3);
+    // A random point of the recoverability window, checked against the source's
+    // heartbeat rows (the daemon commits one every 10 s).
+    let out = s.run(&["drill", "--to", "random", "--json"]);
+    let random: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(
+        random["passed"],
+        true,
+        "{random:#}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(random["target"].as_str().unwrap().ends_with("(random)"), "{random:#}");
+    assert!(
+        random["checks"]
+            .to_string()
+            .contains("the newest heartbeat before it is the source's, none after it"),
+        "{random:#}"
+    );
     let history = String::from_utf8_lossy(&s.run_ok(&["drill", "history"]).stdout).into_owned();
     assert!(
         history.contains(id) && history.contains("passed"),

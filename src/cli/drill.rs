@@ -41,6 +41,11 @@ pub struct Args {
     /// backups (exit 1, naming the fault). The store itself is never touched.
     #[arg(long, value_enum, value_name = "FAULT")]
     pub inject_fault: Option<Fault>,
+    /// What to restore: `latest` (the newest shipped WAL, to exactly the counted cut when
+    /// the store holds it), or `random`, a random point between the end of the oldest base
+    /// backup and the cut, checked against the source's heartbeat rows (`appstack run`).
+    #[arg(long, value_name = "TARGET", default_value = "latest", value_parser = ["latest", "random"])]
+    pub to: String,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -75,6 +80,7 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
                 keep: args.keep,
                 clean: args.clean,
                 fault: args.inject_fault,
+                to_random: args.to == "random",
             };
             docker::run(&stack, &file, &opts, state_dir).await?
         }

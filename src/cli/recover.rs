@@ -73,8 +73,10 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
         "stack {} recovered and healthy: RTO {:.1}s, restored to {}; its manifest is {} (`appstack run -f` it)",
         r.stack,
         r.rto.as_secs_f64(),
-        r.restored_point
-            .map_or_else(|| "the base backup".to_string(), |t| t.to_rfc3339()),
+        r.restored_point.map_or_else(
+            || format!("base backup {} (finished {})", r.base.0, r.base.1.to_rfc3339()),
+            |t| format!("{} (newest commit)", t.to_rfc3339())
+        ),
         r.manifest.display()
     );
     Ok(())

@@ -5,6 +5,7 @@
 //! Backup schedules of the spec run here too (see `schedules`), and drills (`drills`).
 
 pub mod drills;
+pub mod heartbeat;
 pub mod restarts;
 pub mod schedules;
 pub mod sidecar;

@@ -150,6 +150,11 @@ impl<E: Engine> StackLoop<E> {
                             self.metrics.clone(),
                             &self.opts.state_dir,
                         ));
+                        st.schedules.extend(super::heartbeat::spawn(
+                            self.engine.clone(),
+                            &validated,
+                            &self.opts.state_dir,
+                        ));
                         st.schedules.extend(drills::spawn(
                             &validated,
                             &self.file,

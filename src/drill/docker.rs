@@ -8,12 +8,12 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
-use super::fault;
 use super::runbook::{keep_report, record, smoke_checks, steps, write_markers};
+use super::{cut, fault, random_point};
 use super::{new_id, DrillError, Options, Report};
 use crate::api::validated::WalMode;
 use crate::api::ValidatedStack;
@@ -26,9 +26,11 @@ use crate::protect::damaged::DamagedStore;
 use crate::protect::restore::{
     copy_spec, into_copy, stack_exists, uploads, verified_base, IntoCopy, Pick, Restored,
 };
-use crate::protect::runner::DockerRunner;
+use crate::protect::runner::{capture, DockerRunner};
 use crate::protect::stack_record;
 use crate::protect::target::AnyStore;
+use crate::protect::wal::Lsn;
+use crate::protect::wal_cover::covers;
 use crate::secrets::SecretStore;
 
 /// The copy a drill of `stack` restores into.
@@ -97,10 +99,40 @@ pub async fn run(
         markers.written,
     );
     report.fault = opts.fault.map(|f| f.name().to_string());
+    // Restored to exactly the counted cut once the store holds it; else to the latest;
+    // or, asked for, to a random point of the recoverability window.
+    let pick = if opts.to_random {
+        let t = random_point::choose(&view, &live, db, &stack.name, markers.cut_at).await?;
+        let t = random_point::settle(&live, db, t).await;
+        report.target = Some(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true) + " (random)");
+        Pick::Time(t)
+    } else {
+        match &markers.counted {
+            Ok((cut, file, lsn)) => {
+                match wait_for_cut(stack, &view, &live, file, *lsn, markers.cut_at).await {
+                    Some(lag) => {
+                        report.cut_shipped_after_seconds = Some(lag.as_secs_f64());
+                        Pick::Xid {
+                            xid: cut.xid,
+                            at: cut.at,
+                        }
+                    }
+                    None => {
+                        report.notes.push("the store did not hold the cut in time: restored to the latest shipped WAL, row counts not compared".into());
+                        Pick::Latest
+                    }
+                }
+            }
+            Err(why) => {
+                report.notes.push(why.clone());
+                Pick::Latest
+            }
+        }
+    };
     let into = copy_plan.stack.clone();
     // The copy starts from nothing but the store and the key: an empty secrets directory.
     SecretStore::new(state_dir, &into).remove_all()?;
-    match restore_from_store(stack, view, &into, restore_started, state_dir).await {
+    match restore_from_store(stack, view, &into, &pick, restore_started, state_dir).await {
         Ok((r, spec)) => {
             report.base_backup = Some(r.base.clone());
             report.wal_files = r.wal_files;
@@ -113,8 +145,16 @@ pub async fn run(
             let smoke = async {
                 let (present, mut checks) =
                     smoke_checks(&r.runner, &checks, r.base_finished, &psql, &id).await?;
-                if present.marker.is_none() && streams_wal(stack) {
+                if let Pick::Time(t) = pick {
+                    checks.push(random_point::check(&r.runner, &live, db, t).await?);
+                } else if present.marker.is_none() && streams_wal(stack) {
                     return Err(DrillError::Failed("no marker of this drill reached the copy: the WAL written during the drill is not in the store".into()));
+                }
+                if matches!(pick, Pick::Xid { .. }) {
+                    let out = capture(&r.runner, "database", psql(&cut::compare_sql(&id)))
+                        .await
+                        .map_err(|e| DrillError::Failed(format!("row counts: {e}")))?;
+                    checks.push(cut::judge_counts(&out).map_err(DrillError::Failed)?);
                 }
                 let plan = plan::build(&copy_spec(&spec, &into));
                 checks.extend(super::recover::smoke_checks(&r, &spec, &plan).await?);
@@ -139,6 +179,37 @@ pub async fn run(
     Ok(Some(report))
 }
 
+/// Waits (at most four shipping periods, 5 to 60 s) until the store holds the source's
+/// WAL through the cut's commit; how long after the cut it did, or None.
+async fn wait_for_cut(
+    stack: &ValidatedStack,
+    store: &AnyStore,
+    live: &DockerRunner<BollardEngine>,
+    file: &str,
+    lsn: Lsn,
+    cut_at: chrono::DateTime<Utc>,
+) -> Option<Duration> {
+    let db = stack.database.as_ref()?;
+    let system = crate::protect::backup::system_identifier(live, &db.user, &db.name).await;
+    let key = crate::protect::store::spec_key(stack).ok()?;
+    let ship = stack
+        .backup
+        .as_ref()
+        .and_then(|b| b.wal.as_ref())
+        .map_or(Duration::from_secs(5), |w| w.ship_interval);
+    let deadline =
+        Instant::now() + (ship * 4).clamp(Duration::from_secs(5), Duration::from_secs(60));
+    loop {
+        if let Ok(true) = covers(store, &stack.name, system, file, lsn, key.clone()).await {
+            return (Utc::now() - cut_at).to_std().ok();
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// Whether WAL streams (markers then reach the store within the drill's warm-up).
 fn streams_wal(stack: &ValidatedStack) -> bool {
     stack
@@ -155,6 +226,7 @@ async fn restore_from_store(
     stack: &ValidatedStack,
     store: Arc<AnyStore>,
     into: &str,
+    pick: &Pick,
     started: Instant,
     state_dir: &Path,
 ) -> Result<(Restored, ValidatedStack), DrillError> {
@@ -166,7 +238,7 @@ async fn restore_from_store(
         return Err(DrillError::Failed(format!("the stack record of {} holds no sealed secrets although a backup key is set: a lost host would come back with new credentials", stack.name)));
     }
     let spec = super::recover::parse_record(&record, &stack.name)?;
-    let base = verified_base(&store, &spec, &Pick::Latest, into).await?;
+    let base = verified_base(&store, &spec, pick, into).await?;
     if let Some(gap) = &base.gap {
         return Err(DrillError::Failed(format!(
             "the WAL after base backup {} is broken ({gap}): the latest state is not recoverable",
@@ -188,7 +260,7 @@ async fn restore_from_store(
         store,
         base,
         into,
-        pick: &Pick::Latest,
+        pick,
         started,
         state_dir,
         record: Some(&record),

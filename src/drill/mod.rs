@@ -5,10 +5,13 @@
 //! its own, `kube_pod` is the drill CronJob's pod (built by `kube::drill`); the steps both
 //! share are in `runbook`, what is measured and reported in `report`.
 
+pub mod cut;
 pub mod docker;
 pub mod fault;
 pub mod kube_pod;
+pub mod markdown;
 pub mod marker;
+pub mod random_point;
 pub mod recover;
 pub mod report;
 pub mod runbook;
@@ -27,6 +30,8 @@ pub struct Options {
     pub clean: bool,
     /// Damage what the drill reads (never the store itself): the drill must then fail.
     pub fault: Option<fault::Fault>,
+    /// Restore a random point of the recoverability window instead of the latest.
+    pub to_random: bool,
 }
 
 /// Errors of a drill, each with a stable category.

@@ -46,8 +46,11 @@ pub struct Recovered {
     pub stack: String,
     /// From the start of `recover` to the smoke checks passing.
     pub rto: Duration,
-    /// The newest transaction in the recovered database.
+    /// The newest transaction in the recovered database (None: nothing was replayed
+    /// after the base backup).
     pub restored_point: Option<DateTime<Utc>>,
+    /// The base backup restored, and when it finished.
+    pub base: (String, DateTime<Utc>),
     pub credentials: Credentials,
     pub checks: Vec<String>,
     /// The recovered manifest, written for `appstack run -f`.
@@ -122,6 +125,7 @@ pub async fn run(req: &Request, state_dir: &Path) -> Result<Recovered, DrillErro
         stack: stack.name.clone(),
         rto,
         restored_point,
+        base: (restored.base.clone(), restored.base_finished),
         credentials: if record.secrets.is_empty() {
             Credentials::Reset
         } else {

@@ -51,6 +51,16 @@ pub struct Report {
     /// The recovery time by phase (fetch, fill, replay, boot, checks).
     #[serde(default)]
     pub phases: Vec<super::timeline::Phase>,
+    /// How long after the cut the store held the WAL through it (the data a host lost at
+    /// the cut would have lost is what was not shipped by then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut_shipped_after_seconds: Option<f64>,
+    /// The point restored to when not the latest (`--to random`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// What the drill could not do as asked, and why (e.g. row counts not compared).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// The fault injected into what the drill read (`--inject-fault`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,
@@ -91,6 +101,9 @@ impl Report {
             restored_newest_at: None,
             steps: Vec::new(),
             phases: Vec::new(),
+            cut_shipped_after_seconds: None,
+            target: None,
+            notes: Vec::new(),
             fault: None,
             checks: Vec::new(),
             breaches: Vec::new(),
@@ -113,10 +126,11 @@ impl Report {
         };
         breaches.extend(over("RTO", self.rto_seconds, self.rto_objective_seconds));
         breaches.extend(over("RPO", self.rpo_seconds, self.rpo_objective_seconds));
+        // A drill to a chosen point proves that point, not the data-loss window.
         self.passed = self.error.is_none()
             && breaches.is_empty()
             && self.rto_seconds.is_some()
-            && self.rpo_seconds.is_some();
+            && (self.rpo_seconds.is_some() || self.target.is_some());
         self.breaches = breaches;
     }
 
@@ -141,86 +155,6 @@ impl Report {
             s.push_str(e);
         }
         s
-    }
-
-    pub fn to_markdown(&self) -> String {
-        let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
-        let figure = |v: Option<f64>| v.map_or_else(|| "—".into(), secs);
-        let mark = |v: Option<f64>, o: f64| match v {
-            Some(v) if v <= o => "✅",
-            Some(_) => "❌",
-            None => "—",
-        };
-        let mut md = format!(
-            "# DR drill {} of stack `{}` — {}\n\n",
-            self.id,
-            self.stack,
-            if self.passed { "PASSED" } else { "FAILED" }
-        );
-        md.push_str(&format!(
-            "Mode: {}. Started {}, finished {}.\n\n",
-            self.mode,
-            time(&self.started_at),
-            time(&self.finished_at)
-        ));
-        md.push_str("| objective | target | measured | |\n|---|---|---|---|\n");
-        md.push_str(&format!(
-            "| RTO (restore start → smoke checks pass) | {} | {} | {} |\n",
-            secs(self.rto_objective_seconds),
-            figure(self.rto_seconds),
-            mark(self.rto_seconds, self.rto_objective_seconds)
-        ));
-        md.push_str(&format!(
-            "| RPO (newest source commit at the cut − newest commit in the copy) | {} | {} | {} |\n\n",
-            secs(self.rpo_objective_seconds),
-            figure(self.rpo_seconds),
-            mark(self.rpo_seconds, self.rpo_objective_seconds)
-        ));
-        md.push_str(&format!(
-            "Restored: {} and {} WAL file(s). Markers written before the cut: {}; newest found in the copy: {}.\n",
-            self.base_backup.as_deref().unwrap_or("—"),
-            self.wal_files,
-            self.markers_written,
-            self.marker_found
-                .map_or_else(|| "none".into(), |m| format!("#{m}")),
-        ));
-        if let (Some(cut), Some(newest)) = (&self.cut_at, &self.restored_newest_at) {
-            md.push_str(&format!(
-                "Cut marker committed at {}; newest commit in the copy {}.\n",
-                time(cut),
-                time(newest)
-            ));
-        }
-        if !self.phases.is_empty() {
-            md.push_str("\n## Recovery time by phase\n\n");
-            md.push_str(&format!("![timeline]({}.svg)\n\n", self.id));
-            md.push_str("| phase | from | to | took |\n|---|---|---|---|\n");
-            for p in &self.phases {
-                md.push_str(&format!(
-                    "| {} | {:.1}s | {:.1}s | {:.1}s |\n",
-                    p.name,
-                    p.from_seconds,
-                    p.to_seconds,
-                    p.to_seconds - p.from_seconds
-                ));
-            }
-        }
-        md.push_str("\n## Timeline\n\n```\n");
-        md.push_str(&timeline(&self.steps));
-        md.push_str("```\n");
-        if !self.checks.is_empty() {
-            md.push_str("\n## Smoke checks\n\n");
-            for c in &self.checks {
-                md.push_str(&format!("- {c}\n"));
-            }
-        }
-        if !self.breaches.is_empty() || self.error.is_some() {
-            md.push_str("\n## Why it failed\n\n");
-            for b in self.breaches.iter().chain(self.error.iter()) {
-                md.push_str(&format!("- {b}\n"));
-            }
-        }
-        md
     }
 
     /// The verdict as the stack's status carries it.
@@ -318,47 +252,12 @@ fn prefix(stack: &str) -> String {
     format!("{stack}/drills/")
 }
 
-fn secs(v: f64) -> String {
+pub(super) fn secs(v: f64) -> String {
     if v >= 120.0 {
         crate::api::quantity::format_duration(Duration::from_secs_f64(v))
     } else {
         format!("{v:.1}s")
     }
-}
-
-/// The steps as bars on one time axis, 40 columns for the whole drill.
-fn timeline(steps: &[Step]) -> String {
-    const WIDTH: f64 = 40.0;
-    let end = steps.iter().map(|s| s.at_seconds).fold(0.0, f64::max);
-    let name_width = steps.iter().map(|s| s.name.len()).max().unwrap_or(0);
-    let mut out = String::new();
-    let mut previous = 0.0;
-    for s in steps {
-        let from = if end > 0.0 {
-            previous / end * WIDTH
-        } else {
-            0.0
-        };
-        let to = if end > 0.0 {
-            s.at_seconds / end * WIDTH
-        } else {
-            0.0
-        };
-        let (from, to) = (from.round() as usize, (to.round() as usize).max(1));
-        let bar = format!(
-            "{}{}",
-            " ".repeat(from),
-            "█".repeat(to.saturating_sub(from).max(1))
-        );
-        out.push_str(&format!(
-            "{:<name_width$}  {bar:<w$}  {:>7.1}s\n",
-            s.name,
-            s.at_seconds,
-            w = WIDTH as usize + 1
-        ));
-        previous = s.at_seconds;
-    }
-    out
 }
 
 #[cfg(test)]
@@ -395,6 +294,9 @@ mod tests {
                 },
             ],
             phases: vec![],
+            cut_shipped_after_seconds: None,
+            target: None,
+            notes: vec![],
             fault: None,
             checks: vec!["PostGIS 3.3 works".into()],
             breaches: vec![],

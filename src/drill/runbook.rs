@@ -7,11 +7,13 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use super::cut;
 use super::marker::{self, Present};
 use super::{DrillError, Report, Step};
 use crate::api::validated::WalMode;
 use crate::api::ValidatedStack;
 use crate::protect::runner::{capture, Runner};
+use crate::protect::wal::Lsn;
 
 /// The drill's exit: the summary on success, a failure (exit 1) naming what was missed.
 pub fn verdict(report: &Report) -> Result<(), DrillError> {
@@ -26,7 +28,13 @@ pub fn verdict(report: &Report) -> Result<(), DrillError> {
 pub(crate) struct Markers {
     pub written: u32,
     pub cut_at: DateTime<Utc>,
+    /// The counted cut and the WAL file and position its commit is in, when the tables
+    /// could be locked; else why not.
+    pub counted: Result<(super::cut::Cut, String, Lsn), String>,
 }
+
+/// How long the cut waits for writers to let go of a table before it is taken uncounted.
+const CUT_PATIENCE: Duration = Duration::from_secs(5);
 
 /// Warm-up markers a second apart, then the cut marker; its commit time is the cut.
 pub(crate) async fn write_markers<R: Runner>(
@@ -41,7 +49,10 @@ pub(crate) async fn write_markers<R: Runner>(
             stack.name
         ))
     };
-    for sql in marker::prepare_sql(id) {
+    for sql in marker::prepare_sql(id)
+        .into_iter()
+        .chain(cut::prepare_sql())
+    {
         capture(live, "database", psql(&sql)).await.map_err(fail)?;
     }
     let ship = stack
@@ -55,20 +66,70 @@ pub(crate) async fn write_markers<R: Runner>(
     let mut seq = 0;
     loop {
         seq += 1;
-        let out = capture(live, "database", psql(&marker::insert_sql(id, seq)))
+        capture(live, "database", psql(&marker::insert_sql(id, seq)))
             .await
             .map_err(fail)?;
         if Instant::now() >= until {
-            let cut_at = marker::parse_micros(&out).ok_or_else(|| {
-                DrillError::Failed(format!("unexpected marker time {out:?} from the database"))
-            })?;
-            return Ok(Markers {
-                written: seq,
-                cut_at,
-            });
+            seq += 1;
+            return counted_cut(live, psql, id, seq).await;
         }
         tokio::time::sleep(Duration::from_secs(1).min(until - Instant::now())).await;
     }
+}
+
+/// The cut marker `seq`, counted when the tables can be locked within [`CUT_PATIENCE`],
+/// else a plain marker; its commit time is the cut.
+async fn counted_cut<R: Runner>(
+    live: &R,
+    psql: &dyn Fn(&str) -> Vec<String>,
+    id: &str,
+    seq: u32,
+) -> Result<Markers, DrillError> {
+    let fail = |e: crate::protect::ProtectError| {
+        DrillError::Failed(format!("the drill's cut marker was not written: {e}"))
+    };
+    let until = Instant::now() + CUT_PATIENCE;
+    let busy = loop {
+        let out = capture(live, "database", psql(&cut::cut_sql(id, seq)))
+            .await
+            .map_err(fail)?;
+        match cut::parse_cut(&out) {
+            Ok(c) => {
+                let pos = capture(live, "database", psql(cut::FLUSH_POSITION_SQL))
+                    .await
+                    .map_err(fail)?;
+                let (file, lsn) = pos
+                    .split_once(' ')
+                    .and_then(|(f, l)| Some((f.to_string(), Lsn::parse(l)?)))
+                    .ok_or_else(|| {
+                        DrillError::Failed(format!("unexpected WAL position {pos:?}"))
+                    })?;
+                return Ok(Markers {
+                    written: seq,
+                    cut_at: c.at,
+                    counted: Ok((c, file, lsn)),
+                });
+            }
+            Err(_) if Instant::now() < until => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(table) => break table,
+        }
+    };
+    let out = capture(live, "database", psql(&marker::insert_sql(id, seq)))
+        .await
+        .map_err(fail)?;
+    let cut_at = marker::parse_micros(&out).ok_or_else(|| {
+        DrillError::Failed(format!("unexpected marker time {out:?} from the database"))
+    })?;
+    Ok(Markers {
+        written: seq,
+        cut_at,
+        counted: Err(format!(
+            "row counts not compared: a writer held {busy} for {}s",
+            CUT_PATIENCE.as_secs()
+        )),
+    })
 }
 
 /// What the drill checks in the copy besides the restore's own checks: the copy answers,
@@ -123,9 +184,14 @@ pub(crate) fn record(
             report.rto_seconds = Some(elapsed.as_secs_f64());
             report.marker_found = present.marker.map(|(seq, _)| seq);
             report.restored_newest_at = Some(present.newest());
-            report.rpo_seconds = report
-                .cut_at
-                .map(|cut| marker::rpo(cut, &present).as_secs_f64());
+            // Restored to the cut, the copy lost nothing; what a host lost at the cut
+            // would have lost is what had not reached the store yet.
+            report.rpo_seconds = report.cut_at.map(|cut| {
+                let lost = marker::rpo(cut, &present).as_secs_f64();
+                report
+                    .cut_shipped_after_seconds
+                    .map_or(lost, |lag| lost.max(lag))
+            });
             report.checks = checks;
         }
         Err(e) => report.error = Some(e.to_string()),

@@ -23,6 +23,7 @@ pub mod tar_scan;
 pub mod target;
 pub mod verify;
 pub mod wal;
+pub mod wal_cover;
 pub mod wal_fetch;
 
 pub use error::ProtectError;

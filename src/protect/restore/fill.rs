@@ -59,12 +59,14 @@ pub(crate) fn concat(mut first: Receiver<Bytes>, mut second: Receiver<Bytes>) ->
 
 /// Where the restore puts the WAL to replay, inside the cluster directory.
 pub(crate) const WAL_SUBDIR: &str = "appstack_wal";
-const RECOVERY_SETTINGS: [&str; 5] = [
+const RECOVERY_SETTINGS: [&str; 7] = [
     "restore_command",
     "recovery_target",
     "recovery_target_action",
     "recovery_target_timeline",
     "recovery_target_time",
+    "recovery_target_xid",
+    "recovery_target_inclusive",
 ];
 
 /// Recovery settings of the restored cluster: WAL from the fetched directory, stay on the
@@ -80,6 +82,9 @@ pub(crate) fn recovery_conf(pick: &Pick) -> String {
         Pick::Time(t) => conf.push_str(&format!(
             "recovery_target_time = '{}'\n",
             t.format("%Y-%m-%d %H:%M:%S%.6f+00")
+        )),
+        Pick::Xid { xid, .. } => conf.push_str(&format!(
+            "recovery_target_xid = '{xid}'\nrecovery_target_inclusive = on\n"
         )),
         // The backup alone: stop as soon as it is consistent.
         Pick::Id(_) => conf.push_str("recovery_target = 'immediate'\n"),

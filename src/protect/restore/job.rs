@@ -109,7 +109,10 @@ impl Job<'_> {
         steps.push(("database checks passed", self.copy.started.elapsed()));
         let target = match self.pick {
             Pick::Time(t) => t.to_rfc3339_opts(SecondsFormat::Millis, true),
-            Pick::Latest if replay => "latest shipped WAL".to_string(),
+            Pick::Xid { xid, .. } => format!("transaction {xid}"),
+            Pick::Latest if fetched.as_ref().is_some_and(|f| f.files > 0) => {
+                "latest shipped WAL".to_string()
+            }
             _ => format!("backup {}", self.copy.manifest.id),
         };
         eprintln!(

@@ -13,6 +13,12 @@ pub enum Pick {
     Id(String),
     /// The newest base backup that finished at or before this time (WAL replays to it).
     Time(chrono::DateTime<chrono::Utc>),
+    /// A transaction committed at `at` (a drill's cut): WAL replays to its commit,
+    /// inclusive, from the newest base backup that finished before it.
+    Xid {
+        xid: u64,
+        at: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 /// The base backup to restore, verified.
@@ -26,13 +32,15 @@ pub async fn pick_verified<S: ObjectStore>(
     let chosen = match pick {
         Pick::Latest => bases.next_back(),
         Pick::Id(id) => bases.into_iter().find(|m| &m.id == id),
-        Pick::Time(t) => bases.rev().find(|m| m.finished_at <= *t),
+        Pick::Time(t) | Pick::Xid { at: t, .. } => bases.rev().find(|m| m.finished_at <= *t),
     };
     let m = chosen.ok_or_else(|| ProtectError::UnknownBackup {
         id: match pick {
             Pick::Latest => format!("(any base backup of stack {stack})"),
             Pick::Id(id) => id.clone(),
-            Pick::Time(t) => format!("(a base backup of stack {stack} finished before {t})"),
+            Pick::Time(t) | Pick::Xid { at: t, .. } => {
+                format!("(a base backup of stack {stack} finished before {t})")
+            }
         },
     })?;
     checked(store, m).await

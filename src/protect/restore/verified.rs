@@ -51,12 +51,13 @@ pub(crate) async fn verified_base(
         chain.len(),
         match pick {
             Pick::Time(t) => format!(" replayed to {}", t.to_rfc3339()),
+            Pick::Xid { xid, .. } => format!(" replayed to transaction {xid}"),
             _ => String::new(),
         }
     );
     let files_before = match pick {
         Pick::Latest => None,
-        Pick::Time(t) => Some(*t),
+        Pick::Time(t) | Pick::Xid { at: t, .. } => Some(*t),
         Pick::Id(_) => Some(manifest.finished_at),
     };
     Ok(VerifiedBase {
@@ -120,8 +121,15 @@ async fn wal_chain(
         chain.splice(0..0, histories);
     }
     match (pick, gap) {
+        (Pick::Xid { xid, .. }, Some(gap)) => Err(RestoreError::Failed(format!(
+            "cannot restore to transaction {xid}: {gap}"
+        ))),
         (Pick::Time(t), Some(gap)) => Err(RestoreError::Failed(format!(
             "cannot restore to {t}: {gap}; restore to an earlier time or to `latest`"
+        ))),
+        (Pick::Xid { xid, .. }, None) if chain.is_empty() => Err(RestoreError::Failed(format!(
+            "cannot restore to transaction {xid}: no WAL was shipped after backup {}",
+            base.id
         ))),
         (Pick::Time(t), None) if chain.is_empty() => Err(RestoreError::Failed(format!(
             "cannot restore to {t}: no WAL was shipped after backup {} (is WAL shipping on and `appstack run` running?)",
