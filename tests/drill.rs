@@ -204,7 +204,10 @@ fn a_drill_restores_an_isolated_copy_measures_rto_and_rpo_and_removes_it() {
         "{random:#}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(random["target"].as_str().unwrap().ends_with("(random)"), "{random:#}");
+    assert!(
+        random["target"].as_str().unwrap().ends_with("(random)"),
+        "{random:#}"
+    );
     assert!(
         random["checks"]
             .to_string()

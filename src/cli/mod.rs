@@ -124,11 +124,13 @@ pub enum Command {
     )]
     Restore(restore::Args),
     /// Run a DR drill: restore the latest recoverable state into the isolated copy
-    /// `<stack>-drill`, check it, measure RTO and RPO against spec.recovery, keep a report
-    /// (JSON + Markdown, in the store and the state directory) and remove the copy. Exits 1
-    /// when an objective is missed.
+    /// `<stack>-drill` from nothing but the store and the key, run the checks a user makes
+    /// after a disaster, measure RTO (by phase) and RPO against spec.recovery, keep a report
+    /// (JSON, Markdown and an SVG timeline, in the store and the state directory) and
+    /// remove the copy. Exits 1 when an objective is missed or the store lacks anything a
+    /// lost host would need.
     #[command(
-        after_help = "Examples:\n  appstack drill -f examples/quickstart.yaml\n  appstack drill -f stack.yaml --json > drill.json\n  appstack drill -f stack.yaml --keep    # inspect the copy, then:\n  appstack drill -f stack.yaml --clean"
+        after_help = "Examples:\n  appstack drill -f examples/quickstart.yaml\n  appstack drill -f stack.yaml --json > drill.json\n  appstack drill -f stack.yaml --keep    # inspect the copy, then:\n  appstack drill -f stack.yaml --clean\n  appstack drill -f stack.yaml --to random          # a random point, checked by heartbeat\n  appstack drill -f stack.yaml --inject-fault corrupt-base   # must fail (exit 1)\n  appstack drill history -f stack.yaml"
     )]
     Drill(drill::Args),
     /// Rebuild a lost host's stack on this one from nothing but the backup store and the

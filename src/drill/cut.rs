@@ -70,10 +70,8 @@ pub fn cut_sql(drill: &str, seq: u32) -> String {
     format!("SELECT appstack.drill_cut('{drill}', {seq})")
 }
 
-/// The source's WAL file and position once the cut committed (its commit record is
-/// below it): `<file name> <lsn>`.
-pub const FLUSH_POSITION_SQL: &str =
-    "SELECT pg_walfile_name(pg_current_wal_flush_lsn()) || ' ' || pg_current_wal_flush_lsn()";
+/// The source's WAL file once the cut committed (its commit record is in it).
+pub const CUT_FILE_SQL: &str = "SELECT pg_walfile_name(pg_current_wal_flush_lsn())";
 
 /// A cut that was taken.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -29,7 +29,6 @@ use crate::protect::restore::{
 use crate::protect::runner::{capture, DockerRunner};
 use crate::protect::stack_record;
 use crate::protect::target::AnyStore;
-use crate::protect::wal::Lsn;
 use crate::protect::wal_cover::covers;
 use crate::secrets::SecretStore;
 
@@ -108,8 +107,8 @@ pub async fn run(
         Pick::Time(t)
     } else {
         match &markers.counted {
-            Ok((cut, file, lsn)) => {
-                match wait_for_cut(stack, &view, &live, file, *lsn, markers.cut_at).await {
+            Ok((cut, file)) => {
+                match wait_for_cut(stack, &view, &live, file, markers.cut_at).await {
                     Some(lag) => {
                         report.cut_shipped_after_seconds = Some(lag.as_secs_f64());
                         Pick::Xid {
@@ -186,12 +185,10 @@ async fn wait_for_cut(
     store: &AnyStore,
     live: &DockerRunner<BollardEngine>,
     file: &str,
-    lsn: Lsn,
     cut_at: chrono::DateTime<Utc>,
 ) -> Option<Duration> {
     let db = stack.database.as_ref()?;
     let system = crate::protect::backup::system_identifier(live, &db.user, &db.name).await;
-    let key = crate::protect::store::spec_key(stack).ok()?;
     let ship = stack
         .backup
         .as_ref()
@@ -200,7 +197,7 @@ async fn wait_for_cut(
     let deadline =
         Instant::now() + (ship * 4).clamp(Duration::from_secs(5), Duration::from_secs(60));
     loop {
-        if let Ok(true) = covers(store, &stack.name, system, file, lsn, key.clone()).await {
+        if let Ok(true) = covers(store, &stack.name, system, file).await {
             return (Utc::now() - cut_at).to_std().ok();
         }
         if Instant::now() > deadline {

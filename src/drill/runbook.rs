@@ -13,7 +13,6 @@ use super::{DrillError, Report, Step};
 use crate::api::validated::WalMode;
 use crate::api::ValidatedStack;
 use crate::protect::runner::{capture, Runner};
-use crate::protect::wal::Lsn;
 
 /// The drill's exit: the summary on success, a failure (exit 1) naming what was missed.
 pub fn verdict(report: &Report) -> Result<(), DrillError> {
@@ -28,9 +27,9 @@ pub fn verdict(report: &Report) -> Result<(), DrillError> {
 pub(crate) struct Markers {
     pub written: u32,
     pub cut_at: DateTime<Utc>,
-    /// The counted cut and the WAL file and position its commit is in, when the tables
-    /// could be locked; else why not.
-    pub counted: Result<(super::cut::Cut, String, Lsn), String>,
+    /// The counted cut and the WAL file its commit is in, when the tables could be
+    /// locked; else why not.
+    pub counted: Result<(super::cut::Cut, String), String>,
 }
 
 /// How long the cut waits for writers to let go of a table before it is taken uncounted.
@@ -95,19 +94,18 @@ async fn counted_cut<R: Runner>(
             .map_err(fail)?;
         match cut::parse_cut(&out) {
             Ok(c) => {
-                let pos = capture(live, "database", psql(cut::FLUSH_POSITION_SQL))
+                // The cut's WAL file, then a switch: once the store holds that file
+                // complete, it holds the cut.
+                let file = capture(live, "database", psql(cut::CUT_FILE_SQL))
                     .await
                     .map_err(fail)?;
-                let (file, lsn) = pos
-                    .split_once(' ')
-                    .and_then(|(f, l)| Some((f.to_string(), Lsn::parse(l)?)))
-                    .ok_or_else(|| {
-                        DrillError::Failed(format!("unexpected WAL position {pos:?}"))
-                    })?;
+                capture(live, "database", psql("SELECT pg_switch_wal()"))
+                    .await
+                    .map_err(fail)?;
                 return Ok(Markers {
                     written: seq,
                     cut_at: c.at,
-                    counted: Ok((c, file, lsn)),
+                    counted: Ok((c, file.trim().to_string())),
                 });
             }
             Err(_) if Instant::now() < until => {
