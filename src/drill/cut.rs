@@ -15,17 +15,23 @@ use chrono::{DateTime, Utc};
 
 use super::marker::{parse_micros, TABLE};
 
-/// The function that counts every table of the application (not the drill's own schema).
+/// The application's tables (not the drill's own schema), in a fixed order.
+const TABLES_FN: &str = r#"CREATE OR REPLACE FUNCTION appstack.drill_tables() RETURNS TABLE (s name, t name)
+LANGUAGE sql STABLE AS $fn$
+  SELECT ns.nspname, cl.relname FROM pg_class cl
+  JOIN pg_namespace ns ON ns.oid = cl.relnamespace
+  WHERE cl.relkind IN ('r', 'p') AND NOT cl.relispartition
+    AND ns.nspname NOT IN ('pg_catalog', 'information_schema', 'appstack')
+    AND ns.nspname NOT LIKE 'pg\_%'
+  ORDER BY 1, 2
+$fn$"#;
+
+/// Every application table's exact row count.
 const COUNTS_FN: &str = r#"CREATE OR REPLACE FUNCTION appstack.drill_counts() RETURNS jsonb
 LANGUAGE plpgsql AS $fn$
 DECLARE r record; n bigint; c jsonb := '{}'::jsonb;
 BEGIN
-  FOR r IN SELECT ns.nspname AS s, cl.relname AS t FROM pg_class cl
-           JOIN pg_namespace ns ON ns.oid = cl.relnamespace
-           WHERE cl.relkind IN ('r', 'p') AND NOT cl.relispartition
-             AND ns.nspname NOT IN ('pg_catalog', 'information_schema', 'appstack')
-             AND ns.nspname NOT LIKE 'pg\_%'
-           ORDER BY 1, 2 LOOP
+  FOR r IN SELECT * FROM appstack.drill_tables() LOOP
     EXECUTE format('SELECT count(*) FROM %I.%I', r.s, r.t) INTO n;
     c := c || jsonb_build_object(r.s || '.' || r.t, n);
   END LOOP;
@@ -39,12 +45,7 @@ const CUT_FN: &str = r#"CREATE OR REPLACE FUNCTION appstack.drill_cut(p_drill te
 LANGUAGE plpgsql AS $fn$
 DECLARE r record; at timestamptz;
 BEGIN
-  FOR r IN SELECT ns.nspname AS s, cl.relname AS t FROM pg_class cl
-           JOIN pg_namespace ns ON ns.oid = cl.relnamespace
-           WHERE cl.relkind IN ('r', 'p') AND NOT cl.relispartition
-             AND ns.nspname NOT IN ('pg_catalog', 'information_schema', 'appstack')
-             AND ns.nspname NOT LIKE 'pg\_%'
-           ORDER BY 1, 2 LOOP
+  FOR r IN SELECT * FROM appstack.drill_tables() LOOP
     BEGIN
       EXECUTE format('LOCK TABLE %I.%I IN SHARE MODE NOWAIT', r.s, r.t);
     EXCEPTION WHEN lock_not_available THEN
@@ -60,6 +61,7 @@ END $fn$"#;
 pub fn prepare_sql() -> Vec<String> {
     vec![
         format!("ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS counts jsonb"),
+        TABLES_FN.to_string(),
         COUNTS_FN.to_string(),
         CUT_FN.to_string(),
     ]

@@ -183,13 +183,17 @@ pub(crate) fn record(
             report.marker_found = present.marker.map(|(seq, _)| seq);
             report.restored_newest_at = Some(present.newest());
             // Restored to the cut, the copy lost nothing; what a host lost at the cut
-            // would have lost is what had not reached the store yet.
-            report.rpo_seconds = report.cut_at.map(|cut| {
-                let lost = marker::rpo(cut, &present).as_secs_f64();
-                report
-                    .cut_shipped_after_seconds
-                    .map_or(lost, |lag| lost.max(lag))
-            });
+            // would have lost is what had not reached the store yet. A copy of a chosen
+            // earlier point says nothing about the data-loss window.
+            report.rpo_seconds = report
+                .cut_at
+                .filter(|_| report.target.is_none())
+                .map(|cut| {
+                    let lost = marker::rpo(cut, &present).as_secs_f64();
+                    report
+                        .cut_shipped_after_seconds
+                        .map_or(lost, |lag| lost.max(lag))
+                });
             report.checks = checks;
         }
         Err(e) => report.error = Some(e.to_string()),

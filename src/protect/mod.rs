@@ -17,6 +17,7 @@ pub mod runner;
 pub mod s3;
 pub mod schedule;
 pub mod shipper;
+pub mod spool;
 pub mod stack_record;
 pub mod store;
 pub mod tar_scan;

@@ -35,7 +35,8 @@ use crate::protect::backup::psql_argv;
 use crate::protect::jobs::take_one;
 use crate::protect::manifest::Kind;
 use crate::protect::runner::{capture, capture_bytes, DockerRunner};
-use crate::protect::shipper::{put_wal_file, ShipperConfig};
+use crate::protect::shipper::ShipperConfig;
+use crate::protect::spool::put_wal_file;
 use crate::protect::target::AnyStore;
 use crate::protect::wal::WalKind;
 
