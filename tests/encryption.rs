@@ -15,16 +15,7 @@ fn encrypted_backup_restores_only_with_its_key() {
     let key = keys.path().join("backup.key");
     let other = keys.path().join("other.key");
     for k in [&key, &other] {
-        let out = appstack()
-            .args(["backup", "keygen", "-o"])
-            .arg(k)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        keygen(k);
     }
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(

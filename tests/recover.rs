@@ -20,15 +20,7 @@ fn host_lost_and_recovered(name: &str, with_key: bool) {
     let keys = tempfile::tempdir().unwrap();
     let key = keys.path().join("backup.key");
     let encryption = if with_key {
-        let out = appstack()
-            .args(["backup", "keygen", "-o", key.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        keygen(&key);
         format!("    encryption: {{keyFile: \"{}\"}}\n", key.display())
     } else {
         String::new()

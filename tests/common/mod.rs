@@ -433,3 +433,17 @@ pub fn upload_sha256(stack: &str, name: &str) -> Option<String> {
         .success()
         .then(|| hex::encode(sha2::Sha256::digest(&out.stdout)))
 }
+
+/// Writes a new backup key to `path` with `appstack backup keygen`.
+pub fn keygen(path: &Path) {
+    let out = appstack()
+        .args(["backup", "keygen", "-o"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
