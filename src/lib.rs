@@ -14,6 +14,7 @@ pub mod docker;
 pub mod drill;
 pub mod kube;
 pub mod maintenance;
+pub mod ops;
 pub mod plan;
 pub mod progress;
 pub mod protect;

@@ -10,6 +10,15 @@ pub const CACHE_PORT: u16 = 6379;
 pub const PROMETHEUS_PORT: u16 = 9090;
 pub const NODE_EXPORTER_PORT: u16 = 9100;
 pub const ALERTMANAGER_PORT: u16 = 9093;
+pub const BLACKBOX_PORT: u16 = 9115;
+pub const POSTGRES_EXPORTER_PORT: u16 = 9187;
+pub const REDIS_EXPORTER_PORT: u16 = 9121;
+/// appstack's own /metrics and alert log receiver (the daemon, or the operator).
+pub const DAEMON_PORT: u16 = 9464;
+/// The PostgreSQL role the exporter signs in as (member of `pg_monitor`).
+pub const MONITOR_ROLE: &str = "appstack_monitor";
+/// The Redis ACL user the exporter signs in as (read-only commands).
+pub const MONITOR_REDIS_USER: &str = "appstack-monitor";
 
 pub fn enabled() -> bool {
     true
@@ -82,6 +91,18 @@ pub fn prometheus_scrape_interval() -> String {
 }
 pub fn node_exporter_image() -> String {
     "prom/node-exporter:v1.8.2".into()
+}
+pub fn blackbox_exporter_image() -> String {
+    "prom/blackbox-exporter:v0.23.0".into()
+}
+pub fn postgres_exporter_image() -> String {
+    "quay.io/prometheuscommunity/postgres-exporter:v0.11.1".into()
+}
+pub fn redis_exporter_image() -> String {
+    "oliver006/redis_exporter:v1.45.0".into()
+}
+pub fn daemon_port() -> u16 {
+    DAEMON_PORT
 }
 pub fn alertmanager_image() -> String {
     "prom/alertmanager:v0.27.0".into()

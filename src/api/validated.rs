@@ -124,6 +124,13 @@ pub struct Monitoring {
     pub prometheus: Option<Prometheus>,
     pub node_exporter_image: Option<String>,
     pub alertmanager: Option<Alertmanager>,
+    /// None when disabled or when there is no HTTP component to probe.
+    pub blackbox_image: Option<String>,
+    /// None when disabled or when the stack has no database.
+    pub postgres_exporter_image: Option<String>,
+    /// None when disabled or when the stack has no cache.
+    pub redis_exporter_image: Option<String>,
+    pub daemon_port: u16,
 }
 
 /// Where backups are stored.

@@ -26,14 +26,22 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
     let engine = connect().await?;
     let secrets = secrets(state_dir, &plan)?;
     let stack = plan.stack.clone();
+    let plan = Arc::new(plan);
     let applier = Applier {
-        engine,
-        plan: Arc::new(plan),
-        secrets,
+        engine: engine.clone(),
+        plan: plan.clone(),
+        secrets: secrets.clone(),
         reporter: Arc::new(Lines::new()),
         wait: !args.no_wait,
     };
     let report = applier.apply().await?;
+    if !args.no_wait {
+        if let Err(e) =
+            crate::ops::monitor_role::ensure_docker(engine, &validated, &plan, &secrets).await
+        {
+            eprintln!("warning: the PostgreSQL exporter's role could not be set up: {e}");
+        }
+    }
     // The store keeps the applied spec (and the sealed secrets) beside the backups.
     match crate::protect::stack_record::keep_from_state(&validated, state_dir).await {
         Ok(Some(key)) => eprintln!("applied spec kept in the backup store as {key}"),

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::plan::names::{network_name, volume_name};
+use crate::plan::names::{daemon_host, network_name, volume_name};
 use crate::plan::{Component, Condition, Mount, Plan};
 
 /// A file the export writes beside docker-compose.yml.
@@ -142,6 +142,13 @@ fn service(plan: &Plan, c: &Component, files: &mut Vec<ExportFile>) -> Map<Strin
         "networks".into(),
         json!({ "default": { "aliases": [plan.object_name(&c.name), c.name.clone()] } }),
     );
+    if c.reaches_daemon {
+        // `appstack run` serves metrics and the alert log on the engine's host gateway.
+        s.insert(
+            "extra_hosts".into(),
+            json!([format!("{}:host-gateway", daemon_host(&plan.stack))]),
+        );
+    }
     s.insert(
         "logging".into(),
         json!({"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}),

@@ -4,8 +4,10 @@
 //! the manifest file is applied. Invalid manifests are reported and wait for the next edit.
 //! Backup schedules of the spec run here too (see `schedules`), and drills (`drills`).
 
+pub mod alerts;
 pub mod drills;
 pub mod heartbeat;
+mod monitor_role;
 pub mod restarts;
 pub mod schedules;
 pub mod sidecar;
@@ -64,13 +66,18 @@ pub async fn run<E: Engine>(engine: Arc<E>, opts: Options) -> Result<(), DaemonE
             source,
         })?;
     info!(addr = %opts.listen, "serving /metrics, /healthz, /readyz");
-    tokio::spawn(crate::telemetry::http::serve(
-        listener,
-        Arc::new(crate::telemetry::http::Endpoint {
-            metrics: metrics.clone(),
-            ready: ready.clone(),
-        }),
-    ));
+    let (names, ports) = stacks_and_ports(&opts.files);
+    let endpoint = Arc::new(crate::telemetry::http::Endpoint {
+        metrics: metrics.clone(),
+        ready: ready.clone(),
+        alerts: Some(Arc::new(alerts::LogSink::new(
+            &opts.state_dir,
+            names,
+            metrics.clone(),
+        ))),
+    });
+    tokio::spawn(crate::telemetry::http::serve(listener, endpoint.clone()));
+    alerts::serve_gateway(engine.as_ref(), &ports, endpoint).await;
     for file in &opts.files {
         let ctx = stack_loop::StackLoop {
             engine: engine.clone(),
@@ -79,12 +86,39 @@ pub async fn run<E: Engine>(engine: Arc<E>, opts: Options) -> Result<(), DaemonE
             metrics: metrics.clone(),
             ready: ready.clone(),
             pending_first_sync: pending_first_sync.clone(),
+            monitor_role_checked: Arc::new(AtomicBool::new(false)),
         };
         tokio::spawn(ctx.run());
     }
     shutdown_signal().await;
     info!("shutting down; containers keep running");
     Ok(())
+}
+
+/// The stacks' names, and the ports their containers reach appstack on (monitored stacks).
+/// Manifests were validated at start; one that fails here is skipped (its loop reports it).
+fn stacks_and_ports(
+    files: &[PathBuf],
+) -> (
+    std::collections::BTreeSet<String>,
+    std::collections::BTreeMap<u16, Vec<String>>,
+) {
+    let mut names = std::collections::BTreeSet::new();
+    let mut ports: std::collections::BTreeMap<u16, Vec<String>> = Default::default();
+    for (_, stack) in files
+        .iter()
+        .filter_map(|f| crate::api::load_validated(f).ok())
+    {
+        let m = &stack.monitoring;
+        if m.prometheus.is_some() || m.alertmanager.is_some() {
+            ports
+                .entry(m.daemon_port)
+                .or_default()
+                .push(stack.name.clone());
+        }
+        names.insert(stack.name);
+    }
+    (names, ports)
 }
 
 /// SIGTERM (a service manager or the kubelet stopping us) or Ctrl-C.

@@ -46,6 +46,7 @@ pub async fn ship_spool(
             Arc::new(Endpoint {
                 metrics: metrics.clone(),
                 ready: Arc::new(AtomicBool::new(true)),
+                alerts: None,
             }),
         ));
     }

@@ -28,6 +28,8 @@ pub(super) struct StackLoop<E: Engine> {
     pub metrics: Arc<Metrics>,
     pub ready: Arc<AtomicBool>,
     pub pending_first_sync: Arc<AtomicUsize>,
+    /// The exporter's role was checked since the daemon started (`monitor_role`).
+    pub monitor_role_checked: Arc<AtomicBool>,
 }
 
 /// What identifies a version of the manifest file without reading it every second.
@@ -336,10 +338,11 @@ impl<E: Engine> StackLoop<E> {
         let secrets = SecretStore::new(&self.opts.state_dir, &plan.stack)
             .ensure(&plan.secrets)
             .map_err(|e| DockerError::Other(e.to_string()))?;
+        let secrets = Arc::new(secrets);
         let applier = Applier {
             engine: self.engine.clone(),
             plan: plan.clone(),
-            secrets: Arc::new(secrets),
+            secrets: secrets.clone(),
             reporter: Arc::new(Log),
             wait: true,
         };
@@ -360,6 +363,9 @@ impl<E: Engine> StackLoop<E> {
                             action: s.verb().into(),
                         })
                         .inc();
+                }
+                if report.changes() > 0 || !self.monitor_role_checked.load(Ordering::Relaxed) {
+                    self.ensure_monitor_role(plan, &secrets).await;
                 }
                 if report.changes() > 0 {
                     info!(
@@ -409,7 +415,10 @@ impl<E: Engine> StackLoop<E> {
         let Ok(observed) = self.engine.list_containers(&plan.stack).await else {
             return;
         };
-        for o in observed.iter().filter(|o| o.health == Health::Unhealthy) {
+        for o in observed
+            .iter()
+            .filter(|o| o.health == Health::Unhealthy && o.state != "paused")
+        {
             if !deferred.contains_key(&o.component) {
                 self.on_unhealthy(plan, &o.component, histories, deferred)
                     .await;
@@ -434,9 +443,9 @@ impl<E: Engine> StackLoop<E> {
         // Re-check: it may have recovered since the event.
         match self.engine.list_containers(&plan.stack).await {
             Ok(obs)
-                if obs
-                    .iter()
-                    .any(|o| o.name == name && o.health == Health::Unhealthy) => {}
+                if obs.iter().any(|o| {
+                    o.name == name && o.health == Health::Unhealthy && o.state != "paused"
+                }) => {}
             _ => return,
         }
         let history = histories.entry(component.to_string()).or_default();

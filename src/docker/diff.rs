@@ -86,6 +86,9 @@ pub fn diff(
                     old_hash: o.spec_hash.clone().unwrap_or_default(),
                 })
             }
+            // `docker pause` is an operator's deliberate act (and keeps the process's memory):
+            // left as it is; the stack's SiteDown/TargetDown alerts say what it costs.
+            Some(o) if o.state == "paused" => {}
             Some(o) if o.state != "running" && o.state != "restarting" => steps.push(Step::Start {
                 component: c.name.clone(),
             }),
@@ -141,6 +144,9 @@ mod tests {
                 "frontend",
                 "prometheus",
                 "node-exporter",
+                "blackbox-exporter",
+                "postgres-exporter",
+                "redis-exporter",
                 "alertmanager"
             ]
         );
@@ -155,6 +161,25 @@ mod tests {
             .components
             .iter()
             .map(|c| obs(&p.object_name(&c.name), &h[&c.name], "running"))
+            .collect();
+        assert_eq!(diff(&p, &h, &observed), vec![]);
+    }
+
+    #[test]
+    fn a_paused_container_is_left_paused() {
+        let p = plan();
+        let h = hashes(&p);
+        let observed: Vec<_> = p
+            .components
+            .iter()
+            .map(|c| {
+                let state = if c.name == "frontend" {
+                    "paused"
+                } else {
+                    "running"
+                };
+                obs(&p.object_name(&c.name), &h[&c.name], state)
+            })
             .collect();
         assert_eq!(diff(&p, &h, &observed), vec![]);
     }

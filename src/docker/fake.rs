@@ -268,6 +268,10 @@ impl Networks for FakeEngine {
         Ok(())
     }
 
+    async fn host_gateway_ip(&self) -> DResult<std::net::IpAddr> {
+        Ok(std::net::IpAddr::from([127, 0, 0, 1]))
+    }
+
     async fn remove_network(&self, name: &str) -> DResult<()> {
         self.call("remove-network", name)?;
         match self.state.lock().unwrap().networks.remove(name) {

@@ -9,7 +9,7 @@ use bollard::models::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::plan::names::{network_name, volume_name};
+use crate::plan::names::{daemon_host, network_name, volume_name};
 use crate::plan::{spec_hash, Component, Mount, Plan, LABEL_SPEC_HASH};
 use crate::secrets::Resolved;
 
@@ -96,6 +96,10 @@ pub fn container_body(plan: &Plan, c: &Component, hash: &str) -> ContainerCreate
             .cpu_millis
             .map(|m| (m as i64).saturating_mul(1_000_000)),
         memory: c.resources.memory_bytes.map(|b| b as i64),
+        // The engine's host gateway, where `appstack run` serves metrics and the alert log.
+        extra_hosts: c
+            .reaches_daemon
+            .then(|| vec![format!("{}:host-gateway", daemon_host(&plan.stack))]),
         log_config: Some(HostConfigLogConfig {
             typ: Some("json-file".into()),
             config: Some(HashMap::from([

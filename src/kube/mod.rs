@@ -38,12 +38,19 @@ use crate::plan::Plan;
 pub struct Images {
     /// The appstack image (WAL shipper sidecar, backup CronJobs).
     pub operator: String,
+    /// The operator's Service (DNS name): the stacks' Prometheus scrapes appstack's metrics
+    /// and Alertmanager delivers the alert log there, through an ExternalName Service.
+    pub operator_service: String,
 }
+
+/// The chart's Service of the operator, in the chart's default namespace.
+pub const OPERATOR_SERVICE: &str = "appstack-operator-metrics.appstack-system.svc.cluster.local";
 
 impl Default for Images {
     fn default() -> Self {
         Self {
             operator: format!("ghcr.io/appstack/appstack:{}", env!("CARGO_PKG_VERSION")),
+            operator_service: OPERATOR_SERVICE.into(),
         }
     }
 }
@@ -84,7 +91,10 @@ pub fn build(
             .into_iter()
             .collect(),
         deployments: workloads::deployments(plan, owner),
-        services: network::services(plan, owner),
+        services: network::services(plan, owner)
+            .into_iter()
+            .chain(network::daemon_service(plan, owner, images))
+            .collect(),
         ingresses: network::ingress(plan, owner).into_iter().collect(),
         cron_jobs: jobs::cron_jobs(plan, owner, images)
             .into_iter()

@@ -11,6 +11,7 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::meta::{component_meta, meta, selector_labels, stack_labels, Owner};
+use crate::plan::names::daemon_host;
 use crate::plan::Plan;
 
 pub fn services(plan: &Plan, owner: &Owner) -> Vec<Service> {
@@ -38,6 +39,23 @@ pub fn services(plan: &Plan, owner: &Owner) -> Vec<Service> {
             ..Default::default()
         })
         .collect()
+}
+
+/// `<stack>-appstack`, the host the plan's monitoring components reach appstack's endpoint
+/// by: an ExternalName Service naming the operator's own Service.
+pub fn daemon_service(plan: &Plan, owner: &Owner, images: &super::Images) -> Option<Service> {
+    if !plan.components.iter().any(|c| c.reaches_daemon) {
+        return None;
+    }
+    Some(Service {
+        metadata: meta(plan, owner, daemon_host(&plan.stack), stack_labels(plan)),
+        spec: Some(ServiceSpec {
+            type_: Some("ExternalName".into()),
+            external_name: Some(images.operator_service.clone()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
 }
 
 pub fn ingress(plan: &Plan, owner: &Owner) -> Option<Ingress> {

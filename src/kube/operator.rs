@@ -60,9 +60,11 @@ pub async fn run(cfg: OperatorConfig) -> Result<(), OperatorError> {
         Arc::new(Endpoint {
             metrics: metrics.clone(),
             ready: ready.clone(),
+            alerts: None,
         }),
     ));
     let leadership = Leadership::default();
+    let lease_cfg_namespace = cfg.lease_namespace.clone();
     let lease_cfg = LeaseConfig {
         namespace: cfg.lease_namespace,
         name: cfg.lease_name,
@@ -75,6 +77,11 @@ pub async fn run(cfg: OperatorConfig) -> Result<(), OperatorError> {
     if let Some(i) = cfg.operator_image {
         images.operator = i;
     }
+    // The chart's Service lives in the operator's own namespace (the Lease's).
+    images.operator_service = format!(
+        "appstack-operator-metrics.{}.svc.cluster.local",
+        lease_cfg_namespace
+    );
     let ctx = Arc::new(Context::new(
         client,
         images,

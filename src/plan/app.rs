@@ -14,9 +14,14 @@ use crate::api::validated::{self as v, ValidatedStack};
 /// PostgreSQL, and the WAL receiver when the stack streams WAL.
 pub(super) fn database(stack: &ValidatedStack, parts: &mut Parts) {
     let Some(db) = &stack.database else { return };
+    let mut keys = vec![generated("password")];
+    if stack.monitoring.postgres_exporter_image.is_some() {
+        // The exporter's own role (`pg_monitor`), never the superuser.
+        keys.push(generated("monitor-password"));
+    }
     parts.secrets.push(Secret {
         name: "database".into(),
-        keys: vec![generated("password")],
+        keys,
     });
     parts.volumes.push(Volume {
         name: "database-data".into(),
@@ -77,17 +82,33 @@ pub(super) fn database(stack: &ValidatedStack, parts: &mut Parts) {
 /// Redis, with its password from a generated secret.
 pub(super) fn cache(stack: &ValidatedStack, parts: &mut Parts) {
     let Some(cache) = &stack.cache else { return };
+    let mut auth = "requirepass ${password}\n".to_string();
+    let mut keys = vec![generated("password")];
+    if stack.monitoring.redis_exporter_image.is_some() {
+        // The exporter's read-only ACL user, and its password file keyed by the address.
+        auth.push_str(&format!(
+            "user {} {} >${{monitor-password}}\n",
+            d::MONITOR_REDIS_USER,
+            super::exporters::REDIS_MONITOR_ACL
+        ));
+        keys.push(generated("monitor-password"));
+        keys.push(SecretKey {
+            key: "exporter.json".into(),
+            source: SecretSource::Template {
+                template: format!(
+                    "{{\"{}\":\"${{monitor-password}}\"}}\n",
+                    super::exporters::redis_url(stack)
+                ),
+            },
+        });
+    }
+    keys.push(SecretKey {
+        key: "auth.conf".into(),
+        source: SecretSource::Template { template: auth },
+    });
     parts.secrets.push(Secret {
         name: "cache".into(),
-        keys: vec![
-            generated("password"),
-            SecretKey {
-                key: "auth.conf".into(),
-                source: SecretSource::Template {
-                    template: "requirepass ${password}\n".into(),
-                },
-            },
-        ],
+        keys,
     });
     parts.volumes.push(Volume {
         name: "cache-data".into(),

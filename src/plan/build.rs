@@ -149,6 +149,7 @@ pub(super) fn component(
         replicas: 1,
         labels,
         stop_grace_secs: 10,
+        reaches_daemon: false,
     }
 }
 

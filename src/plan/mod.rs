@@ -3,13 +3,17 @@
 //! `ValidatedStack`; the Docker driver, the compose exporter and the Kubernetes builders all
 //! render from it, so a change to a component is made here and nowhere else.
 
+pub mod alert_rules;
 mod app;
 mod build;
 mod config_files;
+mod exporters;
 mod hash;
-mod monitoring;
+pub mod monitoring;
+pub mod monitoring_config;
 pub mod names;
 mod routes;
+pub mod rule_tests;
 pub mod wal;
 
 pub use build::build;
@@ -193,6 +197,8 @@ pub struct Component {
     pub labels: BTreeMap<String, String>,
     /// Seconds to wait after the stop signal before killing.
     pub stop_grace_secs: u32,
+    /// Reaches appstack's own endpoint (metrics, alert log) as host `names::daemon_host`.
+    pub reaches_daemon: bool,
 }
 
 /// The whole stack, in dependency order (every component after its dependencies).

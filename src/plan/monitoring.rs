@@ -1,8 +1,9 @@
-//! Monitoring in the plan: Prometheus (scrape targets and alert rules as config files),
-//! node-exporter and Alertmanager.
+//! Monitoring in the plan: Prometheus (scrape jobs, alert rules and their tests as config
+//! files), the exporters (`exporters`) and Alertmanager.
 
 use super::build::{component, host, http_health, port, Parts};
-use super::config_files as cf;
+use super::monitoring_config as mc;
+use super::names::daemon_host;
 use super::*;
 use crate::api::defaults as d;
 use crate::api::validated::{self as v, ValidatedStack};
@@ -10,7 +11,7 @@ use crate::api::validated::{self as v, ValidatedStack};
 /// The monitoring components the spec asks for.
 pub(super) fn monitoring(stack: &ValidatedStack, parts: &mut Parts) {
     prometheus(stack, parts);
-    node_exporter(stack, parts);
+    super::exporters::exporters(stack, parts);
     alertmanager(stack, parts);
 }
 
@@ -18,39 +19,23 @@ pub(super) fn monitoring(stack: &ValidatedStack, parts: &mut Parts) {
 fn prometheus(stack: &ValidatedStack, parts: &mut Parts) {
     let m = &stack.monitoring;
     let Some(p) = &m.prometheus else { return };
-    let mut targets: Vec<cf::Target> = vec![(
-        "prometheus".into(),
-        format!("127.0.0.1:{}", d::PROMETHEUS_PORT),
-        "/metrics".into(),
-    )];
-    if m.node_exporter_image.is_some() {
-        targets.push((
-            "node".into(),
-            format!("{}:{}", host(stack, "node-exporter"), d::NODE_EXPORTER_PORT),
-            "/metrics".into(),
-        ));
-    }
+    let mut jobs = vec![mc::Job::Metrics {
+        job: "prometheus".into(),
+        target: format!("127.0.0.1:{}", d::PROMETHEUS_PORT),
+        path: "/metrics".into(),
+    }];
     if m.alertmanager.is_some() {
-        targets.push((
-            "alertmanager".into(),
-            format!("{}:{}", host(stack, "alertmanager"), d::ALERTMANAGER_PORT),
-            "/metrics".into(),
-        ));
+        jobs.push(mc::Job::Metrics {
+            job: "alertmanager".into(),
+            target: format!("{}:{}", host(stack, "alertmanager"), d::ALERTMANAGER_PORT),
+            path: "/metrics".into(),
+        });
     }
-    if let Some(cms) = &stack.cms {
-        targets.push((
-            "cms".into(),
-            format!("{}:{}", host(stack, "cms"), cms.app.port),
-            "/metrics".into(),
-        ));
-    }
-    if let Some(f) = &stack.frontend {
-        targets.push((
-            "frontend".into(),
-            format!("{}:{}", host(stack, "frontend"), f.port),
-            f.health_path.clone(),
-        ));
-    }
+    jobs.extend(super::exporters::jobs(stack));
+    jobs.push(mc::Job::Appstack {
+        target: format!("{}:{}", daemon_host(&stack.name), m.daemon_port),
+        stack: stack.name.clone(),
+    });
     let am = m
         .alertmanager
         .as_ref()
@@ -72,16 +57,22 @@ fn prometheus(stack: &ValidatedStack, parts: &mut Parts) {
         format!("--storage.tsdb.retention.time={}", p.retention_text),
         format!("--web.listen-address=:{}", d::PROMETHEUS_PORT),
     ]);
+    let rules = super::alert_rules::rules(stack);
     c.files = vec![
         ConfigFile {
             name: "prometheus.yml".into(),
             path: "/etc/prometheus/prometheus.yml".into(),
-            content: cf::prometheus_yml(p, &targets, am.as_deref()),
+            content: mc::prometheus_yml(&stack.name, p, &jobs, am.as_deref()),
         },
         ConfigFile {
             name: "rules.yml".into(),
             path: "/etc/prometheus/rules.yml".into(),
-            content: cf::alert_rules(stack.database.as_ref().map(|db| db.max_connections)),
+            content: super::alert_rules::rules_yml(&rules),
+        },
+        ConfigFile {
+            name: "rules_test.yml".into(),
+            path: "/etc/prometheus/rules_test.yml".into(),
+            content: super::rule_tests::rules_test_yml(&rules),
         },
     ];
     c.ports = vec![port("http", d::PROMETHEUS_PORT)];
@@ -90,39 +81,7 @@ fn prometheus(stack: &ValidatedStack, parts: &mut Parts) {
         path: "/prometheus".into(),
     }];
     c.health = Some(http_health(d::PROMETHEUS_PORT, "/-/ready"));
-    parts.comps.push(c);
-}
-
-/// node-exporter, reading the host's /proc and /sys.
-fn node_exporter(stack: &ValidatedStack, parts: &mut Parts) {
-    let m = &stack.monitoring;
-    let Some(image) = &m.node_exporter_image else {
-        return;
-    };
-    let mut c = component(
-        stack,
-        "node-exporter",
-        Role::Monitoring,
-        image,
-        v::Resources::default(),
-    );
-    c.args = Some(vec![
-        "--path.procfs=/host/proc".into(),
-        "--path.sysfs=/host/sys".into(),
-        format!("--web.listen-address=:{}", d::NODE_EXPORTER_PORT),
-    ]);
-    c.mounts = vec![
-        Mount::Host {
-            host_path: "/proc".into(),
-            path: "/host/proc".into(),
-        },
-        Mount::Host {
-            host_path: "/sys".into(),
-            path: "/host/sys".into(),
-        },
-    ];
-    c.ports = vec![port("metrics", d::NODE_EXPORTER_PORT)];
-    c.health = Some(http_health(d::NODE_EXPORTER_PORT, "/metrics"));
+    c.reaches_daemon = true;
     parts.comps.push(c);
 }
 
@@ -150,7 +109,7 @@ fn alertmanager(stack: &ValidatedStack, parts: &mut Parts) {
     c.files = vec![ConfigFile {
         name: "alertmanager.yml".into(),
         path: "/etc/alertmanager/alertmanager.yml".into(),
-        content: cf::alertmanager_yml(a),
+        content: mc::alertmanager_yml(a, &alert_log_url(stack)),
     }];
     c.ports = vec![port("http", d::ALERTMANAGER_PORT)];
     c.mounts = vec![Mount::Volume {
@@ -158,5 +117,16 @@ fn alertmanager(stack: &ValidatedStack, parts: &mut Parts) {
         path: "/alertmanager".into(),
     }];
     c.health = Some(http_health(d::ALERTMANAGER_PORT, "/-/ready"));
+    c.reaches_daemon = true;
     parts.comps.push(c);
+}
+
+/// Where Alertmanager delivers the alert log: appstack's endpoint, per stack.
+pub fn alert_log_url(stack: &ValidatedStack) -> String {
+    format!(
+        "http://{}:{}/alerts/{}",
+        daemon_host(&stack.name),
+        stack.monitoring.daemon_port,
+        stack.name
+    )
 }

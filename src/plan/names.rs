@@ -10,3 +10,9 @@ pub fn network_name(stack: &str) -> String {
 pub fn volume_name(stack: &str, volume: &str) -> String {
     format!("{stack}-{volume}")
 }
+
+/// The host name under which a stack's components reach appstack's own endpoint (metrics,
+/// alert log): Docker maps it to the engine's host gateway, Kubernetes to the operator.
+pub fn daemon_host(stack: &str) -> String {
+    format!("{stack}-appstack")
+}

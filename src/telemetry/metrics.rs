@@ -57,8 +57,16 @@ pub struct Metrics {
     pub backup_last_success: Family<KindLabels, Gauge>,
     pub backup_failures: Family<KindErrorLabels, Counter>,
     pub backup_missing: Family<KindLabels, Gauge>,
+    pub backup_last_failed: Family<KindLabels, Gauge>,
+    pub alert_notifications: Family<AlertLabels, Counter>,
     pub wal: WalMetrics,
     pub drill: DrillMetrics,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlertLabels {
+    pub stack: String,
+    pub status: String,
 }
 
 impl Metrics {
@@ -120,9 +128,23 @@ impl Metrics {
             "1 when a schedule has had no success within 1.5x its period",
             backup_missing.clone(),
         );
+        let backup_last_failed = Family::<KindLabels, Gauge>::default();
+        registry.register(
+            "backup_last_failed",
+            "1 when the most recent scheduled backup of this kind failed",
+            backup_last_failed.clone(),
+        );
+        let alert_notifications = Family::<AlertLabels, Counter>::default();
+        registry.register(
+            "alert_notifications",
+            "Alert notifications written to the alert log, by status (firing, resolved)",
+            alert_notifications.clone(),
+        );
         let wal = WalMetrics::register(&mut registry);
         let drill = DrillMetrics::register(&mut registry);
         Self {
+            backup_last_failed,
+            alert_notifications,
             wal,
             drill,
             registry,

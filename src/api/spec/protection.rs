@@ -45,12 +45,27 @@ pub struct AlertmanagerSpec {
     /// Container image of Alertmanager.
     #[serde(default = "d::alertmanager_image")]
     pub image: String,
-    /// Slack/Discord-compatible webhook alerts are sent to (besides the log).
+    /// A webhook alerts are sent to besides the log: a Slack incoming webhook
+    /// (`https://hooks.slack.com/...`) or a Discord one (`https://discord.com/api/webhooks/...`)
+    /// gets its own message format; any other URL gets Alertmanager's webhook JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_url: Option<String>,
-    /// Identical alerts are not repeated within this window (e.g. `10m`).
+    /// One incident gives one notification per window (and one when it resolves); an alert
+    /// still firing is repeated once per window (e.g. `10m`).
     #[serde(default = "d::alert_dedup_window")]
     pub dedup_window: String,
+}
+
+/// An exporter Prometheus scrapes (blackbox, PostgreSQL, Redis).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExporterSpec {
+    /// Deploy this exporter (default true when the component it measures exists).
+    #[serde(default = "d::enabled")]
+    pub enabled: bool,
+    /// Container image; unset: the upstream image of the version appstack is tested with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 /// Monitoring of the stack.
@@ -69,6 +84,22 @@ pub struct MonitoringSpec {
     /// Alertmanager settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alertmanager: Option<AlertmanagerSpec>,
+    /// The blackbox exporter, probing each HTTP component's health endpoint (`SiteDown`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blackbox_exporter: Option<ExporterSpec>,
+    /// The PostgreSQL exporter (connections against `max_connections`, database size,
+    /// replication slot retention), signed in as a `pg_monitor` role of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres_exporter: Option<ExporterSpec>,
+    /// The Redis exporter, signed in as a read-only ACL user of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_exporter: Option<ExporterSpec>,
+    /// Port of appstack's own endpoint that Prometheus scrapes (backup, WAL and drill
+    /// metrics) and Alertmanager delivers the alert log to. Docker mode: `appstack run`
+    /// serves it on the engine's host gateway (and `--listen` on loopback); Kubernetes: the
+    /// operator's Service port (9464 in the chart).
+    #[serde(default = "d::daemon_port")]
+    pub daemon_port: u16,
 }
 
 /// An S3-compatible bucket (AWS, MinIO, R2, B2, Ceph).

@@ -79,11 +79,53 @@ pub(super) fn monitoring(c: &mut Collector, spec: &AppStackSpec) -> Monitoring {
             })
         }
     };
+    let has_http = spec.cms.is_some() || spec.frontend.is_some();
     Monitoring {
         prometheus,
         node_exporter_image,
         alertmanager,
+        blackbox_image: exporter(
+            c,
+            "blackboxExporter",
+            &m.blackbox_exporter,
+            has_http,
+            d::blackbox_exporter_image,
+        ),
+        postgres_exporter_image: exporter(
+            c,
+            "postgresExporter",
+            &m.postgres_exporter,
+            spec.database.is_some(),
+            d::postgres_exporter_image,
+        ),
+        redis_exporter_image: exporter(
+            c,
+            "redisExporter",
+            &m.redis_exporter,
+            spec.cache.is_some(),
+            d::redis_exporter_image,
+        ),
+        daemon_port: m.daemon_port,
     }
+}
+
+/// An exporter's image: None when disabled or when what it measures is not in the stack.
+fn exporter(
+    c: &mut Collector,
+    field: &str,
+    spec: &Option<crate::api::spec::ExporterSpec>,
+    applies: bool,
+    default: fn() -> String,
+) -> Option<String> {
+    if !applies || spec.as_ref().is_some_and(|e| !e.enabled) {
+        return None;
+    }
+    let img = spec
+        .as_ref()
+        .and_then(|e| e.image.clone())
+        .unwrap_or_else(default);
+    image(c, &format!("spec.monitoring.{field}.image"), &img);
+    Some(img)
 }
 
 pub(super) fn backup(c: &mut Collector, spec: &AppStackSpec, has_db: bool) -> Option<Backup> {

@@ -290,6 +290,25 @@ impl Networks for BollardEngine {
             .await
             .map_err(|e| DockerError::from_bollard(e, &format!("network {name}")))
     }
+
+    async fn host_gateway_ip(&self) -> DResult<std::net::IpAddr> {
+        let net = self
+            .docker
+            .inspect_network("bridge", None::<q::InspectNetworkOptions>)
+            .await
+            .map_err(|e| DockerError::from_bollard(e, "network bridge"))?;
+        net.ipam
+            .and_then(|i| i.config)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| c.gateway.as_deref()?.parse().ok())
+            .find(std::net::IpAddr::is_ipv4)
+            .ok_or_else(|| {
+                DockerError::NotFound(
+                    "the default bridge network's gateway (host-gateway): is dockerd running with its default bridge?".into(),
+                )
+            })
+    }
 }
 
 impl Volumes for BollardEngine {

@@ -113,6 +113,9 @@ pub trait Networks: Send + Sync + 'static {
         labels: HashMap<String, String>,
     ) -> impl Future<Output = DResult<()>> + Send;
     fn remove_network(&self, name: &str) -> impl Future<Output = DResult<()>> + Send;
+    /// The address `host-gateway` stands for in a container's hosts file (the default
+    /// bridge's gateway): where containers reach a server on the engine's host.
+    fn host_gateway_ip(&self) -> impl Future<Output = DResult<std::net::IpAddr>> + Send;
 }
 
 /// Volumes: the stack's data.

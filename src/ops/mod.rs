@@ -1,0 +1,5 @@
+//! Operations: the alert log receiver, the monitoring role the PostgreSQL exporter signs in
+//! as, and (later in this module) the health check and the test alert.
+
+pub mod alert_log;
+pub mod monitor_role;

@@ -1,0 +1,213 @@
+//! The exporters Prometheus scrapes: node-exporter (the host), the blackbox exporter (each
+//! HTTP component's health endpoint, as a user's browser would see it fail), the PostgreSQL
+//! exporter (as a `pg_monitor` role of its own) and the Redis exporter (as a read-only ACL
+//! user of its own). None of them gets the superuser's or the application's credentials.
+
+use super::build::{component, host, http_health, port, secret_mount, Parts};
+use super::monitoring_config as mc;
+use super::*;
+use crate::api::defaults as d;
+use crate::api::validated::{self as v, ValidatedStack};
+
+/// The Redis ACL of the exporter's user: connection and read-only introspection commands.
+pub const REDIS_MONITOR_ACL: &str = "on ~* &* -@all +@connection +info +config|get +client|list +slowlog|get +latency|latest +memory|stats +dbsize +select +ping";
+
+pub(super) fn exporters(stack: &ValidatedStack, parts: &mut Parts) {
+    node_exporter(stack, parts);
+    blackbox(stack, parts);
+    postgres(stack, parts);
+    redis(stack, parts);
+}
+
+/// The health URLs the blackbox exporter probes: every HTTP component's, by its name on
+/// the stack's network.
+pub(super) fn probed_urls(stack: &ValidatedStack) -> Vec<String> {
+    let mut urls = Vec::new();
+    if let Some(cms) = &stack.cms {
+        urls.push(format!(
+            "http://{}:{}{}",
+            host(stack, "cms"),
+            cms.app.port,
+            cms.app.health_path
+        ));
+    }
+    if let Some(f) = &stack.frontend {
+        urls.push(format!(
+            "http://{}:{}{}",
+            host(stack, "frontend"),
+            f.port,
+            f.health_path
+        ));
+    }
+    urls
+}
+
+/// node-exporter, reading the host's /proc, /sys and root filesystem (free disk).
+fn node_exporter(stack: &ValidatedStack, parts: &mut Parts) {
+    let Some(image) = &stack.monitoring.node_exporter_image else {
+        return;
+    };
+    let mut c = component(
+        stack,
+        "node-exporter",
+        Role::Monitoring,
+        image,
+        v::Resources::default(),
+    );
+    c.args = Some(vec![
+        "--path.procfs=/host/proc".into(),
+        "--path.sysfs=/host/sys".into(),
+        "--path.rootfs=/host/root".into(),
+        format!("--web.listen-address=:{}", d::NODE_EXPORTER_PORT),
+    ]);
+    c.mounts = ["proc", "sys"]
+        .iter()
+        .map(|p| Mount::Host {
+            host_path: format!("/{p}"),
+            path: format!("/host/{p}"),
+        })
+        .chain(std::iter::once(Mount::Host {
+            host_path: "/".into(),
+            path: "/host/root".into(),
+        }))
+        .collect();
+    c.ports = vec![port("metrics", d::NODE_EXPORTER_PORT)];
+    c.health = Some(http_health(d::NODE_EXPORTER_PORT, "/metrics"));
+    parts.comps.push(c);
+}
+
+fn blackbox(stack: &ValidatedStack, parts: &mut Parts) {
+    let Some(image) = &stack.monitoring.blackbox_image else {
+        return;
+    };
+    let mut c = component(
+        stack,
+        "blackbox-exporter",
+        Role::Monitoring,
+        image,
+        v::Resources::default(),
+    );
+    c.args = Some(vec![
+        "--config.file=/etc/blackbox/blackbox.yml".into(),
+        format!("--web.listen-address=:{}", d::BLACKBOX_PORT),
+    ]);
+    c.files = vec![ConfigFile {
+        name: "blackbox.yml".into(),
+        path: "/etc/blackbox/blackbox.yml".into(),
+        content: mc::blackbox_yml(),
+    }];
+    c.ports = vec![port("http", d::BLACKBOX_PORT)];
+    c.health = Some(http_health(d::BLACKBOX_PORT, "/-/healthy"));
+    parts.comps.push(c);
+}
+
+/// The PostgreSQL exporter, signed in as `appstack_monitor` (created and given its password
+/// by `ops::monitor_role` once the database is up).
+fn postgres(stack: &ValidatedStack, parts: &mut Parts) {
+    let (Some(image), Some(db)) = (&stack.monitoring.postgres_exporter_image, &stack.database)
+    else {
+        return;
+    };
+    let mut c = component(
+        stack,
+        "postgres-exporter",
+        Role::Monitoring,
+        image,
+        v::Resources::default(),
+    );
+    c.args = Some(vec![
+        "--extend.query-path=/etc/postgres-exporter/queries.yaml".into(),
+        format!("--web.listen-address=:{}", d::POSTGRES_EXPORTER_PORT),
+    ]);
+    c.env = BTreeMap::from([
+        (
+            "DATA_SOURCE_URI".into(),
+            format!(
+                "{}:{}/{}?sslmode=disable",
+                host(stack, "database"),
+                d::DATABASE_PORT,
+                db.name
+            ),
+        ),
+        ("DATA_SOURCE_USER".into(), d::MONITOR_ROLE.into()),
+    ]);
+    c.secrets = vec![secret_mount(
+        "database",
+        "monitor-password",
+        "/run/secrets/database-monitor-password",
+        Some("DATA_SOURCE_PASS_FILE"),
+    )];
+    c.files = vec![ConfigFile {
+        name: "queries.yaml".into(),
+        path: "/etc/postgres-exporter/queries.yaml".into(),
+        content: mc::postgres_exporter_queries(),
+    }];
+    c.ports = vec![port("metrics", d::POSTGRES_EXPORTER_PORT)];
+    c.health = Some(http_health(d::POSTGRES_EXPORTER_PORT, "/"));
+    parts.comps.push(c);
+}
+
+/// The Redis exporter, signed in as the read-only `appstack-monitor` ACL user.
+fn redis(stack: &ValidatedStack, parts: &mut Parts) {
+    let (Some(image), Some(_)) = (&stack.monitoring.redis_exporter_image, &stack.cache) else {
+        return;
+    };
+    let mut c = component(
+        stack,
+        "redis-exporter",
+        Role::Monitoring,
+        image,
+        v::Resources::default(),
+    );
+    c.args = Some(vec![
+        format!("--redis.addr={}", redis_url(stack)),
+        format!("--redis.user={}", d::MONITOR_REDIS_USER),
+        "--redis.password-file=/run/secrets/cache-exporter.json".into(),
+        format!("--web.listen-address=:{}", d::REDIS_EXPORTER_PORT),
+    ]);
+    c.secrets = vec![secret_mount(
+        "cache",
+        "exporter.json",
+        "/run/secrets/cache-exporter.json",
+        None,
+    )];
+    c.ports = vec![port("metrics", d::REDIS_EXPORTER_PORT)];
+    c.health = Some(http_health(d::REDIS_EXPORTER_PORT, "/health"));
+    parts.comps.push(c);
+}
+
+/// The cache as the Redis exporter addresses it (also the key of its password file).
+pub(super) fn redis_url(stack: &ValidatedStack) -> String {
+    format!("redis://{}:{}", host(stack, "cache"), d::CACHE_PORT)
+}
+
+/// The scrape jobs of the exporters that run.
+pub(super) fn jobs(stack: &ValidatedStack) -> Vec<mc::Job> {
+    let m = &stack.monitoring;
+    let metrics = |job: &str, comp: &str, p: u16| mc::Job::Metrics {
+        job: job.into(),
+        target: format!("{}:{p}", host(stack, comp)),
+        path: "/metrics".into(),
+    };
+    let mut jobs = Vec::new();
+    if m.node_exporter_image.is_some() {
+        jobs.push(metrics("node", "node-exporter", d::NODE_EXPORTER_PORT));
+    }
+    if m.postgres_exporter_image.is_some() && stack.database.is_some() {
+        jobs.push(metrics(
+            "postgres",
+            "postgres-exporter",
+            d::POSTGRES_EXPORTER_PORT,
+        ));
+    }
+    if m.redis_exporter_image.is_some() && stack.cache.is_some() {
+        jobs.push(metrics("redis", "redis-exporter", d::REDIS_EXPORTER_PORT));
+    }
+    if m.blackbox_image.is_some() {
+        jobs.push(mc::Job::Probe {
+            exporter: format!("{}:{}", host(stack, "blackbox-exporter"), d::BLACKBOX_PORT),
+            urls: probed_urls(stack),
+        });
+    }
+    jobs
+}
