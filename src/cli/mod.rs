@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand; this file holds the argument types.
 
+mod alert_test;
 pub(crate) mod backup;
 mod common;
 mod crd;
@@ -101,6 +102,12 @@ pub enum Command {
         after_help = "Examples:\n  appstack status -f examples/quickstart.yaml\n  appstack status -f stack.yaml -o json"
     )]
     Status(status::Args),
+    /// Send a test alert through the running Alertmanager and report each receiver.
+    #[command(
+        name = "alert-test",
+        after_help = "Posts a synthetic alert (AppstackAlertTest, severity info) to the stack's running\nAlertmanager and waits until the alert log (written by `appstack run`) and the webhook\n(spec.monitoring.alertmanager.webhookUrl) got it; prints where it went and how long it\ntook. Exit 1 when a receiver did not get it.\n\nExamples:\n  appstack alert-test -f examples/quickstart.yaml\n  appstack alert-test -f stack.yaml --wait 2m"
+    )]
+    AlertTest(alert_test::Args),
     /// Print the logs of one or all components.
     #[command(
         after_help = "Examples:\n  appstack logs --file examples/quickstart.yaml cms --tail 50\n  appstack logs --file stack.yaml -f"
@@ -174,6 +181,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Up(a) => up::run(a, &cli.state_dir).await,
         Command::Down(a) => down::run(a, &cli.state_dir).await,
         Command::Status(a) => status::run(a, &cli.state_dir).await,
+        Command::AlertTest(a) => alert_test::run(a, &cli.state_dir).await,
         Command::Logs(a) => logs::run(a).await,
         Command::Run(a) => run::run(a, &cli.state_dir).await,
         Command::Backup(c) => backup::run(c, &cli.state_dir).await,
@@ -196,6 +204,7 @@ fn uses_state_dir(c: &Command) -> bool {
             | Command::Up(_)
             | Command::Down(_)
             | Command::Status(_)
+            | Command::AlertTest(_)
             | Command::Run(_)
             | Command::Restore(_)
             | Command::Drill(_)

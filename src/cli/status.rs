@@ -28,6 +28,14 @@ pub async fn run(args: Args, state_dir: &std::path::Path) -> Result<(), CliError
             .map(|d| format!("{}s", d.as_secs()));
         r.spool_bytes = Some(w.spool_bytes);
     }
+    crate::daemon::conditions::judge(
+        &stack,
+        &plan,
+        &mut status,
+        wal.as_ref(),
+        state_dir,
+        &crate::api::conditions::SystemClock,
+    );
     if args.output == "json" {
         let doc = serde_json::json!({"stack": plan.stack, "status": status});
         println!(
@@ -59,6 +67,22 @@ pub async fn run(args: Args, state_dir: &std::path::Path) -> Result<(), CliError
     println!(
         "{}",
         table(&["COMPONENT", "STATE", "HEALTH", "IMAGE", "PORTS"], &rows)
+    );
+    let conditions: Vec<Vec<String>> = status
+        .conditions
+        .iter()
+        .map(|c| {
+            vec![
+                c.type_.clone(),
+                c.status.clone(),
+                c.reason.clone(),
+                c.message.clone(),
+            ]
+        })
+        .collect();
+    println!(
+        "\n{}",
+        table(&["CONDITION", "STATUS", "REASON", "MESSAGE"], &conditions)
     );
     if stack.backup.is_some() {
         let r = status.recoverability.unwrap_or_default();

@@ -5,8 +5,10 @@
 //! Backup schedules of the spec run here too (see `schedules`), and drills (`drills`).
 
 pub mod alerts;
+pub mod conditions;
 pub mod drills;
 pub mod heartbeat;
+pub mod liveness;
 mod monitor_role;
 pub mod restarts;
 pub mod schedules;
@@ -67,6 +69,10 @@ pub async fn run<E: Engine>(engine: Arc<E>, opts: Options) -> Result<(), DaemonE
         })?;
     info!(addr = %opts.listen, "serving /metrics, /healthz, /readyz");
     let (names, ports) = stacks_and_ports(&opts.files);
+    tokio::spawn(liveness::run(
+        opts.state_dir.clone(),
+        names.iter().cloned().collect(),
+    ));
     let endpoint = Arc::new(crate::telemetry::http::Endpoint {
         metrics: metrics.clone(),
         ready: ready.clone(),

@@ -100,8 +100,20 @@ impl<E: Engine> Job<E> {
             stack: stack.clone(),
             kind: schedule.kind.as_str().into(),
         };
-        let mut last_ok = Utc::now();
-        info!(stack, kind = schedule.kind.as_str(), schedule = %schedule.cadence.expression, "backup schedule active");
+        // The store's facts, not this process's start: a restarted daemon must not forget
+        // that the last success was days ago.
+        let mut last_ok = self.last_success_in_store(schedule.kind).await;
+        if let Some(t) = self.newest_of_kind(schedule.kind).await {
+            self.metrics
+                .backup_last_success
+                .get_or_create(&labels)
+                .set(t.timestamp());
+        }
+        self.metrics
+            .backup_last_failed
+            .get_or_create(&labels)
+            .set(0);
+        info!(stack, kind = schedule.kind.as_str(), schedule = %schedule.cadence.expression, since = %last_ok, "backup schedule active");
         loop {
             let Some(next) = schedule.cadence.next_after(Utc::now()) else {
                 return;
@@ -130,6 +142,10 @@ impl<E: Engine> Job<E> {
                         .get_or_create(&labels)
                         .set(last_ok.timestamp());
                     self.metrics.backup_missing.get_or_create(&labels).set(0);
+                    self.metrics
+                        .backup_last_failed
+                        .get_or_create(&labels)
+                        .set(0);
                     info!(stack, id, "scheduled backup done");
                     if schedule.kind == Kind::Base {
                         self.keep_record().await;
@@ -140,6 +156,10 @@ impl<E: Engine> Job<E> {
                     }
                 }
                 Err((category, message)) => {
+                    self.metrics
+                        .backup_last_failed
+                        .get_or_create(&labels)
+                        .set(1);
                     self.metrics
                         .backup_failures
                         .get_or_create(&KindErrorLabels {
@@ -157,6 +177,31 @@ impl<E: Engine> Job<E> {
                 }
             }
         }
+    }
+
+    /// The newest backup of `kind` in the store.
+    async fn newest_of_kind(&self, kind: Kind) -> Option<chrono::DateTime<Utc>> {
+        let all = crate::protect::manifest::catalog(&self.store, &self.stack.name)
+            .await
+            .ok()?;
+        all.iter()
+            .filter(|m| m.kind == kind)
+            .map(|m| m.finished_at)
+            .max()
+    }
+
+    /// Where the "missing" clock starts: the newest backup of `kind` in the store; without
+    /// one, the oldest record of the stack in the store (when it was first applied); for a
+    /// stack the store has never seen, now.
+    async fn last_success_in_store(&self, kind: Kind) -> chrono::DateTime<Utc> {
+        if let Some(t) = self.newest_of_kind(kind).await {
+            return t;
+        }
+        crate::protect::stack_record::list(&self.store, &self.stack.name)
+            .await
+            .ok()
+            .and_then(|r| r.iter().map(|r| r.saved_at).min())
+            .unwrap_or_else(Utc::now)
     }
 
     async fn once(&self, kind: Kind) -> Result<String, (&'static str, String)> {

@@ -218,7 +218,7 @@ pub async fn reconcile_once(stack: &AppStack, ctx: &Context) -> Result<Outcome, 
     let readiness = status::readiness(&deployments, &stateful_sets);
 
     // status (pure, patched only when changed)
-    let protection = status::Protection::of(
+    let protection = crate::protect::verdicts::Protection::of(
         &validated,
         &plan,
         stack

@@ -201,9 +201,14 @@ fn probes(h: &HealthCheck) -> (Option<Probe>, Option<Probe>, Option<Probe>) {
         ..Default::default()
     };
     let startup = Probe {
+        period_seconds: Some(secs(h.start_interval_ms)),
         failure_threshold: Some(
-            i32::try_from(h.start_period_ms.div_ceil(h.interval_ms.max(1)).max(1))
-                .unwrap_or(i32::MAX),
+            i32::try_from(
+                h.start_period_ms
+                    .div_ceil(h.start_interval_ms.max(1))
+                    .max(1),
+            )
+            .unwrap_or(i32::MAX),
         ),
         ..base.clone()
     };

@@ -1,4 +1,8 @@
 //! Judging protection facts into conditions, without a cluster.
+use crate::api::status::RecoverabilityStatus;
+use crate::protect::verdicts::Protection;
+use chrono::{DateTime, Utc};
+use std::time::Duration;
 
 use super::*;
 

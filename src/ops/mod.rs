@@ -2,4 +2,6 @@
 //! as, and (later in this module) the health check and the test alert.
 
 pub mod alert_log;
+pub mod alert_test;
+pub mod http;
 pub mod monitor_role;

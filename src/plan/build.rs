@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::*;
 use crate::api::validated::{self as v, ValidatedStack};
 
-const HEALTH_INTERVAL_MS: u64 = 1_000;
+/// Docker marks a component unhealthy after `retries` failed checks: 30 s at this period.
+const HEALTH_INTERVAL_MS: u64 = 10_000;
+const HEALTH_START_INTERVAL_MS: u64 = 1_000;
 
 /// What the sections of `build` collect.
 #[derive(Default)]
@@ -188,6 +190,7 @@ pub(super) fn health(command: Vec<String>, shell: bool, start_period_ms: u64) ->
         command,
         shell,
         interval_ms: HEALTH_INTERVAL_MS,
+        start_interval_ms: HEALTH_START_INTERVAL_MS,
         timeout_ms: 3_000,
         retries: 3,
         start_period_ms,

@@ -154,7 +154,12 @@ pub struct HealthCheck {
     /// Run with `sh -c` when `shell` is true, else exec'd directly.
     pub command: Vec<String>,
     pub shell: bool,
+    /// Steady-state period: an idle stack should cost little (each exec costs the engine
+    /// ~80 ms of CPU).
     pub interval_ms: u64,
+    /// Period while the component starts (Kubernetes startup probe); Docker mode probes
+    /// start-up itself (`docker::health`), as API 1.41 has no `start_interval`.
+    pub start_interval_ms: u64,
     pub timeout_ms: u64,
     pub retries: u32,
     pub start_period_ms: u64,

@@ -187,11 +187,22 @@ pub fn alertmanager_yml(a: &Alertmanager, log_url: &str) -> String {
             "group_wait": "30s",
             "group_interval": "1m",
             "repeat_interval": secs(a.dedup_window),
-            "routes": [{
-                "matchers": ["alertname=\"Watchdog\""],
-                "receiver": "log",
-                "repeat_interval": "1h",
-            }],
+            "routes": [
+                {
+                    "matchers": ["alertname=\"Watchdog\""],
+                    "receiver": "log",
+                    "repeat_interval": "1h",
+                },
+                {
+                    // `appstack alert-test`: delivered at once, to every receiver.
+                    "matchers": ["alertname=\"AppstackAlertTest\""],
+                    "receiver": "default",
+                    "group_by": ["test_id"],
+                    "group_wait": "0s",
+                    "group_interval": "10s",
+                    "repeat_interval": "1h",
+                },
+            ],
         },
         "receivers": [default, {"name": "log", "webhook_configs": log}],
     });

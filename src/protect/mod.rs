@@ -22,6 +22,7 @@ pub mod stack_record;
 pub mod store;
 pub mod tar_scan;
 pub mod target;
+pub mod verdicts;
 pub mod verify;
 pub mod wal;
 pub mod wal_cover;
