@@ -12,6 +12,7 @@ pub mod compose;
 pub mod daemon;
 pub mod docker;
 pub mod drill;
+pub mod health;
 pub mod kube;
 pub mod maintenance;
 pub mod ops;

@@ -1,5 +1,5 @@
 //! The PostgreSQL exporter measures what the connection rule needs, signed in as its own
-//! least-privileged role: with `maxConnections: 20`, the test opens connections past 90 %
+//! least-privileged role: with `maxConnections: 30`, the test opens connections past 90 %
 //! and `DatabaseConnectionsHigh` fires in the stack's own Prometheus; closing them resolves it.
 
 mod common;
@@ -39,7 +39,7 @@ fn connections_above_ninety_percent_fire_the_rule() {
     if !engine_available() {
         return;
     }
-    let spec = "  database: {image: appstack/postgis:15, storage: 1Gi, maxConnections: 20}\n  monitoring:\n    prometheus: {image: appstack/prometheus:1, scrapeInterval: 5s}\n    nodeExporter: {enabled: false}\n    alertmanager: {enabled: false}\n    postgresExporter: {image: appstack/postgres-exporter:1}\n";
+    let spec = "  database: {image: appstack/postgis:15, storage: 1Gi, maxConnections: 30}\n  monitoring:\n    prometheus: {image: appstack/prometheus:1, scrapeInterval: 5s}\n    nodeExporter: {enabled: false}\n    alertmanager: {enabled: false}\n    postgresExporter: {image: appstack/postgres-exporter:1}\n";
     let s = TestStack::new("it-conn", spec);
     s.run_ok(&["up"]);
     let prom = prometheus("it-conn");
@@ -58,8 +58,8 @@ fn connections_above_ninety_percent_fire_the_rule() {
     );
     assert_eq!(state_of(&prom, "DatabaseConnectionsHigh"), None);
 
-    // 18 sleeping sessions plus the exporter's: above 90 % of 20.
-    for _ in 0..18 {
+    // 27 sleeping sessions plus the exporter's: above 90 % of 30 (27).
+    for _ in 0..27 {
         docker_ok(&[
             "exec",
             "-d",

@@ -7,6 +7,7 @@ mod crd;
 mod down;
 mod drill;
 mod export;
+mod health_check;
 mod logs;
 mod operator;
 mod plan;
@@ -102,6 +103,12 @@ pub enum Command {
         after_help = "Examples:\n  appstack status -f examples/quickstart.yaml\n  appstack status -f stack.yaml -o json"
     )]
     Status(status::Args),
+    /// Check security, connectivity, storage, recoverability and runtime of a running stack.
+    #[command(
+        name = "health-check",
+        after_help = "Each check has an id, a group, a level (error or warning), the evidence it saw and\nthe manifest change that fixes it. Exit 0 when all pass, 1 on a failed error (with\n--strict also on a failed warning), 2 when the stack does not run here. Run it after\nevery deploy and every restore.\n\nExamples:\n  appstack health-check -f examples/quickstart.yaml --strict\n  appstack health-check -f stack.yaml -o json"
+    )]
+    HealthCheck(health_check::Args),
     /// Send a test alert through the running Alertmanager and report each receiver.
     #[command(
         name = "alert-test",
@@ -182,6 +189,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Down(a) => down::run(a, &cli.state_dir).await,
         Command::Status(a) => status::run(a, &cli.state_dir).await,
         Command::AlertTest(a) => alert_test::run(a, &cli.state_dir).await,
+        Command::HealthCheck(a) => health_check::run(a, &cli.state_dir).await,
         Command::Logs(a) => logs::run(a).await,
         Command::Run(a) => run::run(a, &cli.state_dir).await,
         Command::Backup(c) => backup::run(c, &cli.state_dir).await,
@@ -205,6 +213,7 @@ fn uses_state_dir(c: &Command) -> bool {
             | Command::Down(_)
             | Command::Status(_)
             | Command::AlertTest(_)
+            | Command::HealthCheck(_)
             | Command::Run(_)
             | Command::Restore(_)
             | Command::Drill(_)

@@ -137,6 +137,11 @@ impl Containers for FakeEngine {
             .collect())
     }
 
+    async fn inspect_runtime(&self, name: &str) -> DResult<super::engine::RuntimeFacts> {
+        self.call("inspect", name)?;
+        Ok(Default::default())
+    }
+
     async fn inspect_exit_code(&self, name: &str) -> DResult<Option<i64>> {
         self.call("inspect", name)?;
         let st = self.state.lock().unwrap();

@@ -180,6 +180,17 @@ pub(super) fn cms(stack: &ValidatedStack, parts: &mut Parts) {
     let mut c = http_component(stack, "cms", Role::Cms, &cms.app);
     let mut e = cms.app.env.clone();
     e.insert("PORT".into(), cms.app.port.to_string());
+    // Browsers keep Secure cookies only over HTTPS or on loopback (a secure context):
+    // there they are Secure and SameSite=lax (Directus always sets HttpOnly).
+    let public = e.get("PUBLIC_URL").cloned().unwrap_or_default();
+    if secure_context(&public) {
+        for prefix in ["REFRESH_TOKEN_COOKIE", "SESSION_COOKIE"] {
+            e.entry(format!("{prefix}_SECURE"))
+                .or_insert_with(|| "true".into());
+            e.entry(format!("{prefix}_SAME_SITE"))
+                .or_insert_with(|| "lax".into());
+        }
+    }
     // Directus creates its first admin from these on an empty database (`bootstrap`).
     e.entry("ADMIN_EMAIL".into())
         .or_insert_with(|| d::CMS_ADMIN_EMAIL.into());
@@ -281,4 +292,13 @@ pub(super) fn frontend(stack: &ValidatedStack, parts: &mut Parts) {
     c.env = e;
     c.depends_on = healthy(&f.depends_on);
     parts.comps.push(c);
+}
+
+/// An origin browsers treat as a secure context: HTTPS, or plain HTTP on loopback.
+fn secure_context(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let host = rest.split(['/', ':']).next().unwrap_or_default();
+    scheme == "https" || matches!(host, "localhost" | "127.0.0.1" | "[::1]")
 }

@@ -131,6 +131,35 @@ impl Containers for BollardEngine {
         Ok(state.exit_code)
     }
 
+    async fn inspect_runtime(&self, name: &str) -> DResult<super::RuntimeFacts> {
+        let info = self
+            .docker
+            .inspect_container(name, None::<q::InspectContainerOptions>)
+            .await
+            .map_err(|e| DockerError::from_bollard(e, name))?;
+        let mut bindings = Vec::new();
+        let ports = info
+            .network_settings
+            .and_then(|n| n.ports)
+            .unwrap_or_default();
+        for (port, binds) in ports {
+            let container_port = port
+                .split('/')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            for b in binds.unwrap_or_default() {
+                let host_port = b.host_port.and_then(|p| p.parse().ok()).unwrap_or(0);
+                bindings.push((b.host_ip.unwrap_or_default(), host_port, container_port));
+            }
+        }
+        Ok(super::RuntimeFacts {
+            env: info.config.and_then(|c| c.env).unwrap_or_default(),
+            bindings,
+            restart_count: info.restart_count.unwrap_or(0),
+        })
+    }
+
     async fn container_ip(&self, name: &str) -> DResult<Option<std::net::IpAddr>> {
         let info = self
             .docker

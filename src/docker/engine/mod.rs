@@ -76,6 +76,9 @@ pub trait Containers: Send + Sync + 'static {
         stack: &str,
     ) -> impl Future<Output = DResult<Vec<ObservedContainer>>> + Send;
     fn inspect_exit_code(&self, name: &str) -> impl Future<Output = DResult<Option<i64>>> + Send;
+    /// What a health check reads from a running container: its environment, its published
+    /// ports and how often the engine restarted it.
+    fn inspect_runtime(&self, name: &str) -> impl Future<Output = DResult<RuntimeFacts>> + Send;
     /// The container's address on its first network, if it has one.
     fn container_ip(
         &self,
@@ -103,6 +106,24 @@ pub trait Containers: Send + Sync + 'static {
         follow: bool,
         tail: Option<u64>,
     ) -> BoxStream<'static, DResult<String>>;
+}
+
+/// A running container's environment, port bindings and restart count.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RuntimeFacts {
+    /// `KEY=value` entries.
+    pub env: Vec<String>,
+    /// (host address, host port, container port) of each published port.
+    pub bindings: Vec<(String, u16, u16)>,
+    pub restart_count: i64,
+}
+
+impl RuntimeFacts {
+    pub fn env_var(&self, key: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .find_map(|e| e.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+    }
 }
 
 /// The stack's network.

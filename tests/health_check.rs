@@ -1,0 +1,158 @@
+//! `appstack health-check --strict` passes on a healthy stack like the quickstart, and fails
+//! for the right check id on each thing the users' strict check must catch: NODE_ENV
+//! development, a missing CSP header, the database published on 0.0.0.0, a weak CMS admin
+//! password, a volume more than 90 % full, WAL shipping stopped, a failed drill. A stack
+//! that does not run here is exit 2.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+const NAME: &str = "it-health";
+
+fn spec(store: &std::path::Path, frontend_env: &str, extra: &str) -> String {
+    format!(
+        "  database: {{image: appstack/postgis:15, storage: 1Gi}}\n  cache: {{image: appstack/redis:7}}\n  cms: {{image: appstack/directus:11.16.1, env: {{PUBLIC_URL: 'http://127.0.0.1:8055'}}}}\n  frontend: {{image: appstack/web:next-15, env: {{{frontend_env}}}}}\n{extra}  backup:\n    target: file://{}\n    wal: {{shipInterval: 1s}}\n  recovery:\n    objectives: {{rto: 10m, rpo: 1m}}\n",
+        store.display()
+    )
+}
+
+/// (exit code, ids of the failed checks).
+fn check(s: &TestStack) -> (i32, Vec<String>) {
+    let out = s.run(&["health-check", "--strict", "-o", "json"]);
+    let code = out.status.code().unwrap_or(-1);
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    let failed = doc["report"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .map(|c| {
+            eprintln!("  failed {}: {}", c["id"], c["evidence"]);
+            c["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    (code, failed)
+}
+
+/// Waits until the strict check fails (exit 1) naming `id`: `appstack run` applies a
+/// manifest edit by itself.
+fn fails_for(s: &TestStack, id: &str) {
+    wait_for(id, Duration::from_secs(120), || {
+        let (code, failed) = check(s);
+        code == 1 && failed.iter().any(|f| f == id)
+    });
+}
+
+fn passes(s: &TestStack) {
+    wait_for(
+        "a passing strict health check",
+        Duration::from_secs(120),
+        || check(s) == (0, vec![]),
+    );
+}
+
+#[test]
+fn strict_health_check_passes_and_catches_each_problem() {
+    if !engine_available() {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let s = TestStack::new(NAME, &spec(store.path(), "", ""));
+    assert_eq!(
+        s.run(&["health-check"]).status.code(),
+        Some(2),
+        "no stack yet"
+    );
+    // The uploads live on a 64 MiB tmpfs volume, to be filled below.
+    docker_ok(&[
+        "volume",
+        "create",
+        "--driver",
+        "local",
+        "--opt",
+        "type=tmpfs",
+        "--opt",
+        "device=tmpfs",
+        "--opt",
+        "o=size=64m,uid=10001",
+        "--label",
+        "appstack.io/stack=it-health",
+        "--label",
+        "app.kubernetes.io/managed-by=appstack",
+        "--label",
+        "appstack.io/volume=cms-uploads",
+        "it-health-cms-uploads",
+    ]);
+    s.run_ok(&["up"]);
+    let daemon = Daemon::start(&s, &["run"]);
+    s.run_ok(&["backup", "now", "--only", "db"]);
+    wait_for("WAL in the store", Duration::from_secs(30), || {
+        wal_synced_after(&s, NAME, chrono::Utc::now() - chrono::Duration::seconds(1))
+    });
+    // Right after the backup's WAL switch the receiver's next segment starts with the next
+    // write (the daemon's heartbeat row, every 10 s).
+    passes(&s);
+    let out = s.run(&["health-check", "--strict"]);
+    eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+
+    s.write(&spec(store.path(), "NODE_ENV: development", ""));
+    fails_for(&s, "security.debug-off");
+
+    s.write(&spec(store.path(), "CONTENT_SECURITY_POLICY: ''", ""));
+    fails_for(&s, "security.csp");
+
+    let port = free_port();
+    s.write(&spec(
+        store.path(),
+        "",
+        &format!("  ingress:\n    publishedPorts: [{{component: database, hostPort: {port}, bind: 0.0.0.0}}]\n"),
+    ));
+    fails_for(&s, "security.database-not-public");
+    s.write(&spec(store.path(), "", ""));
+    passes(&s);
+
+    let admin = s
+        .state_dir()
+        .join("stacks")
+        .join(NAME)
+        .join("secrets/cms/admin-password");
+    let strong = std::fs::read_to_string(&admin).unwrap();
+    std::fs::write(&admin, "admin123").unwrap();
+    fails_for(&s, "security.weak-passwords");
+    std::fs::write(&admin, strong).unwrap();
+
+    docker_ok(&[
+        "exec",
+        "it-health-cms",
+        "dd",
+        "if=/dev/zero",
+        "of=/directus/uploads/filler",
+        "bs=1M",
+        "count=60",
+    ]);
+    fails_for(&s, "storage.free-disk");
+    docker_ok(&["exec", "it-health-cms", "rm", "/directus/uploads/filler"]);
+
+    // A fault-injected drill fails and its report is the stack's last drill.
+    let out = s.run(&["drill", "--inject-fault", "corrupt-base"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fails_for(&s, "recoverability.drill");
+
+    // WAL shipping stops with the daemon.
+    drop(daemon);
+    wait_for(
+        "recoverability.rpo failing",
+        Duration::from_secs(60),
+        || check(&s).1.iter().any(|f| f == "recoverability.rpo"),
+    );
+}
