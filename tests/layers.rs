@@ -18,6 +18,7 @@ const KUBE_RUNTIME: &[&str] = &[
     "runner",
     "source",
     "status",
+    "status_tests",
     "sync",
 ];
 
@@ -29,10 +30,12 @@ fn floor(part: &str) -> Option<u32> {
         "secrets" | "maintenance" | "telemetry" | "progress" => 2,
         "docker" | "compose" | "kube-builders" => 3,
         "protect" => 4,
-        "kube-runtime" => 5,
-        "drill" => 6,
-        "daemon" => 7,
-        "cli" => 8,
+        "ops" => 5,
+        "kube-runtime" => 6,
+        "drill" => 7,
+        "daemon" => 8,
+        "health" => 9,
+        "cli" => 10,
         _ => return None,
     })
 }
@@ -183,7 +186,7 @@ fn imports_run_one_way() {
     let found = violations(Path::new(env!("CARGO_MANIFEST_DIR")));
     assert!(
         found.is_empty(),
-        "imports against the direction cli → daemon → drill → kube runtime → protect → renderers → leaves → plan → api:\n{}",
+        "imports against the direction cli → health → daemon → drill → kube runtime → ops → protect → renderers → leaves → plan → api:\n{}",
         found.join("\n")
     );
 }
