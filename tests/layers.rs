@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// Files of src/kube/ that make API calls or run the operator (the rest are pure builders).
 const KUBE_RUNTIME: &[&str] = &[
+    "alerts",
     "controller",
     "error",
     "lease",

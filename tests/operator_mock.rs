@@ -384,9 +384,14 @@ async fn disabling_monitoring_deletes_its_children_but_keeps_data() {
     for gone in [
         "crm-prometheus",
         "crm-node-exporter",
+        "crm-blackbox-exporter",
+        "crm-postgres-exporter",
+        "crm-redis-exporter",
         "crm-alertmanager",
         "crm-prometheus-files",
         "crm-alertmanager-files",
+        // The ExternalName Service to the operator, only monitoring needs it.
+        "crm-appstack",
     ] {
         assert!(
             deleted.iter().any(|d| d == gone),
@@ -396,7 +401,8 @@ async fn disabling_monitoring_deletes_its_children_but_keeps_data() {
     assert!(
         deleted.iter().all(|d| d.contains("prometheus")
             || d.contains("alertmanager")
-            || d.contains("node-exporter")),
+            || d.contains("exporter")
+            || d == "crm-appstack"),
         "{deleted:?}"
     );
     // Their data claims stay.

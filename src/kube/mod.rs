@@ -3,6 +3,7 @@
 //! them; the operator applies them.
 
 pub mod access;
+pub mod alerts;
 pub mod config;
 pub mod controller;
 pub mod drill;

@@ -60,7 +60,10 @@ pub async fn run(cfg: OperatorConfig) -> Result<(), OperatorError> {
         Arc::new(Endpoint {
             metrics: metrics.clone(),
             ready: ready.clone(),
-            alerts: None,
+            alerts: Some(Arc::new(super::alerts::EventSink {
+                client: client.clone(),
+                namespace: cfg.namespace.clone(),
+            })),
         }),
     ));
     let leadership = Leadership::default();
