@@ -16,7 +16,7 @@ fn exported_compose_is_accepted_and_runs_healthy() {
     let backups = tempfile::tempdir().unwrap();
     // With backups on, the export carries the WAL receiver too (8 services).
     ensure_appstack_image();
-    let s = TestStack::new("it-compose", &format!("{SMALL}  monitoring:\n    prometheus: {{image: appstack/prometheus:1}}\n    nodeExporter: {{image: appstack/node-exporter:1}}\n    alertmanager: {{image: appstack/alertmanager:1}}\n  backup:\n    target: file://{}\n", backups.path().display()));
+    let s = TestStack::new("it-compose", &format!("{SMALL}  monitoring:\n    prometheus: {{image: appstack/prometheus:1}}\n    nodeExporter: {{image: appstack/node-exporter:1}}\n    alertmanager: {{image: appstack/alertmanager:1}}\n    blackboxExporter: {{image: appstack/blackbox-exporter:1}}\n    postgresExporter: {{image: appstack/postgres-exporter:1}}\n    redisExporter: {{image: appstack/redis-exporter:1}}\n  backup:\n    target: file://{}\n", backups.path().display()));
     let out_dir = s.dir.path().join("compose");
     s.run_ok(&["export", "compose", "-o", out_dir.to_str().unwrap()]);
     let file = out_dir.join("docker-compose.yml");
@@ -65,9 +65,9 @@ fn exported_compose_is_accepted_and_runs_healthy() {
         out.lines().filter(|l| l.contains("(healthy)")).count()
     };
     wait_for(
-        "all 8 compose services healthy (with the WAL receiver)",
-        Duration::from_secs(120),
-        || healthy() == 8,
+        "all 11 compose services healthy (with the WAL receiver and the exporters)",
+        Duration::from_secs(180),
+        || healthy() == 11,
     );
     // Directus reaches PostgreSQL and Redis with the exported secrets, and the Next.js
     // page renders what it fetched from Directus.
