@@ -21,9 +21,9 @@ fn quickstart_converges_and_second_up_changes_nothing() {
     let s = TestStack::new("it-quick", &spec);
     let up = s.run_ok(&["up"]);
     let log = String::from_utf8_lossy(&up.stderr);
-    assert!(log.contains("8 change(s), all healthy"), "{log}");
+    assert!(log.contains("11 change(s), all healthy"), "{log}");
     let before = s.containers();
-    assert_eq!(before.len(), 8, "{before:?}");
+    assert_eq!(before.len(), 11, "{before:?}");
     assert!(before.iter().all(|c| c.2 == "running"), "{before:?}");
 
     let again = s.run_ok(&["up"]);
@@ -47,6 +47,9 @@ fn quickstart_converges_and_second_up_changes_nothing() {
         "frontend",
         "prometheus",
         "node-exporter",
+        "blackbox-exporter",
+        "postgres-exporter",
+        "redis-exporter",
         "alertmanager",
     ] {
         assert_eq!(
