@@ -71,34 +71,7 @@ as up -f "$work/$stack.yaml" 2>"$work/up.log" || { cat "$work/up.log" >&2; exit 
 gw=$(docker network inspect "appstack-$stack" -f '{{(index .IPAM.Config 0).Gateway}}')
 
 # The peers' TLS endpoint.
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$gw" -addext "subjectAltName=IP:$gw" \
-  -keyout "$work/tls.key" -out "$work/tls.crt" 2>/dev/null
-mkdir -p "$work/nginx"
-cat > "$work/nginx.conf" <<EOF
-worker_processes 2;
-pid $work/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx; proxy_temp_path $work/nginx;
-  fastcgi_temp_path $work/nginx; uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
-  client_max_body_size 0;
-  proxy_request_buffering off;
-  proxy_buffering off;
-  server {
-    listen $gw:$tls_port ssl;
-    ssl_certificate $work/tls.crt;
-    ssl_certificate_key $work/tls.key;
-    location / {
-      proxy_pass http://127.0.0.1:$moto_port;
-      proxy_http_version 1.1;
-      proxy_set_header Host \$http_host;
-    }
-  }
-}
-EOF
-nginx -c "$work/nginx.conf"
+start_tls_proxy "$gw"
 docker cp "$work/tls.crt" "$db:/tmp/s3-ca.crt"
 
 # Peer configuration, readable by the archiver: pgBackRest's file, and one archive_command

@@ -21,3 +21,42 @@ start_moto() {
 
 # The credentials file a stack's spec.backup.s3.credentialsSecret names, for moto.
 s3_credentials() { printf 'AWS_ACCESS_KEY_ID=test\nAWS_SECRET_ACCESS_KEY=test\n' > "$1"; }
+
+# pgBackRest 2.45 only speaks TLS to S3 (and hangs on moto's own TLS): an nginx TLS proxy to
+# moto on $tls_port of each address given, with a self-signed certificate in $work/tls.crt.
+# Its pid file is $work/nginx.pid.
+start_tls_proxy() {
+  local sans="" listens="" ip
+  for ip in "$@"; do
+    sans="${sans:+$sans,}IP:$ip"
+    listens="$listens    listen $ip:$tls_port ssl;
+"
+  done
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$1" -addext "subjectAltName=$sans" \
+    -keyout "$work/tls.key" -out "$work/tls.crt" 2>/dev/null
+  mkdir -p "$work/nginx"
+  cat > "$work/nginx.conf" <<EOF
+worker_processes 2;
+pid $work/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx; proxy_temp_path $work/nginx;
+  fastcgi_temp_path $work/nginx; uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
+  client_max_body_size 0;
+  proxy_request_buffering off;
+  proxy_buffering off;
+  server {
+$listens    ssl_certificate $work/tls.crt;
+    ssl_certificate_key $work/tls.key;
+    location / {
+      proxy_pass http://127.0.0.1:$moto_port;
+      proxy_http_version 1.1;
+      proxy_set_header Host \$http_host;
+    }
+  }
+}
+EOF
+  nginx -c "$work/nginx.conf"
+}

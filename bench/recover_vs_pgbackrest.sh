@@ -94,35 +94,7 @@ gw=$(docker network inspect "appstack-$stack" -f '{{(index .IPAM.Config 0).Gatew
 peer_gw=$(docker network inspect "$peer_net" -f '{{(index .IPAM.Config 0).Gateway}}')
 
 # pgBackRest's TLS endpoint, on both networks' gateways.
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$gw" \
-  -addext "subjectAltName=IP:$gw,IP:$peer_gw" -keyout "$work/tls.key" -out "$work/tls.crt" 2>/dev/null
-mkdir -p "$work/nginx"
-cat > "$work/nginx.conf" <<EOF
-worker_processes 2;
-pid $work/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx; proxy_temp_path $work/nginx;
-  fastcgi_temp_path $work/nginx; uwsgi_temp_path $work/nginx; scgi_temp_path $work/nginx;
-  client_max_body_size 0;
-  proxy_request_buffering off;
-  proxy_buffering off;
-  server {
-    listen $gw:$tls_port ssl;
-    listen $peer_gw:$tls_port ssl;
-    ssl_certificate $work/tls.crt;
-    ssl_certificate_key $work/tls.key;
-    location / {
-      proxy_pass http://127.0.0.1:$moto_port;
-      proxy_http_version 1.1;
-      proxy_set_header Host \$http_host;
-    }
-  }
-}
-EOF
-nginx -c "$work/nginx.conf"
+start_tls_proxy "$gw" "$peer_gw"
 # One configuration per network: the endpoint is the gateway of the network pgBackRest runs on.
 pgbr_conf() {
   printf '%s\n' "[global]

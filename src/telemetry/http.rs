@@ -36,11 +36,20 @@ struct Request {
     body: Vec<u8>,
 }
 
+/// Appends what the peer sends next to `buf`; None when it closed, failed or went quiet.
+async fn read_more(sock: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> Option<()> {
+    let mut chunk = [0u8; 4096];
+    let n = tokio::time::timeout(READ_TIMEOUT, sock.read(&mut chunk))
+        .await
+        .ok()?
+        .ok()?;
+    (n > 0).then(|| buf.extend_from_slice(&chunk[..n]))
+}
+
 /// Reads one request (headers, then `Content-Length` bytes of body); None on a malformed,
 /// oversized or too slow one.
 async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<Request> {
     let mut buf = Vec::with_capacity(2048);
-    let mut chunk = [0u8; 4096];
     let head_end = loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break i + 4;
@@ -48,14 +57,7 @@ async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<Request> {
         if buf.len() > HEAD_LIMIT {
             return None;
         }
-        let n = tokio::time::timeout(READ_TIMEOUT, sock.read(&mut chunk))
-            .await
-            .ok()?
-            .ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
+        read_more(sock, &mut buf).await?;
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
     let mut first = head.split_whitespace();
@@ -72,14 +74,7 @@ async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<Request> {
     }
     let mut body = buf[head_end..].to_vec();
     while body.len() < length {
-        let n = tokio::time::timeout(READ_TIMEOUT, sock.read(&mut chunk))
-            .await
-            .ok()?
-            .ok()?;
-        if n == 0 {
-            return None;
-        }
-        body.extend_from_slice(&chunk[..n]);
+        read_more(sock, &mut body).await?;
     }
     body.truncate(length);
     Some(Request { method, path, body })
@@ -138,5 +133,63 @@ fn route(e: &Endpoint, req: &Request) -> (&'static str, &'static str, String) {
             "first sync not finished\n".into(),
         ),
         _ => ("404 Not Found", "text/plain", "not found\n".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    struct Keep(Mutex<Vec<(String, Vec<u8>)>>);
+
+    impl AlertSink for Keep {
+        fn deliver(&self, stack: &str, body: &[u8]) -> Result<(), (bool, String)> {
+            if stack != "shop" {
+                return Err((true, "unknown".into()));
+            }
+            self.0.lock().unwrap().push((stack.into(), body.to_vec()));
+            Ok(())
+        }
+    }
+
+    async fn send(addr: std::net::SocketAddr, raw: &[u8]) -> String {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(raw).await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn a_posted_body_reaches_the_sink_whole() {
+        let sink = Arc::new(Keep(Mutex::new(Vec::new())));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve(
+            listener,
+            Arc::new(Endpoint {
+                metrics: Arc::new(Metrics::new()),
+                ready: Arc::new(AtomicBool::new(true)),
+                alerts: Some(sink.clone()),
+            }),
+        ));
+        let body = vec![b'x'; 10_000];
+        let mut raw = format!(
+            "POST /alerts/shop HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        raw.extend_from_slice(&body);
+        assert!(send(addr, &raw).await.starts_with("HTTP/1.1 200"));
+        assert_eq!(sink.0.lock().unwrap()[0].1, body);
+        let other = send(
+            addr,
+            b"POST /alerts/other HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}",
+        )
+        .await;
+        assert!(other.starts_with("HTTP/1.1 404"), "{other}");
+        let get = send(addr, b"GET /healthz HTTP/1.1\r\n\r\n").await;
+        assert!(get.starts_with("HTTP/1.1 200"), "{get}");
     }
 }
