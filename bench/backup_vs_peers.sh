@@ -78,30 +78,9 @@ docker cp "$work/tls.crt" "$db:/tmp/s3-ca.crt"
 # that hands each segment to whichever peer is being measured (nothing, otherwise); its name
 # contains "pgbackrest" because pgBackRest refuses an archive_command that does not.
 endpoint="https://$gw:$tls_port"
-pgbr_conf="[global]
-repo1-type=s3
-repo1-path=/pgbackrest
-repo1-s3-bucket=bench
-repo1-s3-endpoint=$gw
-repo1-storage-port=$tls_port
-repo1-s3-region=us-east-1
-repo1-s3-uri-style=path
-repo1-s3-key=test
-repo1-s3-key-secret=test
-repo1-storage-verify-tls=n
-repo1-retention-full=9
-compress-type=zst
-process-max=$PROCESS_MAX
-start-fast=y
-log-level-console=warn
-log-path=/tmp
-lock-path=/tmp
-[bench]
-pg1-path=/var/lib/postgresql/data/pgdata
-pg1-user=app
-pg1-socket-path=/var/run/postgresql"
+pgbr_text="$(pgbr_conf "$gw")"
 barman_env="AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 AWS_CA_BUNDLE=/tmp/s3-ca.crt"
-docker exec -i "$db" sh -c 'cat > /etc/pgbackrest/pgbackrest.conf' <<< "$pgbr_conf"
+docker exec -i "$db" sh -c 'cat > /etc/pgbackrest/pgbackrest.conf' <<< "$pgbr_text"
 docker exec -i "$db" sh -c 'cat > /var/lib/postgresql/data/archive-pgbackrest-or-barman.sh; chmod 755 /var/lib/postgresql/data/archive-pgbackrest-or-barman.sh' <<EOF
 #!/bin/sh
 case "\$(cat /var/lib/postgresql/data/peer-archive 2>/dev/null)" in
@@ -212,7 +191,7 @@ read -r t_pgbr expect_pgbr < <(write_and_mark)
 archived
 peer none
 docker volume create "$stack-pgbr-data" >/dev/null
-printf '%s\n' "$pgbr_conf" > "$work/pgbackrest.conf"
+printf '%s\n' "$pgbr_text" > "$work/pgbackrest.conf"
 t0=$(now)
 docker run --rm --network "appstack-$stack" -v "$stack-pgbr-data:/var/lib/postgresql/data" \
   -v "$work/pgbackrest.conf:/etc/pgbackrest/pgbackrest.conf:ro" appstack/postgis-peers:15 sh -c \

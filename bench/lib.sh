@@ -60,3 +60,30 @@ $listens    ssl_certificate $work/tls.crt;
 EOF
   nginx -c "$work/nginx.conf"
 }
+
+# pgBackRest's configuration for the bench's S3 endpoint on address $1 (the TLS proxy's
+# $tls_port), stanza "bench" on the database container's data directory.
+pgbr_conf() {
+  printf '%s\n' "[global]
+repo1-type=s3
+repo1-path=/pgbackrest
+repo1-s3-bucket=bench
+repo1-s3-endpoint=$1
+repo1-storage-port=$tls_port
+repo1-s3-region=us-east-1
+repo1-s3-uri-style=path
+repo1-s3-key=test
+repo1-s3-key-secret=test
+repo1-storage-verify-tls=n
+repo1-retention-full=9
+compress-type=zst
+process-max=$PROCESS_MAX
+start-fast=y
+log-level-console=warn
+log-path=/tmp
+lock-path=/tmp
+[bench]
+pg1-path=/var/lib/postgresql/data/pgdata
+pg1-user=app
+pg1-socket-path=/var/run/postgresql"
+}

@@ -96,30 +96,6 @@ peer_gw=$(docker network inspect "$peer_net" -f '{{(index .IPAM.Config 0).Gatewa
 # pgBackRest's TLS endpoint, on both networks' gateways.
 start_tls_proxy "$gw" "$peer_gw"
 # One configuration per network: the endpoint is the gateway of the network pgBackRest runs on.
-pgbr_conf() {
-  printf '%s\n' "[global]
-repo1-type=s3
-repo1-path=/pgbackrest
-repo1-s3-bucket=bench
-repo1-s3-endpoint=$1
-repo1-storage-port=$tls_port
-repo1-s3-region=us-east-1
-repo1-s3-uri-style=path
-repo1-s3-key=test
-repo1-s3-key-secret=test
-repo1-storage-verify-tls=n
-repo1-retention-full=9
-compress-type=zst
-process-max=$PROCESS_MAX
-start-fast=y
-log-level-console=warn
-log-path=/tmp
-lock-path=/tmp
-[bench]
-pg1-path=/var/lib/postgresql/data/pgdata
-pg1-user=app
-pg1-socket-path=/var/run/postgresql"
-}
 pgbr_conf "$gw" | docker exec -i "$db" sh -c 'cat > /etc/pgbackrest/pgbackrest.conf'
 pgbr_conf "$peer_gw" > "$work/pgbackrest.conf"
 sql "ALTER SYSTEM SET archive_mode = on"
