@@ -56,6 +56,71 @@ fn passes(s: &TestStack) {
     );
 }
 
+/// The user id an image runs as.
+fn image_uid(image: &str) -> String {
+    docker_ok(&["run", "--rm", "--entrypoint", "id", image, "-u"])
+        .trim()
+        .to_string()
+}
+
+/// A tmpfs of a known size mounted on the host, bound as this stack's `volume` (labelled as
+/// `up` would label it). On the host, not in the engine's tmpfs volume driver: that one is
+/// emptied whenever its container is recreated, and the test recreates the database.
+struct HostTmpfs(std::path::PathBuf);
+
+impl HostTmpfs {
+    fn mount(dir: &std::path::Path, volume: &str, size: &str, uid: &str) -> Self {
+        let path = dir.join(volume);
+        std::fs::create_dir_all(&path).unwrap();
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},uid={uid},mode=0700"),
+            ])
+            .arg("tmpfs")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mount tmpfs: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let device = format!("device={}", path.display());
+        docker_ok(&[
+            "volume",
+            "create",
+            "--driver",
+            "local",
+            "--opt",
+            "type=none",
+            "--opt",
+            "o=bind",
+            "--opt",
+            &device,
+            "--label",
+            &format!("appstack.io/stack={NAME}"),
+            "--label",
+            "app.kubernetes.io/managed-by=appstack",
+            "--label",
+            &format!("appstack.io/volume={volume}"),
+            &format!("{NAME}-{volume}"),
+        ]);
+        Self(path)
+    }
+}
+
+impl Drop for HostTmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .args(["--lazy"])
+            .arg(&self.0)
+            .status();
+    }
+}
+
 #[test]
 fn strict_health_check_passes_and_catches_each_problem() {
     if !engine_available() {
@@ -68,26 +133,27 @@ fn strict_health_check_passes_and_catches_each_problem() {
         Some(2),
         "no stack yet"
     );
-    // The uploads live on a 64 MiB tmpfs volume, to be filled below.
-    docker_ok(&[
-        "volume",
-        "create",
-        "--driver",
-        "local",
-        "--opt",
-        "type=tmpfs",
-        "--opt",
-        "device=tmpfs",
-        "--opt",
-        "o=size=64m,uid=10001",
-        "--label",
-        "appstack.io/stack=it-health",
-        "--label",
-        "app.kubernetes.io/managed-by=appstack",
-        "--label",
-        "appstack.io/volume=cms-uploads",
-        "it-health-cms-uploads",
-    ]);
+    // Every volume is a tmpfs of a known size, so the free-disk verdict does not depend on
+    // the host's disk (a CI host may well be more than 90 % full); the uploads' 64 MiB are
+    // filled below.
+    let mounts = tempfile::tempdir().unwrap();
+    let postgres = image_uid("appstack/postgis:15");
+    let volumes = [
+        HostTmpfs::mount(mounts.path(), "database-data", "1g", &postgres),
+        HostTmpfs::mount(mounts.path(), "wal-spool", "256m", &postgres),
+        HostTmpfs::mount(
+            mounts.path(),
+            "cache-data",
+            "64m",
+            &image_uid("appstack/redis:7"),
+        ),
+        HostTmpfs::mount(
+            mounts.path(),
+            "cms-uploads",
+            "64m",
+            &image_uid("appstack/directus:11.16.1"),
+        ),
+    ];
     s.run_ok(&["up"]);
     let daemon = Daemon::start(&s, &["run"]);
     s.run_ok(&["backup", "now", "--only", "db"]);
@@ -155,4 +221,7 @@ fn strict_health_check_passes_and_catches_each_problem() {
         Duration::from_secs(60),
         || check(&s).1.iter().any(|f| f == "recoverability.rpo"),
     );
+    // The containers go before their filesystems do.
+    s.cleanup();
+    drop(volumes);
 }

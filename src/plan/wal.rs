@@ -14,6 +14,8 @@ pub const WAL_SPOOL_VOLUME: &str = "wal-spool";
 /// Inside the container; the image must let its user write here (ours: owned by postgres).
 pub const SPOOL_PATH: &str = "/var/lib/postgresql/spool";
 pub const SLOT: &str = "appstack";
+/// Written by the receiver's start script; its health probe's psql reads it too.
+const PGPASS_PATH: &str = "/tmp/pgpass";
 pub const WAL_SHIPPER: &str = "wal-shipper";
 /// appstack's own image, which runs the shipper (renderers that know better, such as the
 /// operator with its `--operator-image`, put theirs in its place).
@@ -108,8 +110,7 @@ pub(super) fn wal_receiver(
     let script = format!(
         "set -eu\n\
          umask 077\n\
-         printf '*:*:*:*:%s\\n' \"$(cat /run/secrets/database-password)\" > /tmp/pgpass\n\
-         export PGPASSFILE=/tmp/pgpass\n\
+         printf '*:*:*:*:%s\\n' \"$(cat /run/secrets/database-password)\" > \"$PGPASSFILE\"\n\
          pg_receivewal --slot={SLOT} --create-slot --if-not-exists\n\
          exec pg_receivewal --slot={SLOT} --directory={SPOOL_PATH} --status-interval=1\n"
     );
@@ -118,6 +119,7 @@ pub(super) fn wal_receiver(
         ("PGHOST", format!("{}-database", stack.name)),
         ("PGPORT", d::DATABASE_PORT.to_string()),
         ("PGUSER", db.user.clone()),
+        ("PGPASSFILE", PGPASS_PATH.into()),
     ]);
     c.secrets = vec![secret_mount(
         "database",
@@ -129,9 +131,13 @@ pub(super) fn wal_receiver(
         volume: WAL_SPOOL_VOLUME.into(),
         path: SPOOL_PATH.into(),
     }];
-    // Streaming has begun once the open segment exists in the spool.
+    // Streaming: the open segment exists in the spool or, on an idle server right after a
+    // segment completed (no next segment until the next write), the slot is in use.
     c.health = Some(health(
-        vec![format!("ls {SPOOL_PATH}/*.partial >/dev/null 2>&1")],
+        vec![format!(
+            "ls {SPOOL_PATH}/*.partial >/dev/null 2>&1 || \
+             [ \"$(psql -XAtq -d postgres -c \"select active from pg_replication_slots where slot_name = '{SLOT}'\")\" = t ]"
+        )],
         true,
         30_000,
     ));
