@@ -1,6 +1,6 @@
 //! `appstack health-check --strict` passes on a healthy stack like the quickstart, and fails
 //! for the right check id on each thing the users' strict check must catch: NODE_ENV
-//! development, a missing CSP header, the database published on 0.0.0.0, a weak CMS admin
+//! development, a missing CSP header, a missing core table, a queue backlog, the database published on 0.0.0.0, a weak CMS admin
 //! password, a volume more than 90 % full, WAL shipping stopped, a failed drill. A stack
 //! that does not run here is exit 2.
 
@@ -14,8 +14,13 @@ use serde_json::Value;
 const NAME: &str = "it-health";
 
 fn spec(store: &std::path::Path, frontend_env: &str, extra: &str) -> String {
+    spec_checks(store, frontend_env, extra, "")
+}
+
+/// `checks`: more lines under `healthCheck`.
+fn spec_checks(store: &std::path::Path, frontend_env: &str, extra: &str, checks: &str) -> String {
     format!(
-        "  database: {{image: appstack/postgis:15, storage: 1Gi}}\n  cache: {{image: appstack/redis:7}}\n  cms: {{image: appstack/directus:11.16.1, env: {{PUBLIC_URL: 'http://127.0.0.1:8055'}}}}\n  frontend: {{image: appstack/web:next-15, env: {{{frontend_env}}}}}\n{extra}  backup:\n    target: file://{}\n    wal: {{shipInterval: 1s}}\n  recovery:\n    objectives: {{rto: 10m, rpo: 1m}}\n",
+        "  database: {{image: appstack/postgis:15, storage: 1Gi}}\n  cache: {{image: appstack/redis:7}}\n  cms: {{image: appstack/directus:11.16.1, env: {{PUBLIC_URL: 'http://127.0.0.1:8055'}}}}\n  frontend: {{image: appstack/web:next-15, env: {{{frontend_env}}}}}\n{extra}  healthCheck:\n    queue: {{key: 'jobs:pending', maxBacklog: 3}}\n{checks}  backup:\n    target: file://{}\n    wal: {{shipInterval: 1s}}\n  recovery:\n    objectives: {{rto: 10m, rpo: 1m}}\n",
         store.display()
     )
 }
@@ -191,6 +196,31 @@ fn strict_health_check_passes_and_catches_each_problem() {
     std::fs::write(&admin, "admin123").unwrap();
     fails_for(&s, "security.weak-passwords");
     std::fs::write(&admin, strong).unwrap();
+
+    // A table the spec lists is missing; the queue holds more than maxBacklog jobs.
+    s.write(&spec_checks(
+        store.path(),
+        "",
+        "",
+        "    coreTables: [directus_users, public.orders]\n",
+    ));
+    fails_for(&s, "connectivity.core-tables");
+    s.write(&spec(store.path(), "", ""));
+    let redis = |args: &[&str]| {
+        let mut argv = vec![
+            "exec",
+            "it-health-cache",
+            "sh",
+            "-c",
+            "REDISCLI_AUTH=\"$(cat /run/secrets/cache-password)\" exec redis-cli \"$@\"",
+            "redis-cli",
+        ];
+        argv.extend(args);
+        docker_ok(&argv);
+    };
+    redis(&["RPUSH", "jobs:pending", "1", "2", "3", "4"]);
+    fails_for(&s, "connectivity.queue-backlog");
+    redis(&["DEL", "jobs:pending"]);
 
     docker_ok(&[
         "exec",

@@ -47,6 +47,9 @@ pub fn uploads_size() -> String {
 pub fn uploads_path() -> String {
     "/directus/uploads".into()
 }
+pub fn queue_max_backlog() -> u64 {
+    1000
+}
 pub fn database_image() -> String {
     "postgis/postgis:15-3.4".into()
 }

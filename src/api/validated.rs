@@ -177,6 +177,28 @@ pub struct Recovery {
     pub drill_schedule: Option<String>,
 }
 
+/// A table, by schema and name (validated identifiers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    pub schema: String,
+    pub name: String,
+}
+
+/// A Redis key holding a job queue, and the backlog above which the check fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queue {
+    pub key: String,
+    pub max_backlog: u64,
+}
+
+/// What `health-check` verifies beyond the components themselves.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HealthChecks {
+    /// Empty: no core-tables check.
+    pub core_tables: Vec<Table>,
+    pub queue: Option<Queue>,
+}
+
 /// A stack that passed validation; the only input of the planner.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidatedStack {
@@ -194,6 +216,7 @@ pub struct ValidatedStack {
     pub monitoring: Monitoring,
     pub backup: Option<Backup>,
     pub recovery: Recovery,
+    pub health_check: HealthChecks,
     /// The spec as written (before defaults): what the store keeps as the manifest applied.
     pub spec: super::AppStackSpec,
 }

@@ -4,6 +4,7 @@
 //! connectivity, storage, recoverability, runtime. It sits beside the daemon and the drill,
 //! whose facts (heartbeat, shipper state, drill reports) it reads.
 
+mod app;
 mod facts;
 mod protection;
 mod security;

@@ -1,4 +1,4 @@
-//! Connectivity (a real query, the CMS's core tables, PostGIS, Redis PING), storage (uploads
+//! Connectivity (a real query, the core tables, PostGIS, Redis PING, the queue's backlog), storage (uploads
 //! and cache writable inside their containers, free disk under every volume) and runtime
 //! (every component running and healthy, no restarts, the daemon beating).
 
@@ -16,7 +16,7 @@ fn psql(f: &Facts, sql: &str) -> Option<Vec<String>> {
     ))
 }
 
-async fn query(f: &Facts, sql: &str) -> Result<String, String> {
+pub(super) async fn query(f: &Facts, sql: &str) -> Result<String, String> {
     let Some(argv) = psql(f, sql) else {
         return Err("no database".into());
     };
@@ -44,20 +44,7 @@ pub async fn connectivity(f: &Facts) -> Vec<Check> {
             },
             "see `appstack logs --file <stack> database`",
         ));
-        if f.plan.component("cms").is_some() {
-            let r = query(f, "SELECT count(*) FROM pg_tables WHERE tablename IN ('directus_users', 'directus_collections', 'directus_files', 'directus_settings')").await;
-            out.push(Check::judge(
-                "connectivity.core-tables",
-                G,
-                Level::Error,
-                r.as_deref() == Ok("4"),
-                format!(
-                    "Directus' core tables present: {} of 4",
-                    r.unwrap_or_else(|e| e)
-                ),
-                "the CMS has not bootstrapped its schema: see `appstack logs --file <stack> cms`",
-            ));
-        }
+        out.extend(super::app::core_tables(f).await);
         if db.extensions.iter().any(|e| e == "postgis") {
             let r = query(f, "SELECT ST_AsText(ST_Buffer(ST_MakePoint(0, 0), 1)) IS NOT NULL AND postgis_version() <> ''").await;
             out.push(Check::judge(
@@ -89,6 +76,9 @@ pub async fn connectivity(f: &Facts) -> Vec<Check> {
             },
             "see `appstack logs --file <stack> cache`",
         ));
+    }
+    if let Some(q) = &f.stack.health_check.queue {
+        out.push(super::app::queue_backlog(f, q).await);
     }
     out
 }

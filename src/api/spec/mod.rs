@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 use super::defaults as d;
 use super::status::AppStackStatus;
 
+mod checks;
 mod protection;
 
+pub use checks::*;
 pub use protection::*;
 
 /// A web application stack (frontend, CMS, PostgreSQL/PostGIS, Redis, monitoring) and the
@@ -78,6 +80,9 @@ pub struct AppStackSpec {
     /// Recovery objectives and the schedule of disaster-recovery drills.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<RecoverySpec>,
+    /// Application-specific checks of `appstack health-check` (core tables, queue backlog).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheckSpec>,
 }
 
 /// CPU and memory limits of a component.

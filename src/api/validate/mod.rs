@@ -1,6 +1,7 @@
 //! Semantic validation: `AppStack` → `ValidatedStack`, every error collected and named by
 //! field path. Nothing is applied unless this succeeds.
 
+mod checks;
 mod components;
 mod fields;
 mod graph;
@@ -67,6 +68,13 @@ pub fn validate(stack: &AppStack, origin: &str) -> Result<ValidatedStack, Valida
     let ingress = graph::ingress(&mut c, spec, &name);
     let backup = protection::backup(&mut c, spec, database.is_some());
     let recovery = protection::recovery(&mut c, spec);
+    let health_check = checks::health_checks(
+        &mut c,
+        spec,
+        database.is_some(),
+        cms.is_some(),
+        cache.is_some(),
+    );
 
     c.finish(origin)?;
     Ok(ValidatedStack {
@@ -88,6 +96,7 @@ pub fn validate(stack: &AppStack, origin: &str) -> Result<ValidatedStack, Valida
         monitoring,
         backup,
         recovery,
+        health_check,
         spec: spec.clone(),
     })
 }
