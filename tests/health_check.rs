@@ -14,13 +14,19 @@ use serde_json::Value;
 const NAME: &str = "it-health";
 
 fn spec(store: &std::path::Path, frontend_env: &str, extra: &str) -> String {
-    spec_checks(store, frontend_env, extra, "")
+    spec_checks(store, frontend_env, extra, "", "")
 }
 
-/// `checks`: more lines under `healthCheck`.
-fn spec_checks(store: &std::path::Path, frontend_env: &str, extra: &str, checks: &str) -> String {
+/// `checks`: more lines under `healthCheck`; `cms`: more fields of `cms` (`, key: value`).
+fn spec_checks(
+    store: &std::path::Path,
+    frontend_env: &str,
+    extra: &str,
+    checks: &str,
+    cms: &str,
+) -> String {
     format!(
-        "  database: {{image: appstack/postgis:15, storage: 1Gi}}\n  cache: {{image: appstack/redis:7}}\n  cms: {{image: appstack/directus:11.16.1, env: {{PUBLIC_URL: 'http://127.0.0.1:8055'}}}}\n  frontend: {{image: appstack/web:next-15, env: {{{frontend_env}}}}}\n{extra}  healthCheck:\n    queue: {{key: 'jobs:pending', maxBacklog: 3}}\n{checks}  backup:\n    target: file://{}\n    wal: {{shipInterval: 1s}}\n  recovery:\n    objectives: {{rto: 10m, rpo: 1m}}\n",
+        "  database: {{image: appstack/postgis:15, storage: 1Gi}}\n  cache: {{image: appstack/redis:7}}\n  cms: {{image: appstack/directus:11.16.1, env: {{PUBLIC_URL: 'http://127.0.0.1:8055'}}{cms}}}\n  frontend: {{image: appstack/web:next-15, env: {{{frontend_env}}}}}\n{extra}  healthCheck:\n    queue: {{key: 'jobs:pending', maxBacklog: 3}}\n{checks}  backup:\n    target: file://{}\n    wal: {{shipInterval: 1s}}\n  recovery:\n    objectives: {{rto: 10m, rpo: 1m}}\n",
         store.display()
     )
 }
@@ -50,6 +56,21 @@ fn fails_for(s: &TestStack, id: &str) {
     wait_for(id, Duration::from_secs(120), || {
         let (code, failed) = check(s);
         code == 1 && failed.iter().any(|f| f == id)
+    });
+}
+
+/// Waits until check `id` fails with `needle` in its evidence.
+fn fails_with(s: &TestStack, id: &str, needle: &str) {
+    wait_for(id, Duration::from_secs(120), || {
+        let out = s.run(&["health-check", "--strict", "-o", "json"]);
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        doc["report"]["checks"].as_array().is_some_and(|checks| {
+            checks.iter().any(|c| {
+                c["id"] == id
+                    && c["passed"] == false
+                    && c["evidence"].as_str().is_some_and(|e| e.contains(needle))
+            })
+        })
     });
 }
 
@@ -203,6 +224,7 @@ fn strict_health_check_passes_and_catches_each_problem() {
         "",
         "",
         "    coreTables: [directus_users, public.orders]\n",
+        "",
     ));
     fails_for(&s, "connectivity.core-tables");
     s.write(&spec(store.path(), "", ""));
@@ -233,6 +255,22 @@ fn strict_health_check_passes_and_catches_each_problem() {
     ]);
     fails_for(&s, "storage.free-disk");
     docker_ok(&["exec", "it-health-cms", "rm", "/directus/uploads/filler"]);
+
+    // An admin allowlist the running Directus cannot enforce (11.16.1 caches admin access
+    // without the client's address) is reported, not taken on trust.
+    s.write(&spec_checks(
+        store.path(),
+        "",
+        "",
+        "",
+        ", adminAllowlist: [10.99.0.0/16]",
+    ));
+    fails_with(
+        &s,
+        "security.admin-allowlist",
+        "1 of 1 admin policies allow exactly [10.99.0.0/16, 127.0.0.1, ::1]; IP_TRUST_PROXY=false; Directus 11.16.1 caches admin access",
+    );
+    s.write(&spec(store.path(), "", ""));
 
     // A fault-injected drill fails and its report is the stack's last drill.
     let out = s.run(&["drill", "--inject-fault", "corrupt-base"]);

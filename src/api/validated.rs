@@ -46,6 +46,8 @@ pub enum Uploads {
 pub struct Cms {
     pub app: HttpApp,
     pub uploads: Uploads,
+    /// Canonical addresses and CIDR ranges; None: not managed by appstack.
+    pub admin_allowlist: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -36,10 +36,9 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
     };
     let report = applier.apply().await?;
     if !args.no_wait {
-        if let Err(e) =
-            crate::ops::monitor_role::ensure_docker(engine, &validated, &plan, &secrets).await
-        {
-            eprintln!("warning: the PostgreSQL exporter's role could not be set up: {e}");
+        let done = crate::ops::after_apply::docker(engine, &validated, &plan, &secrets).await;
+        for line in done.lines() {
+            eprintln!("{line}");
         }
     }
     // The store keeps the applied spec (and the sealed secrets) beside the backups.

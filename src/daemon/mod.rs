@@ -4,12 +4,12 @@
 //! the manifest file is applied. Invalid manifests are reported and wait for the next edit.
 //! Backup schedules of the spec run here too (see `schedules`), and drills (`drills`).
 
+mod after_apply;
 pub mod alerts;
 pub mod conditions;
 pub mod drills;
 pub mod heartbeat;
 pub mod liveness;
-mod monitor_role;
 pub mod restarts;
 pub mod schedules;
 pub mod sidecar;
@@ -92,7 +92,7 @@ pub async fn run<E: Engine>(engine: Arc<E>, opts: Options) -> Result<(), DaemonE
             metrics: metrics.clone(),
             ready: ready.clone(),
             pending_first_sync: pending_first_sync.clone(),
-            monitor_role_checked: Arc::new(AtomicBool::new(false)),
+            after_apply_done: Arc::new(AtomicBool::new(false)),
         };
         tokio::spawn(ctx.run());
     }

@@ -29,7 +29,7 @@ pub(super) struct StackLoop<E: Engine> {
     pub ready: Arc<AtomicBool>,
     pub pending_first_sync: Arc<AtomicUsize>,
     /// The exporter's role was checked since the daemon started (`monitor_role`).
-    pub monitor_role_checked: Arc<AtomicBool>,
+    pub after_apply_done: Arc<AtomicBool>,
 }
 
 /// What identifies a version of the manifest file without reading it every second.
@@ -364,8 +364,8 @@ impl<E: Engine> StackLoop<E> {
                         })
                         .inc();
                 }
-                if report.changes() > 0 || !self.monitor_role_checked.load(Ordering::Relaxed) {
-                    self.ensure_monitor_role(plan, &secrets).await;
+                if report.changes() > 0 || !self.after_apply_done.load(Ordering::Relaxed) {
+                    self.after_apply(plan, &secrets).await;
                 }
                 if report.changes() > 0 {
                     info!(

@@ -104,9 +104,116 @@ pub async fn queue_backlog(f: &Facts, q: &Queue) -> Check {
     )
 }
 
+/// Directus from 11.14.0 to 12.3.x caches a user's admin access without the client's address
+/// (directus/directus#28190, fixed in 12.4.0): whichever address asks first decides for all
+/// of them, so an address allowlist is not enforced. Checked in the running image.
+async fn cache_flaw(f: &Facts) -> Option<String> {
+    let out = f
+        .run(
+            "cms",
+            &["node", "-p", "require('directus/package.json').version"],
+        )
+        .await
+        .filter(|o| o.exit_code == 0)?;
+    let version = out.output.trim().to_string();
+    flawed(&version).then(|| {
+        format!("Directus {version} caches admin access without the client's address (directus/directus#28190, fixed in 12.4.0), so the allowlist is not enforced")
+    })
+}
+
+fn flawed(version: &str) -> bool {
+    let mut parts = version
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let v = (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
+    ((11, 14, 0)..(12, 4, 0)).contains(&v)
+}
+
+/// The admins' allowlist as the CMS keeps it (every admin policy), and whether the CMS
+/// judges a client by its own address rather than by a header the client writes.
+pub async fn admin_allowlist(f: &Facts) -> Option<Check> {
+    let list = f.stack.cms.as_ref()?.admin_allowlist.as_ref()?;
+    let mut wanted = crate::ops::admin_access::wanted(list);
+    wanted.sort();
+    let rows = super::stack::query(
+        f,
+        "SELECT 'list:' || coalesce(ip_access, '') FROM directus_policies WHERE admin_access ORDER BY id",
+    )
+    .await;
+    let trust = f
+        .runtime
+        .get("cms")
+        .and_then(|r| r.env_var("IP_TRUST_PROXY"))
+        .unwrap_or("true (Directus' default)");
+    let header = f
+        .runtime
+        .get("cms")
+        .and_then(|r| r.env_var("IP_CUSTOM_HEADER"))
+        .filter(|h| !h.is_empty() && *h != "false");
+    let (ok, evidence) = match rows {
+        Ok(text) => {
+            let policies: Vec<Vec<String>> = text
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("list:"))
+                .map(|l| {
+                    let mut v: Vec<String> = l
+                        .split(',')
+                        .map(|a| a.trim().to_string())
+                        .filter(|a| !a.is_empty())
+                        .collect();
+                    v.sort();
+                    v
+                })
+                .collect();
+            let off = policies.iter().filter(|p| **p != wanted).count();
+            let spoofable = trust.starts_with("true") || header.is_some();
+            let flaw = cache_flaw(f).await;
+            let mut text = format!(
+                "{} of {} admin policies allow exactly [{}]; IP_TRUST_PROXY={trust}",
+                policies.len() - off,
+                policies.len(),
+                wanted.join(", ")
+            );
+            if let Some(h) = header {
+                text.push_str(&format!("; IP_CUSTOM_HEADER={h}"));
+            }
+            if let Some(flaw) = &flaw {
+                text.push_str(&format!("; {flaw}"));
+            }
+            (
+                off == 0 && !policies.is_empty() && !spoofable && flaw.is_none(),
+                text,
+            )
+        }
+        Err(e) => (false, format!("the admin policies could not be read: {e}")),
+    };
+    Some(Check::judge(
+        "security.admin-allowlist",
+        Group::Security,
+        Level::Error,
+        ok,
+        evidence,
+        "let `appstack up` or the daemon set spec.cms.adminAllowlist (see the daemon's log for why it could not); set spec.cms.env.IP_TRUST_PROXY to your proxy's address, not true, and drop IP_CUSTOM_HEADER; run Directus 12.4.0 or later, or keep the admin app off the public network (ingress) instead",
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directus_versions_with_the_address_blind_cache() {
+        assert!(!flawed("11.13.4"));
+        assert!(flawed("11.14.0"));
+        assert!(flawed("11.16.1"));
+        assert!(flawed("12.3.1"));
+        assert!(!flawed("12.4.0"));
+        assert!(!flawed("13.0.0"));
+    }
 
     #[test]
     fn the_key_is_an_argument_not_part_of_the_shell_line() {

@@ -40,6 +40,7 @@ pub async fn checks(f: &Facts) -> Vec<Check> {
         }
     }
     out.push(tls(f));
+    out.extend(super::app::admin_allowlist(f).await);
     out
 }
 

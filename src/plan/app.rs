@@ -191,6 +191,12 @@ pub(super) fn cms(stack: &ValidatedStack, parts: &mut Parts) {
                 .or_insert_with(|| "lax".into());
         }
     }
+    // An address allowlist means nothing while any client may name its address in
+    // X-Forwarded-For (Directus trusts it by default).
+    if cms.admin_allowlist.is_some() {
+        e.entry("IP_TRUST_PROXY".into())
+            .or_insert_with(|| "false".into());
+    }
     // Directus creates its first admin from these on an empty database (`bootstrap`).
     e.entry("ADMIN_EMAIL".into())
         .or_insert_with(|| d::CMS_ADMIN_EMAIL.into());

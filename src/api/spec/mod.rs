@@ -151,6 +151,14 @@ pub struct CmsSpec {
     /// Where uploaded files are kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uploads: Option<UploadsSpec>,
+    /// Addresses (`203.0.113.7`) or CIDR ranges (`10.0.0.0/8`, `2001:db8::/32`) the CMS's
+    /// administrators may work from. appstack sets them on every Directus policy with admin
+    /// access (adding the container's own loopback, from which it makes that call) and, unless
+    /// `env` sets `IP_TRUST_PROXY`, turns it off so that a client cannot claim another address
+    /// in `X-Forwarded-For`. `health-check` verifies both. Unset: appstack leaves the policies
+    /// as they are; `[]` lifts the restriction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_allowlist: Option<Vec<String>>,
     /// Components that must be healthy before the CMS starts (default: database and cache).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depends_on: Option<Vec<String>>,

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::fields::{
-    abs_path, bytes, env, ident, image, is_dns_label, port_nonzero, replicas, resources,
+    abs_path, bytes, env, ident, image, is_dns_label, network, port_nonzero, replicas, resources,
 };
 use super::BUILTIN;
 use crate::api::defaults as d;
@@ -160,7 +160,17 @@ pub(super) fn cms(
                 path: d::uploads_path(),
             },
         };
-        Cms { app, uploads }
+        let admin_allowlist = cms.admin_allowlist.as_ref().map(|list| {
+            list.iter()
+                .enumerate()
+                .filter_map(|(i, a)| network(c, &format!("{p}.adminAllowlist[{i}]"), a))
+                .collect()
+        });
+        Cms {
+            app,
+            uploads,
+            admin_allowlist,
+        }
     })
 }
 

@@ -147,3 +147,29 @@ pub(super) fn is_dns_name(s: &str) -> bool {
                     .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
         })
 }
+
+/// An address or a CIDR range, in canonical form (`10.0.0.0/8`, `2001:db8::1`).
+pub(super) fn network(c: &mut Collector, path: &str, text: &str) -> Option<String> {
+    let (addr, prefix) = match text.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (text, None),
+    };
+    let parsed = std::net::IpAddr::from_str(addr.trim()).ok().and_then(|ip| {
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        match prefix {
+            None => Some(ip.to_string()),
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|n| *n <= max)
+                .map(|n| format!("{ip}/{n}")),
+        }
+    });
+    if parsed.is_none() {
+        c.push(
+            path,
+            format!("{text:?} is not an IP address or CIDR range (expected e.g. 203.0.113.7, 10.0.0.0/8 or 2001:db8::/32)"),
+        );
+    }
+    parsed
+}

@@ -1,0 +1,60 @@
+//! What is set inside the running stack once an apply is healthy: the PostgreSQL exporter's
+//! role and the CMS admins' address allowlist. `up` and the daemon both call `docker`.
+
+use std::sync::Arc;
+
+use super::{admin_access, monitor_role};
+use crate::api::ValidatedStack;
+use crate::plan::Plan;
+use crate::protect::error::ProtectError;
+use crate::secrets::Resolved;
+
+/// Each step's outcome, for the caller to report.
+pub struct AfterApply {
+    pub monitor_role: Result<monitor_role::Outcome, ProtectError>,
+    pub admin_access: Result<admin_access::Outcome, ProtectError>,
+}
+
+impl AfterApply {
+    /// True when nothing has to be tried again later (the database was still recovering).
+    pub fn settled(&self) -> bool {
+        !matches!(self.monitor_role, Ok(monitor_role::Outcome::Recovering))
+    }
+
+    /// One line per step worth telling a person; warnings start with "warning:".
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        match &self.monitor_role {
+            Ok(monitor_role::Outcome::Ensured) => {
+                out.push("the PostgreSQL exporter's role is in place".to_string())
+            }
+            Ok(_) => {}
+            Err(e) => out.push(format!(
+                "warning: the PostgreSQL exporter's role could not be set up: {e}"
+            )),
+        }
+        match &self.admin_access {
+            Ok(admin_access::Outcome::Updated(n)) => out.push(format!(
+                "the CMS admins' address allowlist is set on {n} admin policy(ies)"
+            )),
+            Ok(_) => {}
+            Err(e) => out.push(format!(
+                "warning: the CMS admins' address allowlist could not be set: {e}"
+            )),
+        }
+        out
+    }
+}
+
+/// Docker mode: both steps through `docker exec` in the stack's containers.
+pub async fn docker<E: crate::docker::Engine>(
+    engine: Arc<E>,
+    stack: &ValidatedStack,
+    plan: &Plan,
+    secrets: &Resolved,
+) -> AfterApply {
+    AfterApply {
+        monitor_role: monitor_role::ensure_docker(engine.clone(), stack, plan, secrets).await,
+        admin_access: admin_access::ensure_docker(engine, stack).await,
+    }
+}
