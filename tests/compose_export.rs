@@ -69,6 +69,30 @@ fn exported_compose_is_accepted_and_runs_healthy() {
         Duration::from_secs(180),
         || healthy() == 11,
     );
+    // The one-shot monitor-role service created the exporter's role (pg_monitor, no
+    // superuser) with the exported secret, and the exporter signs in with it.
+    wait_for("monitor-role exited 0", Duration::from_secs(60), || {
+        docker_ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "it-compose-monitor-role",
+        ]) == "exited 0"
+    });
+    assert_eq!(
+        psql("it-compose", "SELECT rolsuper, pg_has_role('appstack_monitor', 'pg_monitor', 'member') FROM pg_roles WHERE rolname = 'appstack_monitor'"),
+        "f|t"
+    );
+    wait_for(
+        "the exporter connected as appstack_monitor",
+        Duration::from_secs(60),
+        || {
+            psql(
+                "it-compose",
+                "SELECT count(*) > 0 FROM pg_stat_activity WHERE usename = 'appstack_monitor'",
+            ) == "t"
+        },
+    );
     // Directus reaches PostgreSQL and Redis with the exported secrets, and the Next.js
     // page renders what it fetched from Directus.
     let health = directus::health_inside("it-compose-cms");

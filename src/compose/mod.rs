@@ -2,6 +2,7 @@
 //! it keeps `depends_on: condition: service_healthy`). Secrets and config files are written
 //! beside the compose file and bind-mounted read-only at the paths the plan gives.
 
+mod monitor_role;
 pub mod write;
 
 use std::collections::BTreeMap;
@@ -33,6 +34,9 @@ pub fn render(plan: &Plan) -> (Value, Vec<ExportFile>) {
     let mut files = Vec::new();
     for c in &plan.components {
         services.insert(c.name.clone(), Value::Object(service(plan, c, &mut files)));
+    }
+    if let Some(s) = monitor_role::service(plan, &mut files) {
+        services.insert(monitor_role::SERVICE.into(), Value::Object(s));
     }
     if let Some(shipper) = &plan.wal_shipper {
         let c = &shipper.component;

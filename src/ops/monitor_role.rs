@@ -3,7 +3,6 @@
 //! stack's `database/monitor-password` secret. Created or brought in line after every apply
 //! that may have changed the database (a new volume, a restore): idempotent, one psql call.
 
-use crate::api::defaults::MONITOR_ROLE;
 use crate::api::validated::Database;
 use crate::plan::Plan;
 use crate::protect::backup::psql_argv;
@@ -23,18 +22,10 @@ pub enum Outcome {
     Recovering,
 }
 
-/// The SQL that makes the role what the exporter needs; the password goes in as a SCRAM
-/// verifier, so the clear text never reaches the server or its logs.
+/// The password goes in as a SCRAM verifier, so the clear text never reaches the server or
+/// its logs.
 fn statements(verifier: &str) -> Vec<String> {
-    vec![
-        format!(
-            "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{MONITOR_ROLE}') THEN CREATE ROLE {MONITOR_ROLE} LOGIN; END IF; END$$"
-        ),
-        format!(
-            "ALTER ROLE {MONITOR_ROLE} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 5 PASSWORD '{verifier}'"
-        ),
-        format!("GRANT pg_monitor TO {MONITOR_ROLE}"),
-    ]
+    crate::plan::monitor_role_sql(&format!("'{verifier}'"))
 }
 
 /// Creates or updates the exporter's role in the running database.

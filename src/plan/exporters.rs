@@ -12,6 +12,21 @@ use crate::api::validated::{self as v, ValidatedStack};
 /// The Redis ACL of the exporter's user: connection and read-only introspection commands.
 pub const REDIS_MONITOR_ACL: &str = "on ~* &* -@all +@connection +info +config|get +client|list +slowlog|get +latency|latest +memory|stats +dbsize +select +ping";
 
+/// The SQL that makes `appstack_monitor` what the PostgreSQL exporter needs and no more;
+/// `password` is an SQL expression (a SCRAM verifier literal, or a psql variable).
+pub fn monitor_role_sql(password: &str) -> Vec<String> {
+    let role = d::MONITOR_ROLE;
+    vec![
+        format!(
+            "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN CREATE ROLE {role} LOGIN; END IF; END$$"
+        ),
+        format!(
+            "ALTER ROLE {role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 5 PASSWORD {password}"
+        ),
+        format!("GRANT pg_monitor TO {role}"),
+    ]
+}
+
 pub(super) fn exporters(stack: &ValidatedStack, parts: &mut Parts) {
     node_exporter(stack, parts);
     blackbox(stack, parts);

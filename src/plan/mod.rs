@@ -17,6 +17,7 @@ pub mod rule_tests;
 pub mod wal;
 
 pub use build::build;
+pub use exporters::monitor_role_sql;
 pub use hash::spec_hash;
 pub use routes::{IngressPlan, Route, ScheduledJob, StoreAccess, DRILL_SLACK_SECS};
 
