@@ -2,7 +2,7 @@
 //! it keeps `depends_on: condition: service_healthy`). Secrets and config files are written
 //! beside the compose file and bind-mounted read-only at the paths the plan gives.
 
-mod monitor_role;
+mod setup;
 pub mod write;
 
 use std::collections::BTreeMap;
@@ -35,8 +35,10 @@ pub fn render(plan: &Plan) -> (Value, Vec<ExportFile>) {
     for c in &plan.components {
         services.insert(c.name.clone(), Value::Object(service(plan, c, &mut files)));
     }
-    if let Some(s) = monitor_role::service(plan, &mut files) {
-        services.insert(monitor_role::SERVICE.into(), Value::Object(s));
+    for c in &plan.components {
+        if let Some((name, s)) = setup::service(plan, c) {
+            services.insert(name, Value::Object(s));
+        }
     }
     if let Some(shipper) = &plan.wal_shipper {
         let c = &shipper.component;
@@ -119,18 +121,7 @@ fn service(plan: &Plan, c: &Component, files: &mut Vec<ExportFile>) -> Map<Strin
         s.insert("healthcheck".into(), healthcheck(h));
     }
     if !c.depends_on.is_empty() {
-        let deps: Map<String, Value> = c
-            .depends_on
-            .iter()
-            .map(|d| {
-                let cond = match d.condition {
-                    Condition::Healthy => "service_healthy",
-                    Condition::Started => "service_started",
-                };
-                (d.component.clone(), json!({ "condition": cond }))
-            })
-            .collect();
-        s.insert("depends_on".into(), Value::Object(deps));
+        s.insert("depends_on".into(), depends_on(&c.depends_on));
     }
     if let Some(m) = c.resources.cpu_millis {
         s.insert("cpus".into(), json!(m as f64 / 1000.0));
@@ -187,6 +178,21 @@ fn volumes(c: &Component, files: &mut Vec<ExportFile>) -> Vec<String> {
         ));
     }
     volumes
+}
+
+/// Dependencies as compose writes them.
+fn depends_on(deps: &[crate::plan::Dependency]) -> Value {
+    let map: Map<String, Value> = deps
+        .iter()
+        .map(|d| {
+            let cond = match d.condition {
+                Condition::Healthy => "service_healthy",
+                Condition::Started => "service_started",
+            };
+            (d.component.clone(), json!({ "condition": cond }))
+        })
+        .collect();
+    Value::Object(map)
 }
 
 /// The plan's health check as compose writes it.

@@ -28,12 +28,18 @@ pub enum VolumeMode {
 #[derive(Debug, Clone, Default)]
 pub struct PodParts {
     pub containers: Vec<Container>,
+    /// The components' setup steps, run in order before the containers start.
+    pub init_containers: Vec<Container>,
     pub volumes: BTreeMap<String, Volume>,
 }
 
 impl PodParts {
     pub fn volumes(&self) -> Option<Vec<Volume>> {
         (!self.volumes.is_empty()).then(|| self.volumes.values().cloned().collect())
+    }
+
+    pub fn init_containers(&self) -> Option<Vec<Container>> {
+        (!self.init_containers.is_empty()).then(|| self.init_containers.clone())
     }
 }
 
@@ -84,6 +90,34 @@ pub fn add_container(parts: &mut PodParts, plan: &Plan, c: &Component, mode: Vol
         readiness_probe: readiness,
         liveness_probe: liveness,
         resources: resources(&c.resources),
+        ..Default::default()
+    });
+    add_setup(parts, plan, c);
+}
+
+/// `c`'s setup step as an init container: the step's secrets and the component's config
+/// files (its ConfigMap); the kubelet retries it until it succeeds, so it needs no ordering.
+fn add_setup(parts: &mut PodParts, plan: &Plan, c: &Component) {
+    let Some(step) = &c.setup else { return };
+    let mut shadow = c.clone();
+    shadow.secrets = step.secrets.clone();
+    shadow.mounts = Vec::new();
+    let mounts = mounts(parts, plan, &shadow, VolumeMode::Ephemeral);
+    let env: Vec<EnvVar> = step
+        .env
+        .iter()
+        .map(|(k, v)| EnvVar {
+            name: k.clone(),
+            value: Some(v.clone()),
+            value_from: None,
+        })
+        .collect();
+    parts.init_containers.push(Container {
+        name: step.name.clone(),
+        image: Some(step.image.clone()),
+        args: Some(step.args.clone()),
+        env: (!env.is_empty()).then_some(env),
+        volume_mounts: (!mounts.is_empty()).then_some(mounts),
         ..Default::default()
     });
 }

@@ -32,6 +32,7 @@ fn template(plan: &Plan, c: &Component, parts: PodParts, grace: u32) -> PodTempl
         }),
         spec: Some(PodSpec {
             volumes: parts.volumes(),
+            init_containers: parts.init_containers(),
             containers: parts.containers,
             termination_grace_period_seconds: Some(i64::from(grace)),
             enable_service_links: Some(false),

@@ -152,6 +152,7 @@ pub(super) fn component(
         labels,
         stop_grace_secs: 10,
         reaches_daemon: false,
+        setup: None,
     }
 }
 

@@ -12,6 +12,64 @@ use crate::api::validated::{self as v, ValidatedStack};
 /// The Redis ACL of the exporter's user: connection and read-only introspection commands.
 pub const REDIS_MONITOR_ACL: &str = "on ~* &* -@all +@connection +info +config|get +client|list +slowlog|get +latency|latest +memory|stats +dbsize +select +ping";
 
+/// The exporter's setup step, for the runtimes appstack does not run in (the compose export,
+/// Kubernetes): psql as the stack's owner, reading the role's password from the secret file
+/// into a variable, with statement logging off for its session so that no log keeps it.
+const MONITOR_ROLE_SQL: &str = "monitor-role.sql";
+const MONITOR_ROLE_SQL_PATH: &str = "/etc/postgres-exporter/monitor-role.sql";
+const MONITOR_PASSWORD_PATH: &str = "/run/secrets/database-monitor-password";
+
+fn monitor_role_psql() -> String {
+    let mut lines = vec![
+        "\\set ON_ERROR_STOP on".to_string(),
+        // A failing statement is logged with its text unless this is off too.
+        "SET log_statement = 'none';".to_string(),
+        "SET log_min_error_statement = 'panic';".to_string(),
+        format!("\\set pw `cat {MONITOR_PASSWORD_PATH}`"),
+    ];
+    lines.extend(
+        monitor_role_sql(":'pw'")
+            .into_iter()
+            .map(|s| format!("{s};")),
+    );
+    lines.join("\n") + "\n"
+}
+
+fn monitor_role_setup(stack: &ValidatedStack, image: &str, user: &str, db: &str) -> SetupStep {
+    // Constant text: the secrets are read at run time, nothing is pasted in.
+    let script = format!(
+        "set -eu\n\
+         umask 077\n\
+         printf '*:*:*:*:%s\\n' \"$(cat /run/secrets/database-password)\" > /tmp/pgpass\n\
+         export PGPASSFILE=/tmp/pgpass\n\
+         exec psql -X -q -f {MONITOR_ROLE_SQL_PATH}\n"
+    );
+    SetupStep {
+        name: "monitor-role".into(),
+        image: image.into(),
+        args: vec!["bash".into(), "-c".into(), script],
+        env: BTreeMap::from([
+            ("PGHOST".into(), host(stack, "database")),
+            ("PGPORT".into(), d::DATABASE_PORT.to_string()),
+            ("PGUSER".into(), user.into()),
+            ("PGDATABASE".into(), db.into()),
+        ]),
+        secrets: vec![
+            secret_mount(
+                "database",
+                "password",
+                "/run/secrets/database-password",
+                None,
+            ),
+            secret_mount("database", "monitor-password", MONITOR_PASSWORD_PATH, None),
+        ],
+        depends_on: vec![Dependency {
+            component: "database".into(),
+            condition: Condition::Healthy,
+        }],
+    }
+}
+
 /// The SQL that makes `appstack_monitor` what the PostgreSQL exporter needs and no more;
 /// `password` is an SQL expression (a SCRAM verifier literal, or a psql variable).
 pub fn monitor_role_sql(password: &str) -> Vec<String> {
@@ -149,14 +207,22 @@ fn postgres(stack: &ValidatedStack, parts: &mut Parts) {
     c.secrets = vec![secret_mount(
         "database",
         "monitor-password",
-        "/run/secrets/database-monitor-password",
+        MONITOR_PASSWORD_PATH,
         Some("DATA_SOURCE_PASS_FILE"),
     )];
-    c.files = vec![ConfigFile {
-        name: "queries.yaml".into(),
-        path: "/etc/postgres-exporter/queries.yaml".into(),
-        content: mc::postgres_exporter_queries(),
-    }];
+    c.files = vec![
+        ConfigFile {
+            name: "queries.yaml".into(),
+            path: "/etc/postgres-exporter/queries.yaml".into(),
+            content: mc::postgres_exporter_queries(),
+        },
+        ConfigFile {
+            name: MONITOR_ROLE_SQL.into(),
+            path: MONITOR_ROLE_SQL_PATH.into(),
+            content: monitor_role_psql(),
+        },
+    ];
+    c.setup = Some(monitor_role_setup(stack, &db.image, &db.user, &db.name));
     c.ports = vec![port("metrics", d::POSTGRES_EXPORTER_PORT)];
     c.health = Some(http_health(d::POSTGRES_EXPORTER_PORT, "/"));
     parts.comps.push(c);

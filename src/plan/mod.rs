@@ -205,6 +205,24 @@ pub struct Component {
     pub stop_grace_secs: u32,
     /// Reaches appstack's own endpoint (metrics, alert log) as host `names::daemon_host`.
     pub reaches_daemon: bool,
+    /// Runs to completion before the component starts. Absent from the hash when None, so
+    /// adding the field recreated nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub setup: Option<SetupStep>,
+}
+
+/// A command that must succeed before a component starts, with the component's config
+/// files mounted: a Kubernetes init container, a one-shot compose service. The Docker
+/// driver does not run it: appstack does the same itself after each apply (`ops`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SetupStep {
+    pub name: String,
+    pub image: String,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub secrets: Vec<SecretMount>,
+    /// What must be healthy before it can succeed (Kubernetes retries it instead).
+    pub depends_on: Vec<Dependency>,
 }
 
 /// The whole stack, in dependency order (every component after its dependencies).

@@ -1,0 +1,37 @@
+//! A component's setup step as a one-shot compose service: it runs at every
+//! `docker-compose up`, once the database is healthy, with the component's config files and
+//! the step's secrets mounted (the exported stack has no appstack to do it after `up`).
+
+use serde_json::{json, Map, Value};
+
+use super::{esc, secret_path};
+use crate::plan::{Component, Plan};
+
+/// The one-shot service of `c`'s setup step, named after the step.
+pub fn service(plan: &Plan, c: &Component) -> Option<(String, Map<String, Value>)> {
+    let step = c.setup.as_ref()?;
+    let mut s = Map::new();
+    s.insert("image".into(), json!(step.image));
+    s.insert("container_name".into(), json!(plan.object_name(&step.name)));
+    s.insert(
+        "command".into(),
+        json!(step.args.iter().map(|a| esc(a)).collect::<Vec<_>>()),
+    );
+    s.insert("environment".into(), json!(step.env));
+    let mut volumes: Vec<String> = c
+        .files
+        .iter()
+        .map(|f| format!("./files/{}/{}:{}:ro", c.name, f.name, f.path))
+        .collect();
+    volumes.extend(
+        step.secrets
+            .iter()
+            .map(|m| format!("./{}:{}:ro", secret_path(&m.secret, &m.key), m.path)),
+    );
+    s.insert("volumes".into(), json!(volumes));
+    // Compose's default restart ("no") runs it once per `up`.
+    if !step.depends_on.is_empty() {
+        s.insert("depends_on".into(), super::depends_on(&step.depends_on));
+    }
+    Some((step.name.clone(), s))
+}
