@@ -20,14 +20,25 @@ struct Hook {
     bodies: Arc<Mutex<Vec<Value>>>,
 }
 
+/// Where containers reach the host (`host-gateway`): the default bridge's gateway, or the
+/// subnet's first address where the engine leaves the gateway out (Docker 20.10).
 fn host_gateway() -> String {
-    docker_ok(&[
-        "network",
-        "inspect",
-        "bridge",
-        "-f",
-        "{{(index .IPAM.Config 0).Gateway}}",
-    ])
+    let field = |f: &str| {
+        docker_ok(&[
+            "network",
+            "inspect",
+            "bridge",
+            "-f",
+            &format!("{{{{(index .IPAM.Config 0).{f}}}}}"),
+        ])
+    };
+    let gw = field("Gateway");
+    if !gw.is_empty() && gw != "<no value>" {
+        return gw;
+    }
+    let subnet = field("Subnet");
+    let net: std::net::Ipv4Addr = subnet.split('/').next().unwrap().parse().unwrap();
+    std::net::Ipv4Addr::from(u32::from(net) + 1).to_string()
 }
 
 impl Hook {

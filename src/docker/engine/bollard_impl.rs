@@ -326,17 +326,16 @@ impl Networks for BollardEngine {
             .inspect_network("bridge", None::<q::InspectNetworkOptions>)
             .await
             .map_err(|e| DockerError::from_bollard(e, "network bridge"))?;
-        net.ipam
-            .and_then(|i| i.config)
-            .unwrap_or_default()
+        let configs = net.ipam.and_then(|i| i.config).unwrap_or_default();
+        let pairs: Vec<(Option<&str>, Option<&str>)> = configs
             .iter()
-            .filter_map(|c| c.gateway.as_deref()?.parse().ok())
-            .find(std::net::IpAddr::is_ipv4)
-            .ok_or_else(|| {
-                DockerError::NotFound(
-                    "the default bridge network's gateway (host-gateway): is dockerd running with its default bridge?".into(),
-                )
-            })
+            .map(|c| (c.gateway.as_deref(), c.subnet.as_deref()))
+            .collect();
+        super::gateway::bridge_gateway(&pairs).ok_or_else(|| {
+            DockerError::NotFound(
+                "the default bridge network's gateway (host-gateway): is dockerd running with its default bridge?".into(),
+            )
+        })
     }
 }
 
