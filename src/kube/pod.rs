@@ -66,15 +66,6 @@ pub fn add_container(parts: &mut PodParts, plan: &Plan, c: &Component, mode: Vol
             ..Default::default()
         })
         .collect();
-    let env: Vec<EnvVar> = c
-        .env
-        .iter()
-        .map(|(k, v)| EnvVar {
-            name: k.clone(),
-            value: Some(v.clone()),
-            value_from: None,
-        })
-        .collect();
     let (startup, readiness, liveness) = match &c.health {
         Some(h) => probes(h),
         None => (None, None, None),
@@ -83,7 +74,7 @@ pub fn add_container(parts: &mut PodParts, plan: &Plan, c: &Component, mode: Vol
         name: c.name.clone(),
         image: Some(c.image.clone()),
         args: c.args.clone(),
-        env: (!env.is_empty()).then_some(env),
+        env: env_vars(&c.env),
         ports: (!ports.is_empty()).then_some(ports),
         volume_mounts: (!mounts.is_empty()).then_some(mounts),
         startup_probe: startup,
@@ -95,6 +86,19 @@ pub fn add_container(parts: &mut PodParts, plan: &Plan, c: &Component, mode: Vol
     add_setup(parts, plan, c);
 }
 
+/// Plain-value environment variables; None when there are none.
+fn env_vars(env: &BTreeMap<String, String>) -> Option<Vec<EnvVar>> {
+    let vars: Vec<EnvVar> = env
+        .iter()
+        .map(|(k, v)| EnvVar {
+            name: k.clone(),
+            value: Some(v.clone()),
+            value_from: None,
+        })
+        .collect();
+    (!vars.is_empty()).then_some(vars)
+}
+
 /// `c`'s setup step as an init container: the step's secrets and the component's config
 /// files (its ConfigMap); the kubelet retries it until it succeeds, so it needs no ordering.
 fn add_setup(parts: &mut PodParts, plan: &Plan, c: &Component) {
@@ -103,20 +107,11 @@ fn add_setup(parts: &mut PodParts, plan: &Plan, c: &Component) {
     shadow.secrets = step.secrets.clone();
     shadow.mounts = Vec::new();
     let mounts = mounts(parts, plan, &shadow, VolumeMode::Ephemeral);
-    let env: Vec<EnvVar> = step
-        .env
-        .iter()
-        .map(|(k, v)| EnvVar {
-            name: k.clone(),
-            value: Some(v.clone()),
-            value_from: None,
-        })
-        .collect();
     parts.init_containers.push(Container {
         name: step.name.clone(),
         image: Some(step.image.clone()),
         args: Some(step.args.clone()),
-        env: (!env.is_empty()).then_some(env),
+        env: env_vars(&step.env),
         volume_mounts: (!mounts.is_empty()).then_some(mounts),
         ..Default::default()
     });
