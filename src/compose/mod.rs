@@ -162,22 +162,30 @@ fn volumes(c: &Component, files: &mut Vec<ExportFile>) -> Vec<String> {
         });
     }
     for f in &c.files {
-        let rel = format!("files/{}/{}", c.name, f.name);
-        volumes.push(format!("./{rel}:{}:ro", f.path));
+        volumes.push(file_volume(c, f));
         files.push(ExportFile {
-            path: rel,
+            path: file_path(c, f),
             content: f.content.clone(),
             secret: false,
         });
     }
-    for m in &c.secrets {
-        volumes.push(format!(
-            "./{}:{}:ro",
-            secret_path(&m.secret, &m.key),
-            m.path
-        ));
-    }
+    volumes.extend(c.secrets.iter().map(secret_volume));
     volumes
+}
+
+/// Where a component's config file is written, relative to the export directory.
+fn file_path(c: &Component, f: &crate::plan::ConfigFile) -> String {
+    format!("files/{}/{}", c.name, f.name)
+}
+
+/// The read-only bind of a component's config file.
+fn file_volume(c: &Component, f: &crate::plan::ConfigFile) -> String {
+    format!("./{}:{}:ro", file_path(c, f), f.path)
+}
+
+/// The read-only bind of a secret file.
+fn secret_volume(m: &crate::plan::SecretMount) -> String {
+    format!("./{}:{}:ro", secret_path(&m.secret, &m.key), m.path)
 }
 
 /// Dependencies as compose writes them.

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{esc, secret_path};
+use super::{esc, file_volume, secret_volume};
 use crate::plan::{Component, Plan};
 
 /// The one-shot service of `c`'s setup step, named after the step.
@@ -18,16 +18,8 @@ pub fn service(plan: &Plan, c: &Component) -> Option<(String, Map<String, Value>
         json!(step.args.iter().map(|a| esc(a)).collect::<Vec<_>>()),
     );
     s.insert("environment".into(), json!(step.env));
-    let mut volumes: Vec<String> = c
-        .files
-        .iter()
-        .map(|f| format!("./files/{}/{}:{}:ro", c.name, f.name, f.path))
-        .collect();
-    volumes.extend(
-        step.secrets
-            .iter()
-            .map(|m| format!("./{}:{}:ro", secret_path(&m.secret, &m.key), m.path)),
-    );
+    let mut volumes: Vec<String> = c.files.iter().map(|f| file_volume(c, f)).collect();
+    volumes.extend(step.secrets.iter().map(secret_volume));
     s.insert("volumes".into(), json!(volumes));
     // Compose's default restart ("no") runs it once per `up`.
     if !step.depends_on.is_empty() {

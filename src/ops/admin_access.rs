@@ -99,21 +99,6 @@ pub async fn ensure<R: Runner>(runner: &R, cms: &Cms) -> Result<Outcome, Protect
     }
 }
 
-/// Docker mode: `ensure` through `docker exec` in the stack's CMS container.
-pub async fn ensure_docker<E: crate::docker::Engine>(
-    engine: std::sync::Arc<E>,
-    stack: &crate::api::ValidatedStack,
-) -> Result<Outcome, ProtectError> {
-    let Some(cms) = &stack.cms else {
-        return Ok(Outcome::NotManaged);
-    };
-    let runner = crate::protect::runner::DockerRunner {
-        engine,
-        stack: stack.name.clone(),
-    };
-    ensure(&runner, cms).await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

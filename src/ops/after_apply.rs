@@ -53,8 +53,19 @@ pub async fn docker<E: crate::docker::Engine>(
     plan: &Plan,
     secrets: &Resolved,
 ) -> AfterApply {
+    // One runner for both: `docker exec` in the stack's own containers.
+    let runner = crate::protect::runner::DockerRunner {
+        engine,
+        stack: stack.name.clone(),
+    };
     AfterApply {
-        monitor_role: monitor_role::ensure_docker(engine.clone(), stack, plan, secrets).await,
-        admin_access: admin_access::ensure_docker(engine, stack).await,
+        monitor_role: match &stack.database {
+            Some(db) => monitor_role::ensure(&runner, db, plan, secrets).await,
+            None => Ok(monitor_role::Outcome::NotMonitored),
+        },
+        admin_access: match &stack.cms {
+            Some(cms) => admin_access::ensure(&runner, cms).await,
+            None => Ok(admin_access::Outcome::NotManaged),
+        },
     }
 }

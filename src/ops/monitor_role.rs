@@ -57,23 +57,6 @@ pub async fn ensure<R: Runner>(
     Ok(Outcome::Ensured)
 }
 
-/// Docker mode: `ensure` through `docker exec` in the stack's database container.
-pub async fn ensure_docker<E: crate::docker::Engine>(
-    engine: std::sync::Arc<E>,
-    stack: &crate::api::ValidatedStack,
-    plan: &Plan,
-    secrets: &Resolved,
-) -> Result<Outcome, ProtectError> {
-    let Some(db) = &stack.database else {
-        return Ok(Outcome::NotMonitored);
-    };
-    let runner = crate::protect::runner::DockerRunner {
-        engine,
-        stack: plan.stack.clone(),
-    };
-    ensure(&runner, db, plan, secrets).await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
