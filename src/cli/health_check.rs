@@ -2,16 +2,31 @@
 //! pass, 1 on a failed error (with `--strict`, also a failed warning), 2 when the stack does
 //! not run here.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::common::{connect, load, table};
-use super::{CliError, FileArg};
-use crate::health::{self, HealthError};
+use super::CliError;
+use crate::health::{self, HealthError, Report};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[command(flatten)]
-    pub file: FileArg,
+    /// The AppStack manifest (YAML) of a stack on this Docker engine.
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "FILE",
+        required_unless_present = "stack",
+        conflicts_with = "stack"
+    )]
+    pub file: Option<PathBuf>,
+    /// Kubernetes mode: check AppStack NAME in the cluster (kubeconfig or in-cluster
+    /// credentials; needs get on the AppStack and its Secrets, list on pods and Services,
+    /// create on pods/exec and pods/portforward).
+    #[arg(long, value_name = "NAME")]
+    pub stack: Option<String>,
+    /// Namespace of --stack (default: the kubeconfig's namespace).
+    #[arg(long, value_name = "NAMESPACE", requires = "stack")]
+    pub namespace: Option<String>,
     /// Fail on warnings too (what a deploy gate wants).
     #[arg(long)]
     pub strict: bool,
@@ -20,15 +35,28 @@ pub struct Args {
     pub output: String,
 }
 
+async fn report(args: &Args, state_dir: &Path) -> Result<Report, CliError> {
+    let checked = match (&args.file, &args.stack) {
+        (Some(file), _) => {
+            let (stack, plan) = load(file)?;
+            let engine = connect().await?;
+            health::run(engine, &stack, &plan, state_dir).await
+        }
+        (None, Some(name)) => {
+            let (client, ns) =
+                crate::kube::source::connect(name, args.namespace.as_deref()).await?;
+            health::run_in_cluster(client, &ns, name).await
+        }
+        (None, None) => return Err(CliError::Invalid("give -f FILE or --stack NAME".into())),
+    };
+    checked.map_err(|e| match e {
+        HealthError::NoStack(m) | HealthError::Invalid(m) => CliError::Invalid(m),
+        HealthError::Engine(m) | HealthError::Cluster(m) => CliError::Runtime(m),
+    })
+}
+
 pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
-    let (stack, plan) = load(&args.file.file)?;
-    let engine = connect().await?;
-    let report = health::run(engine, &stack, &plan, state_dir)
-        .await
-        .map_err(|e| match e {
-            HealthError::NoStack(m) => CliError::Invalid(m),
-            HealthError::Engine(m) => CliError::Runtime(m),
-        })?;
+    let report = report(&args, state_dir).await?;
     if args.output == "json" {
         let doc = serde_json::json!({"report": report, "strict": args.strict, "exitCode": report.exit_code(args.strict)});
         println!(

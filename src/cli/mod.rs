@@ -106,7 +106,7 @@ pub enum Command {
     /// Check security, connectivity, storage, recoverability and runtime of a running stack.
     #[command(
         name = "health-check",
-        after_help = "Each check has an id, a group, a level (error or warning), the evidence it saw and\nthe manifest change that fixes it. Exit 0 when all pass, 1 on a failed error (with\n--strict also on a failed warning), 2 when the stack does not run here. Run it after\nevery deploy and every restore. What the application needs goes in spec.healthCheck\n(coreTables, queue: {key, maxBacklog}); spec.cms.adminAllowlist adds\nsecurity.admin-allowlist. Every check: docs/operations.md.\n\nExamples:\n  appstack health-check -f examples/quickstart.yaml --strict\n  appstack health-check -f stack.yaml -o json"
+        after_help = "Each check has an id, a group, a level (error or warning), the evidence it saw and\nthe manifest change that fixes it. Exit 0 when all pass, 1 on a failed error (with\n--strict also on a failed warning), 2 when the stack does not run here (or its AppStack does not\nvalidate). Run it after every deploy and every restore. In Kubernetes, --stack reads the\nAppStack, its pods, Services and Secrets and its status; commands run through pods/exec and\nHTTP through a port-forward. What the application needs goes in spec.healthCheck\n(coreTables, queue: {key, maxBacklog}); spec.cms.adminAllowlist adds\nsecurity.admin-allowlist. Every check: docs/operations.md.\n\nExamples:\n  appstack health-check -f examples/quickstart.yaml --strict\n  appstack health-check -f stack.yaml -o json\n  appstack health-check --stack shop --namespace prod --strict"
     )]
     HealthCheck(health_check::Args),
     /// Send a test alert through the running Alertmanager and report each receiver.

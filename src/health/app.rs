@@ -145,14 +145,10 @@ pub async fn admin_allowlist(f: &Facts) -> Option<Check> {
     )
     .await;
     let trust = f
-        .runtime
-        .get("cms")
-        .and_then(|r| r.env_var("IP_TRUST_PROXY"))
+        .env("cms", "IP_TRUST_PROXY")
         .unwrap_or("true (Directus' default)");
     let header = f
-        .runtime
-        .get("cms")
-        .and_then(|r| r.env_var("IP_CUSTOM_HEADER"))
+        .env("cms", "IP_CUSTOM_HEADER")
         .filter(|h| !h.is_empty() && *h != "false");
     let (ok, evidence) = match rows {
         Ok(text) => {

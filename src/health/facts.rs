@@ -1,110 +1,112 @@
-//! What the checks look at, gathered once: the containers as the engine shows them (with
-//! their environment, bindings and restarts), the store's recoverability facts, the
-//! shipper's state and the daemon's heartbeat.
+//! What the checks look at, gathered once by the runtime's gatherer (`docker_facts` from
+//! the engine and the state directory, `kube_facts` from the cluster): each component as the
+//! runtime shows it (state, health, restarts, environment, how it is exposed), the store's
+//! recoverability facts, the shipper's state, whether appstack's own processes report, and
+//! two ways in: a command in a component and an HTTP request to it.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::HealthError;
+use futures::future::BoxFuture;
+
 use crate::api::status::RecoverabilityStatus;
 use crate::api::ValidatedStack;
-use crate::docker::engine::{ExecOutput, ObservedContainer, RuntimeFacts};
-use crate::docker::Engine;
+use crate::docker::engine::{ExecOutput, Health};
+use crate::ops::http::Response;
 use crate::plan::Plan;
 use crate::protect::shipper::ShipStatus;
 
-/// Runs a command in a component's container (argv, never a shell line).
-pub type ExecFn = Arc<
-    dyn Fn(String, Vec<String>) -> futures::future::BoxFuture<'static, Option<ExecOutput>>
+/// Runs a command (argv, never a shell line) in a component; None when it could not run.
+pub type ExecFn =
+    Arc<dyn Fn(String, Vec<String>) -> BoxFuture<'static, Option<ExecOutput>> + Send + Sync>;
+
+/// GETs `path` from a component's `port`; the answer, or why there is none. The text says
+/// where the request went (shown as evidence).
+pub type HttpFn = Arc<
+    dyn Fn(String, u16, String) -> BoxFuture<'static, (String, Result<Response, String>)>
         + Send
         + Sync,
 >;
 
+/// One way a component can be reached from outside its own network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exposure {
+    /// What publishes it, as the runtime names it ("0.0.0.0:5432", "NodePort 30432").
+    pub shown: String,
+    /// Only this host's loopback can reach it.
+    pub loopback_only: bool,
+    /// An address outside the host or cluster where a connection attempt tests it.
+    pub probe: Option<SocketAddr>,
+}
+
+/// A component as the runtime shows it (the worst of its replicas).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen {
+    /// "running", or what the runtime says instead (exited, CrashLoopBackOff, Pending…).
+    pub state: String,
+    pub health: Health,
+    /// Restarts by the runtime (engine or kubelet) since the container was created.
+    pub restarts: u32,
+    pub env: BTreeMap<String, String>,
+    pub exposed: Vec<Exposure>,
+}
+
+/// Where the stack runs: it decides how a fix is worded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    Docker,
+    Kubernetes { namespace: String },
+}
+
 pub struct Facts {
     pub stack: ValidatedStack,
     pub plan: Plan,
-    pub state_dir: PathBuf,
-    pub observed: Vec<ObservedContainer>,
-    pub runtime: BTreeMap<String, RuntimeFacts>,
+    pub mode: Mode,
+    pub components: BTreeMap<String, Seen>,
     pub recoverability: Option<RecoverabilityStatus>,
     pub wal: Option<ShipStatus>,
-    /// Why the daemon counts as silent; None while it beats.
+    /// Why appstack's own processes count as silent; None while they report.
     pub daemon_silence: Option<String>,
+    /// What shows they report (evidence while they do).
+    pub daemon_beat: String,
+    /// Every password the stack's secrets hold, as ("secret/key", value); never printed.
+    pub passwords: Vec<(String, String)>,
     pub exec: ExecFn,
-    /// Each component's address on the stack's network.
-    pub ips: BTreeMap<String, std::net::IpAddr>,
+    pub http: HttpFn,
 }
 
 impl Facts {
-    pub async fn gather<E: Engine>(
-        engine: Arc<E>,
-        stack: &ValidatedStack,
-        plan: &Plan,
-        state_dir: &Path,
-    ) -> Result<Facts, HealthError> {
-        let observed = crate::docker::status::observe(engine.as_ref(), plan)
-            .await
-            .map_err(|e| HealthError::Engine(e.to_string()))?;
-        if observed.is_empty() {
-            return Err(HealthError::NoStack(format!(
-                "stack {} does not run on this engine (no container): `appstack up -f` it first",
-                stack.name
-            )));
-        }
-        let mut runtime = BTreeMap::new();
-        let mut ips = BTreeMap::new();
-        for o in &observed {
-            if let Ok(r) = engine.inspect_runtime(&o.name).await {
-                runtime.insert(o.component.clone(), r);
-            }
-            if let Ok(Some(ip)) = engine.container_ip(&o.name).await {
-                ips.insert(o.component.clone(), ip);
-            }
-        }
-        let recoverability = match &stack.backup {
-            Some(_) => crate::daemon::status::recoverability(stack).await,
-            None => None,
-        };
-        let wal = crate::daemon::status::wal_status(stack, state_dir);
-        let daemon_silence =
-            crate::daemon::liveness::silence(state_dir, &stack.name, chrono::Utc::now());
-        let exec_engine = engine.clone();
-        let exec: ExecFn = Arc::new(move |container, argv| {
-            let e = exec_engine.clone();
-            Box::pin(async move { e.exec(&container, argv).await.ok() })
-        });
-        Ok(Facts {
-            stack: stack.clone(),
-            plan: plan.clone(),
-            state_dir: state_dir.to_path_buf(),
-            observed,
-            runtime,
-            recoverability,
-            wal,
-            daemon_silence,
-            exec,
-            ips,
-        })
-    }
-
-    /// Runs `argv` in `component`'s container; None when it could not run.
+    /// Runs `argv` in `component`; None when it could not run.
     pub async fn run(&self, component: &str, argv: &[&str]) -> Option<ExecOutput> {
         let argv = argv.iter().map(|a| a.to_string()).collect();
-        (self.exec)(self.plan.object_name(component), argv).await
+        (self.exec)(component.to_string(), argv).await
     }
 
-    /// The stack's secrets directory (read, never written, by the checks).
-    pub fn secret_file(&self, secret: &str, key: &str) -> PathBuf {
-        self.state_dir
-            .join("stacks")
-            .join(&self.stack.name)
-            .join("secrets")
-            .join(secret)
-            .join(key)
+    pub fn seen(&self, component: &str) -> Option<&Seen> {
+        self.components.get(component)
     }
 
-    pub fn observed(&self, component: &str) -> Option<&ObservedContainer> {
-        self.observed.iter().find(|o| o.component == component)
+    /// `key` in `component`'s environment.
+    pub fn env(&self, component: &str, key: &str) -> Option<&str> {
+        self.seen(component)
+            .and_then(|s| s.env.get(key))
+            .map(String::as_str)
+    }
+
+    /// How to replace a weak password, where this stack keeps its secrets.
+    pub fn password_fix(&self) -> String {
+        match &self.mode {
+            Mode::Docker => "delete the weak secret file under <state-dir>/stacks/<stack>/secrets (appstack generates a strong one) or put a strong one there, then `appstack up`".into(),
+            Mode::Kubernetes { namespace } => format!("delete the weak key from its Secret in namespace {namespace} (the operator generates a strong one) or write a strong one there, then restart the pods that use it"),
+        }
+    }
+
+    /// How to get appstack's own processes reporting again.
+    pub fn daemon_fix(&self) -> &'static str {
+        match self.mode {
+            Mode::Docker => "start `appstack run -f <stack>` (it ships WAL, runs the schedules and repairs drift)",
+            Mode::Kubernetes { .. } => "check the operator's pod and the database pod's wal-shipper container (`kubectl logs`): they must be running and allowed to patch the AppStack's status",
+        }
     }
 }

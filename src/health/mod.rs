@@ -5,7 +5,10 @@
 //! whose facts (heartbeat, shipper state, drill reports) it reads.
 
 mod app;
+mod docker_facts;
 mod facts;
+mod kube_exposure;
+mod kube_facts;
 mod protection;
 mod security;
 mod stack;
@@ -14,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-pub use facts::Facts;
+pub use facts::{Facts, Mode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -114,23 +117,30 @@ impl Report {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HealthError {
-    /// The stack has no container on this engine.
+    /// The stack has no container on this engine, or no AppStack in the cluster.
     #[error("{0}")]
     NoStack(String),
+    /// The AppStack in the cluster does not validate.
+    #[error("{0}")]
+    Invalid(String),
     #[error("{0}")]
     Engine(String),
+    #[error("{0}")]
+    Cluster(String),
 }
 
 impl HealthError {
     pub fn category(&self) -> &'static str {
         match self {
             HealthError::NoStack(_) => "no_stack",
+            HealthError::Invalid(_) => "invalid",
             HealthError::Engine(_) => "engine",
+            HealthError::Cluster(_) => "cluster",
         }
     }
 }
 
-/// Runs every check of `stack` against what runs on `engine`.
+/// Runs every check of `stack` against what runs on `engine` (Docker mode).
 pub async fn run<E: crate::docker::Engine>(
     engine: std::sync::Arc<E>,
     stack: &crate::api::ValidatedStack,
@@ -138,16 +148,31 @@ pub async fn run<E: crate::docker::Engine>(
     state_dir: &std::path::Path,
 ) -> Result<Report, HealthError> {
     let started = Instant::now();
-    let facts = Facts::gather(engine, stack, plan, state_dir).await?;
+    let facts = docker_facts::gather(engine, stack, plan, state_dir).await?;
+    Ok(judge(&facts, started).await)
+}
+
+/// Runs every check of the AppStack `namespace/name` against what runs in the cluster.
+pub async fn run_in_cluster(
+    client: kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Report, HealthError> {
+    let started = Instant::now();
+    let facts = kube_facts::gather(client, namespace, name).await?;
+    Ok(judge(&facts, started).await)
+}
+
+async fn judge(facts: &Facts, started: Instant) -> Report {
     let mut checks = Vec::new();
-    checks.extend(security::checks(&facts).await);
-    checks.extend(stack::connectivity(&facts).await);
-    checks.extend(stack::storage(&facts).await);
-    checks.extend(protection::checks(&facts));
-    checks.extend(stack::runtime(&facts));
-    Ok(Report {
-        stack: stack.name.clone(),
+    checks.extend(security::checks(facts).await);
+    checks.extend(stack::connectivity(facts).await);
+    checks.extend(stack::storage(facts).await);
+    checks.extend(protection::checks(facts));
+    checks.extend(stack::runtime(facts));
+    Report {
+        stack: facts.stack.name.clone(),
         checks,
         took: Duration::as_secs_f64(&started.elapsed()),
-    })
+    }
 }

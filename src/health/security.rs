@@ -2,7 +2,6 @@
 //! endpoint (a real request), no weak passwords, database and cache not reachable from
 //! outside (the engine's bindings and a real connection attempt), TLS when a host is set.
 
-use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::facts::Facts;
@@ -45,7 +44,7 @@ pub async fn checks(f: &Facts) -> Vec<Check> {
 }
 
 fn env<'a>(f: &'a Facts, component: &str, key: &str) -> Option<&'a str> {
-    f.runtime.get(component).and_then(|r| r.env_var(key))
+    f.env(component, key)
 }
 
 fn debug_off(f: &Facts) -> Check {
@@ -121,28 +120,25 @@ pub fn weakness(password: &str) -> Option<String> {
 }
 
 fn passwords(f: &Facts) -> Check {
-    let mut weak = Vec::new();
-    for s in &f.plan.secrets {
-        for k in s.keys.iter().filter(|k| k.key.contains("password")) {
-            let Ok(value) = std::fs::read_to_string(f.secret_file(&s.name, &k.key)) else {
-                continue;
-            };
-            if let Some(why) = weakness(&value) {
-                weak.push(format!("{}/{}: {why}", s.name, k.key));
-            }
-        }
-    }
+    let weak: Vec<String> = f
+        .passwords
+        .iter()
+        .filter_map(|(name, value)| weakness(value).map(|why| format!("{name}: {why}")))
+        .collect();
     Check::judge(
         "security.weak-passwords",
         G,
         Level::Error,
         weak.is_empty(),
         if weak.is_empty() {
-            "every password of the stack is long and not a common one".into()
+            format!(
+                "all {} passwords of the stack are long and not common ones",
+                f.passwords.len()
+            )
         } else {
             weak.join("; ")
         },
-        "delete the weak secret file under <state-dir>/stacks/<stack>/secrets (appstack generates a strong one) or put a strong one there, then `appstack up`",
+        f.password_fix(),
     )
 }
 
@@ -150,42 +146,8 @@ async fn headers(f: &Facts) -> Vec<Check> {
     let Some(app) = &f.stack.frontend else {
         return Vec::new();
     };
-    let published = f
-        .runtime
-        .get("frontend")
-        .and_then(|r| r.bindings.iter().find(|b| b.2 == app.port).cloned());
-    let (addr, shown) = match (&published, f.ips.get("frontend")) {
-        (Some((ip, port, _)), _) => {
-            let ip: IpAddr = match ip.as_str() {
-                "" | "0.0.0.0" => IpAddr::from([127, 0, 0, 1]),
-                other => other.parse().unwrap_or(IpAddr::from([127, 0, 0, 1])),
-            };
-            (SocketAddr::new(ip, *port), format!("http://{ip}:{port}/"))
-        }
-        (None, Some(ip)) => (
-            SocketAddr::new(*ip, app.port),
-            format!("http://{ip}:{}/ (not published)", app.port),
-        ),
-        (None, None) => {
-            return vec![Check::fail(
-                "security.csp",
-                G,
-                Level::Error,
-                "the frontend has no address to ask",
-                "`appstack up` the stack",
-            )]
-        }
-    };
-    let r = match crate::ops::http::request(
-        addr,
-        "localhost",
-        "GET",
-        "/",
-        None,
-        Duration::from_secs(10),
-    )
-    .await
-    {
+    let (shown, answer) = (f.http)("frontend".into(), app.port, "/".into()).await;
+    let r = match answer {
         Ok(r) => r,
         Err(e) => {
             return vec![Check::fail(
@@ -239,64 +201,41 @@ async fn headers(f: &Facts) -> Vec<Check> {
     ]
 }
 
-/// This host's address as others on its network see it (no packet is sent).
-fn outside_address() -> Option<IpAddr> {
-    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
-    s.connect("192.0.2.1:9").ok()?;
-    let ip = s.local_addr().ok()?.ip();
-    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
-}
-
 async fn not_public(f: &Facts, component: &str, what: &str) -> Check {
     let id = if component == "database" {
         "security.database-not-public"
     } else {
         "security.cache-not-public"
     };
-    let bindings = f
-        .runtime
-        .get(component)
-        .map(|r| r.bindings.clone())
+    let exposed = f
+        .seen(component)
+        .map(|s| s.exposed.clone())
         .unwrap_or_default();
-    let open: Vec<String> = bindings
-        .iter()
-        .filter(|(ip, _, _)| ip.parse::<IpAddr>().map_or(true, |a| !a.is_loopback()))
-        .map(|(ip, port, _)| format!("{}:{port}", if ip.is_empty() { "0.0.0.0" } else { ip }))
-        .collect();
-    let mut evidence = if bindings.is_empty() {
-        format!("{what} is not published on the host")
+    let open = exposed.iter().any(|e| !e.loopback_only);
+    let mut evidence = if exposed.is_empty() {
+        format!("{what} is not published outside its network")
     } else {
-        format!(
-            "{what} published on {}",
-            bindings
-                .iter()
-                .map(|(ip, p, _)| format!("{ip}:{p}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
+        let shown: Vec<&str> = exposed.iter().map(|e| e.shown.as_str()).collect();
+        format!("{what} published on {}", shown.join(", "))
     };
     let mut reached = false;
-    if let Some(host) = outside_address() {
-        for (_, port, _) in &bindings {
-            let addr = SocketAddr::new(host, *port);
-            let ok =
-                tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
-                    .await
-                    .is_ok_and(|r| r.is_ok());
-            reached |= ok;
-            evidence.push_str(&format!(
-                "; a connection to {addr} {}",
-                if ok { "was accepted" } else { "failed" }
-            ));
-        }
+    for addr in exposed.iter().filter_map(|e| e.probe) {
+        let ok = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        reached |= ok;
+        evidence.push_str(&format!(
+            "; a connection to {addr} {}",
+            if ok { "was accepted" } else { "failed" }
+        ));
     }
     Check::judge(
         id,
         G,
         Level::Error,
-        open.is_empty() && !reached,
+        !open && !reached,
         evidence,
-        format!("publish {component} on 127.0.0.1 only (spec.ingress.publishedPorts: bind 127.0.0.1) or not at all"),
+        format!("publish {component} on 127.0.0.1 only (spec.ingress.publishedPorts: bind 127.0.0.1) or not at all (no NodePort or LoadBalancer Service selecting its pods)"),
     )
 }
 

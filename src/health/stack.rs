@@ -119,60 +119,70 @@ pub async fn storage(f: &Facts) -> Vec<Check> {
     out
 }
 
-/// Free space under every volume, as each container sees it (`df -Pk`).
+/// Free space under every volume, as each container sees it (`df -Pk`). A volume that could
+/// not be measured is named; when none could be, the check fails rather than pass unseen.
 async fn free_disk(f: &Facts) -> Check {
     let mut seen = Vec::new();
     let mut low = Vec::new();
+    let mut unmeasured = Vec::new();
     for c in &f.plan.components {
         for m in &c.mounts {
             let Mount::Volume { volume, path } = m else {
                 continue;
             };
-            let Some(out) = f
-                .run(&c.name, &["df", "-Pk", path])
-                .await
-                .filter(|o| o.exit_code == 0)
-            else {
-                continue;
-            };
-            let Some(line) = out.output.lines().nth(1) else {
-                continue;
-            };
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            let (Some(size), Some(avail)) = (
-                cols.get(1).and_then(|v| v.parse::<f64>().ok()),
-                cols.get(3).and_then(|v| v.parse::<f64>().ok()),
-            ) else {
-                continue;
-            };
-            let free = if size > 0.0 {
-                100.0 * avail / size
-            } else {
-                100.0
-            };
-            let text = format!("{volume} ({path} in {}): {free:.0}% free", c.name);
-            if free < 10.0 {
-                low.push(text);
-            } else {
-                seen.push(text);
+            match free_percent(f, &c.name, path).await {
+                Some(free) => {
+                    let text = format!("{volume} ({path} in {}): {free:.0}% free", c.name);
+                    if free < 10.0 {
+                        low.push(text);
+                    } else {
+                        seen.push(text);
+                    }
+                }
+                None => unmeasured.push(format!("{volume} ({path} in {})", c.name)),
             }
         }
+    }
+    let blind = seen.is_empty() && low.is_empty() && !unmeasured.is_empty();
+    let mut evidence = if low.is_empty() { seen } else { low.clone() }.join("; ");
+    if !unmeasured.is_empty() {
+        if !evidence.is_empty() {
+            evidence.push_str("; ");
+        }
+        evidence.push_str(&format!("not measured: {}", unmeasured.join(", ")));
     }
     Check::judge(
         "storage.free-disk",
         Group::Storage,
         Level::Error,
-        low.is_empty(),
-        if low.is_empty() { seen.join("; ") } else { low.join("; ") },
-        "free space on the volume's filesystem (old backups in a file:// store, logs) or move the volume to a larger disk",
+        low.is_empty() && !blind,
+        evidence,
+        "free space on the volume's filesystem (old backups in a file:// store, logs) or move the volume to a larger disk; a volume not measured: its container must be running and have df",
     )
+}
+
+/// Free space in percent of the filesystem under `path` in `component`.
+async fn free_percent(f: &Facts, component: &str, path: &str) -> Option<f64> {
+    let out = f
+        .run(component, &["df", "-Pk", path])
+        .await
+        .filter(|o| o.exit_code == 0)?;
+    let line = out.output.lines().nth(1)?;
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    let size = cols.get(1)?.parse::<f64>().ok()?;
+    let avail = cols.get(3)?.parse::<f64>().ok()?;
+    Some(if size > 0.0 {
+        100.0 * avail / size
+    } else {
+        100.0
+    })
 }
 
 pub fn runtime(f: &Facts) -> Vec<Check> {
     const G: Group = Group::Runtime;
     let mut bad = Vec::new();
     for c in &f.plan.components {
-        match f.observed(&c.name) {
+        match f.seen(&c.name) {
             None => bad.push(format!("{}: missing", c.name)),
             Some(o) if o.state != "running" => bad.push(format!("{}: {}", c.name, o.state)),
             Some(o) if c.health.is_some() && o.health != Health::Healthy => {
@@ -182,10 +192,10 @@ pub fn runtime(f: &Facts) -> Vec<Check> {
         }
     }
     let restarted: Vec<String> = f
-        .runtime
+        .components
         .iter()
-        .filter(|(_, r)| r.restart_count > 0)
-        .map(|(c, r)| format!("{c}: restarted {} time(s) by the engine", r.restart_count))
+        .filter(|(_, s)| s.restarts > 0)
+        .map(|(c, s)| format!("{c}: restarted {} time(s) by the runtime", s.restarts))
         .collect();
     let streams = crate::plan::wal::streams(&f.stack);
     vec![
@@ -227,8 +237,8 @@ pub fn runtime(f: &Facts) -> Vec<Check> {
             f.daemon_silence.is_none(),
             f.daemon_silence
                 .clone()
-                .unwrap_or_else(|| "`appstack run` reports every 5 s".into()),
-            "start `appstack run -f <stack>` (it ships WAL, runs the schedules and repairs drift)",
+                .unwrap_or_else(|| f.daemon_beat.clone()),
+            f.daemon_fix(),
         ),
     ]
 }

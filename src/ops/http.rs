@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const LIMIT: usize = 4 << 20;
@@ -36,8 +36,25 @@ pub async fn request(
     json: Option<&str>,
     timeout: Duration,
 ) -> std::io::Result<Response> {
+    let connect = async { TcpStream::connect(addr).await };
+    let conn = tokio::time::timeout(timeout, connect)
+        .await
+        .map_err(|_| timed_out(&addr.to_string(), timeout))??;
+    request_over(conn, &addr.to_string(), host, method, path, json, timeout).await
+}
+
+/// The same request over a connection already open (a port-forward's stream); `shown`
+/// names the far end in a timeout.
+pub async fn request_over<S: AsyncRead + AsyncWrite + Unpin>(
+    mut conn: S,
+    shown: &str,
+    host: &str,
+    method: &str,
+    path: &str,
+    json: Option<&str>,
+    timeout: Duration,
+) -> std::io::Result<Response> {
     let work = async {
-        let mut conn = TcpStream::connect(addr).await?;
         let body = json.unwrap_or_default();
         let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nUser-Agent: appstack\r\n");
         if json.is_some() {
@@ -50,15 +67,19 @@ pub async fn request(
         conn.write_all(head.as_bytes()).await?;
         conn.write_all(body.as_bytes()).await?;
         let mut raw = Vec::new();
-        conn.take(LIMIT as u64).read_to_end(&mut raw).await?;
+        (&mut conn).take(LIMIT as u64).read_to_end(&mut raw).await?;
         parse(&raw)
     };
-    tokio::time::timeout(timeout, work).await.map_err(|_| {
-        std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!("{addr}: no answer within {timeout:?}"),
-        )
-    })?
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| timed_out(shown, timeout))?
+}
+
+fn timed_out(shown: &str, timeout: Duration) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("{shown}: no answer within {timeout:?}"),
+    )
 }
 
 fn parse(raw: &[u8]) -> std::io::Result<Response> {
