@@ -45,8 +45,33 @@ pub fn parse_cpu_millis(text: &str) -> Option<u64> {
     (millis.is_finite() && millis >= 1.0 && millis.fract() == 0.0).then_some(millis as u64)
 }
 
-/// Parses a duration made of number+unit pairs: ms, s, m, h, d, w ("90s", "1h30m", "14d").
+/// The longest duration a spec may name: a century. Anything longer is a typo, and date
+/// arithmetic with it (a retention cutoff, a schedule's deadline) would overflow.
+pub const MAX_DURATION_DAYS: u64 = 36_500;
+
+/// Why a text is not a duration appstack can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurationError {
+    Malformed,
+    TooLong,
+}
+
+/// Parses a duration made of number+unit pairs: ms, s, m, h, d, w ("90s", "1h30m", "14d"),
+/// at most [`MAX_DURATION_DAYS`].
 pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    checked_duration(text).ok()
+}
+
+/// [`parse_duration`], saying why not.
+pub fn checked_duration(text: &str) -> Result<std::time::Duration, DurationError> {
+    let d = unbounded_duration(text).ok_or(DurationError::Malformed)?;
+    if d > std::time::Duration::from_secs(MAX_DURATION_DAYS * 86_400) {
+        return Err(DurationError::TooLong);
+    }
+    Ok(d)
+}
+
+fn unbounded_duration(text: &str) -> Option<std::time::Duration> {
     let text = text.trim();
     if text.is_empty() {
         return None;
@@ -113,6 +138,22 @@ pub fn format_duration(d: std::time::Duration) -> String {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn durations_are_bounded() {
+        assert_eq!(
+            checked_duration("36500d"),
+            Ok(Duration::from_secs(36_500 * 86_400))
+        );
+        assert_eq!(checked_duration("36501d"), Err(DurationError::TooLong));
+        assert_eq!(checked_duration("99999999d"), Err(DurationError::TooLong));
+        assert_eq!(
+            checked_duration("99999999999999999999999999d"),
+            Err(DurationError::Malformed)
+        );
+        assert_eq!(checked_duration("14x"), Err(DurationError::Malformed));
+        assert_eq!(parse_duration("99999999d"), None);
+    }
 
     #[test]
     fn bytes() {

@@ -32,9 +32,18 @@ pub struct Decision {
     pub reason: &'static str,
 }
 
+/// `now - max_age`, saturating at the earliest time chrono can hold: an age longer than all
+/// of time keeps everything, it never panics.
+fn cutoff(now: DateTime<Utc>, max_age: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(max_age)
+        .ok()
+        .and_then(|age| now.checked_sub_signed(age))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 /// Decides, per backup, keep or delete (pure).
 pub fn decide(all: &[Manifest], policy: Policy, now: DateTime<Utc>) -> Vec<Decision> {
-    let cutoff = now - chrono::Duration::from_std(policy.max_age).unwrap_or(chrono::Duration::MAX);
+    let cutoff = cutoff(now, policy.max_age);
     let mut out = Vec::new();
     for kind in [Kind::Base, Kind::Dump, Kind::Files] {
         let mut of_kind: Vec<&Manifest> = all.iter().filter(|m| m.kind == kind).collect();
@@ -207,6 +216,47 @@ mod tests {
 
     fn kept(d: &[Decision]) -> Vec<(Kind, bool)> {
         d.iter().map(|d| (d.kind, d.keep)).collect()
+    }
+
+    #[test]
+    fn retention_at_the_limits_never_panics() {
+        let now = Utc::now();
+        let all: Vec<Manifest> = (0..5).map(|d| m(Kind::Base, d * 400, now)).collect();
+        for max_age in [
+            Duration::MAX,
+            Duration::from_secs(u64::MAX / 2),
+            Duration::from_secs(crate::api::quantity::MAX_DURATION_DAYS * 86_400),
+        ] {
+            let d = decide(
+                &all,
+                Policy {
+                    keep_last: 1,
+                    max_age,
+                },
+                now,
+            );
+            assert!(d.iter().all(|x| x.keep), "{max_age:?}: {d:?}");
+        }
+        assert_eq!(cutoff(now, Duration::MAX), DateTime::<Utc>::MIN_UTC);
+        let tiny = decide(
+            &all,
+            Policy {
+                keep_last: u32::MAX,
+                max_age: Duration::from_millis(1),
+            },
+            now,
+        );
+        assert!(tiny.iter().all(|x| x.keep), "keep-last covers them all");
+        let none = decide(
+            &all,
+            Policy {
+                keep_last: 0,
+                max_age: Duration::from_millis(1),
+            },
+            DateTime::<Utc>::MAX_UTC,
+        );
+        // keep-last 0 still keeps the newest; the anchor base is the newest too.
+        assert_eq!(none.iter().filter(|x| x.keep).count(), 1, "{none:?}");
     }
 
     #[test]

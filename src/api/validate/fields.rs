@@ -41,8 +41,16 @@ pub(super) fn bytes(c: &mut Collector, path: &str, text: &str) -> u64 {
 }
 
 pub(super) fn duration(c: &mut Collector, path: &str, text: &str) -> Duration {
-    match parse_duration(text) {
-        Some(dur) if !dur.is_zero() => dur,
+    use crate::api::quantity::{checked_duration, DurationError, MAX_DURATION_DAYS};
+    match checked_duration(text) {
+        Ok(dur) if !dur.is_zero() => dur,
+        Err(DurationError::TooLong) => {
+            c.push(
+                path,
+                format!("{text:?} is longer than {MAX_DURATION_DAYS}d (a century), the most a duration may be"),
+            );
+            Duration::ZERO
+        }
         _ => {
             c.push(
                 path,
