@@ -26,8 +26,12 @@ pub fn run(target: Target, state_dir: &Path) -> Result<(), CliError> {
     let Target::Compose(args) = target;
     let (_, plan) = load(&args.file.file)?;
     let resolved = secrets(state_dir, &plan)?;
-    let written = compose::write::export(&plan, &resolved, &args.file.file, &args.output)
-        .map_err(CliError::Runtime)?;
+    let written = compose::write::export(&plan, &resolved, &args.file.file, &args.output).map_err(
+        |e| match e {
+            compose::write::ExportError::Refused(m) => CliError::Invalid(m),
+            compose::write::ExportError::Io(m) => CliError::Runtime(m),
+        },
+    )?;
     eprintln!("wrote {}", written.display());
     Ok(())
 }

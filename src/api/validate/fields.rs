@@ -5,7 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::api::errors::Collector;
-use crate::api::quantity::{parse_bytes, parse_cpu_millis, parse_duration};
+use crate::api::quantity::{parse_bytes, parse_cpu_millis};
 use crate::api::spec::ResourcesSpec;
 use crate::api::validated::*;
 
