@@ -40,9 +40,19 @@ fn bundle_rbac_matches_the_chart() {
             .find(|d| d["kind"] == kind)
             .unwrap_or_else(|| panic!("no {kind}"))
     };
+    let cluster_role = |name: &str| {
+        bundle
+            .iter()
+            .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no ClusterRole {name}"))
+    };
     assert_eq!(
-        find("ClusterRole")["rules"],
+        cluster_role("appstack-appstack-operator")["rules"],
         yaml("charts/appstack-operator/files/rules.yaml")
+    );
+    assert_eq!(
+        cluster_role("appstack-appstack-operator-namespace")["rules"],
+        yaml("charts/appstack-operator/files/namespace-rules.yaml")
     );
     assert_eq!(
         find("Role")["rules"],
@@ -79,7 +89,13 @@ fn chart_templates_use_the_rule_files_and_values() {
         assert!(dep.contains(needle), "deployment template lacks {needle}");
     }
     let values = yaml("charts/appstack-operator/values.yaml");
-    for key in ["image", "watchNamespace", "logLevel", "resources"] {
+    for key in [
+        "image",
+        "watchNamespace",
+        "namespaces",
+        "logLevel",
+        "resources",
+    ] {
         assert!(values.get(key).is_some(), "values.yaml lacks {key}");
     }
 }
@@ -105,7 +121,12 @@ fn every_applied_kind_may_be_created_and_patched() {
         &mut |n| "x".repeat(n),
     );
     let bundle = docs("charts/bundle/appstack-operator.yaml");
-    let cluster_role = bundle.iter().find(|d| d["kind"] == "ClusterRole").unwrap();
+    let cluster_role = bundle
+        .iter()
+        .find(|d| {
+            d["kind"] == "ClusterRole" && d["metadata"]["name"] == "appstack-appstack-operator"
+        })
+        .unwrap();
     let sources = [
         ("chart", yaml("charts/appstack-operator/files/rules.yaml")),
         ("bundle", cluster_role["rules"].clone()),
@@ -143,4 +164,55 @@ fn every_applied_kind_may_be_created_and_patched() {
             }
         }
     }
+}
+
+/// Secrets and pod exec are never granted cluster-wide: no ClusterRoleBinding of the bundle
+/// reaches a rule on them, and in the chart the only ClusterRoleBinding is rendered when
+/// every namespace is watched, bound to the rule file without them; the file with them is
+/// bound per namespace by RoleBindings (with watchNamespace set, in that one only).
+#[test]
+fn no_cluster_wide_secret_or_exec_grant() {
+    let bundle = docs("charts/bundle/appstack-operator.yaml");
+    let sensitive = |rules: &Value| {
+        rules.as_array().unwrap().iter().any(|r| {
+            r["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x == "secrets" || x == "pods" || x == "pods/exec" || x == "*")
+        })
+    };
+    let bindings: Vec<&Value> = bundle
+        .iter()
+        .filter(|d| d["kind"] == "ClusterRoleBinding")
+        .collect();
+    assert!(!bindings.is_empty());
+    for b in bindings {
+        let role = bundle
+            .iter()
+            .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == b["roleRef"]["name"])
+            .unwrap();
+        assert!(
+            !sensitive(&role["rules"]),
+            "{} binds {}",
+            b["metadata"]["name"],
+            role["metadata"]["name"]
+        );
+    }
+    assert!(!sensitive(&yaml(
+        "charts/appstack-operator/files/rules.yaml"
+    )));
+    let rbac = std::fs::read_to_string("charts/appstack-operator/templates/rbac.yaml").unwrap();
+    let guarded = rbac
+        .split("{{- if not .Values.watchNamespace }}")
+        .nth(1)
+        .and_then(|rest| rest.split("{{- end }}").next())
+        .unwrap();
+    assert_eq!(rbac.matches("kind: ClusterRoleBinding").count(), 1);
+    assert!(guarded.contains("kind: ClusterRoleBinding") && guarded.contains("files/rules.yaml"));
+    assert!(!guarded.contains("namespace-rules.yaml"));
+    let namespace_role = rbac.split("---").next().unwrap();
+    assert!(namespace_role.contains("files/namespace-rules.yaml"));
+    assert!(rbac.contains("{{- range $managed }}") && rbac.contains("kind: RoleBinding"));
+    assert!(rbac.contains("{{- $managed = list .Values.watchNamespace }}"));
 }

@@ -617,7 +617,22 @@ async fn the_charts_rbac_is_exactly_what_the_code_calls() {
             }
         }
     }
-    let granted = rules("charts/appstack-operator/files/rules.yaml");
+    let cluster = rules("charts/appstack-operator/files/rules.yaml");
+    let namespaced = rules("charts/appstack-operator/files/namespace-rules.yaml");
+    // Secrets and pods only ever per namespace; nothing else there.
+    for (g, res, v) in &namespaced {
+        assert!(
+            g.is_empty() && matches!(res.as_str(), "secrets" | "pods" | "pods/exec"),
+            "namespace-rules.yaml grants {v} {res} in {g:?}"
+        );
+    }
+    for (_, res, v) in &cluster {
+        assert!(
+            !matches!(res.as_str(), "secrets" | "pods" | "pods/exec"),
+            "rules.yaml (cluster-wide) grants {v} {res}"
+        );
+    }
+    let granted: std::collections::BTreeSet<_> = cluster.union(&namespaced).cloned().collect();
     let missing: Vec<_> = used.difference(&granted).collect();
     let unused: Vec<_> = granted.difference(&used).collect();
     assert!(
@@ -678,6 +693,33 @@ async fn an_apply_that_creates_needs_create_as_well_as_patch() {
             && text.contains("system:serviceaccount:appstack-system:appstack-operator"),
         "{text}"
     );
+}
+
+/// Watching every namespace, the operator holds Secrets and exec only where a RoleBinding
+/// grants them: a stack in a namespace nobody bound fails with the API server's 403, and
+/// writes no Secret; binding the namespace lets the same stack through.
+#[tokio::test]
+async fn secrets_are_managed_only_in_bound_namespaces() {
+    let fake = Arc::new(FakeApi::unbound_bundle());
+    let ctx = context(operator(&fake), Leadership::always());
+    let s = stack(&example(), 1);
+    register(&fake, &s);
+    let err = reconcile_once(&s, &ctx).await.unwrap_err();
+    assert_eq!(err.category(), "forbidden", "{err}");
+    // The first write needing a per-namespace right is refused: a Role granting pod exec
+    // (the operator must hold what it grants) or a Secret, by the order of the apply.
+    let text = err.to_string();
+    assert!(text.contains("pods") || text.contains("secrets"), "{text}");
+    assert!(
+        fake.objects
+            .lock()
+            .unwrap()
+            .get("api/v1/namespaces/shop/secrets")
+            .is_none_or(|c| c.is_empty()),
+        "a Secret was written"
+    );
+    fake.bind_namespace("shop");
+    reconcile_once(&s, &ctx).await.unwrap();
 }
 
 /// A standby replica says which lease holds it back and who holds it.

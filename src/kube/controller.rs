@@ -299,7 +299,15 @@ pub async fn run(
         }
     }
     let wc = || watcher::Config::default().labels(LABEL_STACK);
-    Controller::new(api, watcher::Config::default())
+    let controller = Controller::new(api, watcher::Config::default());
+    // Secrets are watched only in a single watched namespace: across the cluster that would
+    // need the right to read every Secret, which the operator never holds (it has Secrets
+    // only where a RoleBinding grants them). A deleted Secret comes back on the next resync.
+    let controller = match &namespace {
+        Some(ns) => controller.owns(Api::<Secret>::namespaced(client.clone(), ns), wc()),
+        None => controller,
+    };
+    controller
         // A few reconciles at a time: bounded load on the API server and a bounded memory
         // high-water mark when many stacks start at once.
         .with_config(kube::runtime::controller::Config::default().concurrency(CONCURRENCY))
@@ -307,7 +315,6 @@ pub async fn run(
         .owns(owned::<Deployment>(&client, &namespace), wc())
         .owns(owned::<Service>(&client, &namespace), wc())
         .owns(owned::<ConfigMap>(&client, &namespace), wc())
-        .owns(owned::<Secret>(&client, &namespace), wc())
         .owns(owned::<PersistentVolumeClaim>(&client, &namespace), wc())
         .owns(owned::<Ingress>(&client, &namespace), wc())
         .owns(owned::<CronJob>(&client, &namespace), wc())

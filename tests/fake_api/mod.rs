@@ -75,9 +75,35 @@ fn status_with(code: u16, reason: &str, message: String) -> (StatusCode, Value) 
 }
 
 impl FakeApi {
-    /// A fake holding the RBAC objects of the operator's kubectl bundle (its ClusterRole and
-    /// binding, the leader-election Role and binding), as `kubectl apply -f` leaves them.
+    /// A fake holding the RBAC objects of the operator's kubectl bundle (its ClusterRoles and
+    /// binding, the leader-election Role and binding), as `kubectl apply -f` leaves them, with
+    /// namespace `shop` bound for Secrets and exec as the install guide says.
     pub fn with_bundle() -> Self {
+        let fake = Self::unbound_bundle();
+        fake.bind_namespace("shop");
+        fake
+    }
+
+    /// The RoleBinding that lets the operator manage stacks in `ns` (docs/kubernetes.md).
+    pub fn bind_namespace(&self, ns: &str) {
+        self.objects
+            .lock()
+            .unwrap()
+            .entry(format!("apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings"))
+            .or_default()
+            .insert(
+                "appstack-operator".into(),
+                json!({
+                    "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                    "metadata": {"name": "appstack-operator", "namespace": ns},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "appstack-appstack-operator-namespace"},
+                    "subjects": [{"kind": "ServiceAccount", "name": "appstack-operator", "namespace": "appstack-system"}]
+                }),
+            );
+    }
+
+    /// The bundle's RBAC objects alone: no namespace bound.
+    pub fn unbound_bundle() -> Self {
         let fake = Self::default();
         let text = std::fs::read_to_string("charts/bundle/appstack-operator.yaml").unwrap();
         {
