@@ -171,12 +171,17 @@ pub(super) fn http_component(
 
 pub(super) fn http_health(port: u16, path: &str) -> HealthCheck {
     // wget exists in busybox, Alpine and Debian images alike; by IP, never by name
-    // (busybox wget of a container name segfaults in Debian images).
+    // (busybox wget of a container name segfaults in Debian images). Exec form: the path
+    // is one argument, never shell text.
     let mut h = health(
-        vec![format!(
-            "wget -q -O /dev/null http://127.0.0.1:{port}{path} || exit 1"
-        )],
-        true,
+        vec![
+            "wget".into(),
+            "-q".into(),
+            "-O".into(),
+            "/dev/null".into(),
+            format!("http://127.0.0.1:{port}{path}"),
+        ],
+        false,
         30_000,
     );
     h.http = Some(HttpGet {
@@ -230,4 +235,32 @@ pub(super) fn secret_mount(
 
 pub(super) fn env<const N: usize>(pairs: [(&str, String); N]) -> BTreeMap<String, String> {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    /// A health path with shell characters validates and reaches wget as one argument,
+    /// in every renderer's form (exec, never a shell line).
+    #[test]
+    fn a_health_path_is_probed_literally() {
+        let path = "/h?a=1&b=2;$(id)'x'";
+        let yaml = format!(
+            "apiVersion: appstack.io/v1alpha1\nkind: AppStack\nmetadata: {{name: t}}\nspec:\n  frontend: {{image: web:1, port: 3000, healthPath: \"{path}\"}}\n"
+        );
+        let object = crate::api::load::parse_str(&yaml, "t").unwrap();
+        let stack = crate::api::validate::validate(&object, "t").unwrap();
+        let plan = crate::plan::build(&stack);
+        let h = plan.component("frontend").unwrap().health.clone().unwrap();
+        assert!(!h.shell);
+        assert_eq!(
+            h.command,
+            [
+                "wget",
+                "-q",
+                "-O",
+                "/dev/null",
+                &format!("http://127.0.0.1:3000{path}")
+            ]
+        );
+    }
 }

@@ -258,6 +258,12 @@ struct HttpInput<'a> {
     resources: Option<&'a ResourcesSpec>,
 }
 
+/// The characters RFC 3986 allows in a path and query unescaped (and `%` for escapes): no
+/// space, control character or quote that could end the request line of a probe.
+fn url_path_char(ch: char) -> bool {
+    ch.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@/?%".contains(ch)
+}
+
 fn http_app(c: &mut Collector, p: &str, input: HttpInput<'_>) -> HttpApp {
     image(c, &format!("{p}.image"), input.image);
     port_nonzero(c, &format!("{p}.port"), input.port);
@@ -267,6 +273,14 @@ fn http_app(c: &mut Collector, p: &str, input: HttpInput<'_>) -> HttpApp {
         c.push(
             format!("{p}.healthPath"),
             format!("{:?} must start with '/'", input.health_path),
+        );
+    } else if let Some(bad) = input.health_path.chars().find(|ch| !url_path_char(*ch)) {
+        c.push(
+            format!("{p}.healthPath"),
+            format!(
+                "{:?} holds {bad:?}: a URL path (and query) may hold letters, digits and - . _ ~ ! $ & ' ( ) * + , ; = : @ / ? % only",
+                input.health_path
+            ),
         );
     }
     HttpApp {
