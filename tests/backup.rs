@@ -142,8 +142,18 @@ fn backup_now_list_verify_and_corruption_detected() {
         .iter()
         .map(|o| o["name"].as_str().unwrap())
         .collect();
+    // Objects are named by index; the database's name is data in the manifest.
+    let app_object = dump["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["database"] == "app")
+        .unwrap_or_else(|| panic!("no object of database app: {dump}"))["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(
-        dump_names.contains(&"globals.sql.zst") && dump_names.contains(&"app.dump.zst"),
+        dump_names.contains(&"globals.sql.zst") && app_object.starts_with("db-"),
         "{dump_names:?}"
     );
 
@@ -170,7 +180,7 @@ fn backup_now_list_verify_and_corruption_detected() {
         std::fs::File::open(
             store
                 .path()
-                .join(format!("it-backup/dump/{dump_id}/app.dump.zst")),
+                .join(format!("it-backup/dump/{dump_id}/{app_object}")),
         )
         .unwrap(),
     )

@@ -135,6 +135,17 @@ fn restore_into_a_new_stack_and_refuse_corruption() {
     );
 }
 
+/// Database names a dump must carry as data only.
+const HOSTILE: [&str; 3] = ["a\"$(touch /tmp/x)\"", "two\nlines", "dbname=analytics"];
+
+/// A libpq connection string naming database `name` only.
+fn conninfo(name: &str) -> String {
+    format!(
+        "dbname='{}'",
+        name.replace('\\', "\\\\").replace('\'', "\\'")
+    )
+}
+
 /// `restore --from-dump`: a logical dump (roles, every database) into a fresh copy with
 /// `pg_restore -j`; PostGIS data, an index, a role and a second database come back.
 #[test]
@@ -157,6 +168,25 @@ fn restore_a_logical_dump_into_a_new_stack() {
         "-c",
         "CREATE TABLE visits AS SELECT generate_series(1, 300) AS n",
     ]);
+    // Hostile names: shell text, a newline, a connection string. Each is dumped and
+    // restored by name, and nothing of it is executed.
+    for name in HOSTILE {
+        s.psql(&format!(
+            "CREATE DATABASE \"{}\"",
+            name.replace('"', "\"\"")
+        ));
+        docker_ok(&[
+            "exec",
+            "it-dump-database",
+            "psql",
+            "-U",
+            "app",
+            "-d",
+            &conninfo(name),
+            "-c",
+            "CREATE TABLE marker AS SELECT 7 AS n",
+        ]);
+    }
     s.run_ok(&["backup", "now", "--only", "dump"]);
     let list = s.run_ok(&["backup", "list", "-o", "json"]);
     let all: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
@@ -216,6 +246,27 @@ fn restore_a_logical_dump_into_a_new_stack() {
         "SELECT count(*) FROM visits",
     ]);
     assert_eq!(visits, "300");
+    for name in HOSTILE {
+        let n = docker_ok(&[
+            "exec",
+            "it-dump-copy-database",
+            "psql",
+            "-U",
+            "app",
+            "-d",
+            &conninfo(name),
+            "-tAc",
+            "SELECT n FROM marker",
+        ]);
+        assert_eq!(n, "7", "{name:?}");
+    }
+    for container in ["it-dump-database", "it-dump-copy-database"] {
+        let touched = docker(&["exec", container, "test", "-e", "/tmp/x"]);
+        assert!(
+            !touched.status.success(),
+            "{container}: a name was executed"
+        );
+    }
     // The staging files are gone from the data volume.
     let staged = docker(&[
         "exec",

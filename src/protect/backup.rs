@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 
 use super::crypto::Key;
+pub use super::dump::{conninfo_dbname, dump};
 use super::error::ProtectError;
 use super::manifest::{Kind, Manifest, ObjectEntry, FORMAT};
 use super::pipeline::{self, Compression, Inspect};
@@ -32,7 +33,7 @@ pub struct Target {
     pub meter: Option<Meter>,
 }
 
-const SOCKET: &str = "/var/run/postgresql";
+pub(super) const SOCKET: &str = "/var/run/postgresql";
 
 /// A fresh backup id: kind and UTC time, sortable.
 pub fn new_id(kind: Kind) -> String {
@@ -44,23 +45,23 @@ pub fn new_id(kind: Kind) -> String {
 }
 
 /// One command whose stdout becomes one stored object.
-struct Job<'a> {
-    component: &'a str,
-    argv: Vec<String>,
-    key: &'a str,
-    compression: Compression,
-    inspect: Inspect<'a>,
+pub(super) struct Job<'a> {
+    pub(super) component: &'a str,
+    pub(super) argv: Vec<String>,
+    pub(super) key: &'a str,
+    pub(super) compression: Compression,
+    pub(super) inspect: Inspect<'a>,
 }
 
 /// What streaming a job's output stored: its object, and what the pipeline saw in it.
-struct Streamed {
-    entry: ObjectEntry,
+pub(super) struct Streamed {
+    pub(super) entry: ObjectEntry,
     members: Vec<(String, Vec<u8>)>,
     files: Vec<FileDigest>,
 }
 
 /// Streams the job's stdout into its key.
-async fn stream_object<S: ObjectStore, R: Runner>(
+pub(super) async fn stream_object<S: ObjectStore, R: Runner>(
     store: &S,
     runner: &R,
     t: &Target,
@@ -116,6 +117,7 @@ async fn stream_object<S: ObjectStore, R: Runner>(
             size,
             raw_size: encoded.raw_size,
             sha256: encoded.sha256,
+            database: None,
         },
         members: encoded.members,
         files: encoded.files,
@@ -140,10 +142,11 @@ async fn put_small<S: ObjectStore>(
         size,
         raw_size,
         sha256,
+        database: None,
     })
 }
 
-async fn versions<R: Runner>(
+pub(super) async fn versions<R: Runner>(
     runner: &R,
     t: &Target,
     tools: &[&str],
@@ -162,11 +165,11 @@ async fn versions<R: Runner>(
     Ok((pg, out))
 }
 
-fn args(list: &[&str]) -> Vec<String> {
+pub(super) fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
-fn psql(t: &Target, sql: &str) -> Vec<String> {
+pub(super) fn psql(t: &Target, sql: &str) -> Vec<String> {
     psql_argv(&t.db_user, &t.db_name, &[sql])
 }
 
@@ -267,7 +270,7 @@ pub async fn base_backup<S: ObjectStore, R: Runner>(
 }
 
 /// The manifest of a backup that just finished; callers add what their kind knows.
-fn finished(
+pub(super) fn finished(
     t: &Target,
     id: String,
     kind: Kind,
@@ -299,64 +302,6 @@ fn label_field<'a>(label: &'a str, key: &str) -> Option<&'a str> {
         .lines()
         .find_map(|l| l.strip_prefix(key))
         .map(str::trim)
-}
-
-/// Logical dumps: every non-template database (`pg_dump -Fc`) and the globals (roles).
-pub async fn dump<S: ObjectStore, R: Runner>(
-    store: &S,
-    runner: &R,
-    t: &Target,
-) -> Result<Manifest, ProtectError> {
-    let id = new_id(Kind::Dump);
-    let started_at = Utc::now();
-    let (pg_version, tools) = versions(runner, t, &["pg_dump", "pg_dumpall"]).await?;
-    let dir = Manifest::dir(&t.stack, Kind::Dump, &id);
-    let dbs = capture(
-        runner,
-        "database",
-        psql(
-            t,
-            "SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY 1",
-        ),
-    )
-    .await?;
-    // Globals (roles) first, then each database; -Z0: zstd beats pg_dump's own zlib.
-    let mut jobs: Vec<(Vec<String>, String)> = vec![(
-        args(&[
-            "pg_dumpall",
-            "-h",
-            SOCKET,
-            "-U",
-            &t.db_user,
-            "--globals-only",
-        ]),
-        "globals.sql.zst".into(),
-    )];
-    for db in dbs.lines().map(str::trim).filter(|d| !d.is_empty()) {
-        jobs.push((
-            args(&[
-                "pg_dump", "-h", SOCKET, "-U", &t.db_user, "-Fc", "-Z0", "-d", db,
-            ]),
-            format!("{db}.dump.zst"),
-        ));
-    }
-    let mut objects = Vec::new();
-    for (argv, name) in jobs {
-        let key = format!("{dir}/{name}");
-        let job = Job {
-            component: "database",
-            argv,
-            key: &key,
-            compression: Compression::Zstd(t.compression_level),
-            inspect: Inspect::Nothing,
-        };
-        objects.push(stream_object(store, runner, t, job).await?.entry);
-    }
-    let mut manifest = finished(t, id, Kind::Dump, started_at, objects);
-    manifest.pg_version = Some(pg_version);
-    manifest.tools = tools;
-    manifest.save(store).await?;
-    Ok(manifest)
 }
 
 /// The CMS uploads directory as a tar.

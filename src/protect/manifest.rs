@@ -48,6 +48,10 @@ pub struct ObjectEntry {
     pub raw_size: u64,
     /// sha256 of the stored bytes.
     pub sha256: String,
+    /// The database a dump object holds. Dump objects are named by index, so a database's
+    /// name (which may hold `/`, newlines or quotes) never becomes part of a key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
 }
 
 /// The manifest of one backup.
@@ -112,6 +116,34 @@ impl Manifest {
     }
 }
 
+/// A name a backup's object may have: a plain file name inside its directory.
+pub fn plain_object_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains('/')
+        && !name.chars().any(char::is_control)
+}
+
+/// Whether manifest `m`, read from `key`, belongs there: its stack is `stack`, its directory
+/// is the one it was found in, and every object it lists is a plain name inside it.
+pub fn found_under(m: &Manifest, stack: &str, key: &str) -> Result<(), String> {
+    if m.stack != stack {
+        return Err(format!("it names stack {:?}", m.stack));
+    }
+    let expected = m.object_key(MANIFEST);
+    if expected != key {
+        return Err(format!("its kind and id place it at {expected:?}"));
+    }
+    match m.objects.iter().find(|o| !plain_object_name(&o.name)) {
+        Some(o) => Err(format!(
+            "it lists an object {:?} outside its directory",
+            o.name
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Reads a whole (small) object.
 pub async fn read_all<S: ObjectStore>(store: &S, key: &str) -> Result<Vec<u8>, ProtectError> {
     let mut stream = store.get(key).await?;
@@ -142,8 +174,67 @@ pub async fn catalog<S: ObjectStore>(
             key: obj.key.clone(),
             message: e.to_string(),
         })?;
-        out.push(m);
+        // What the store says is checked against where it was found: a manifest naming
+        // another stack, id or directory would make a prune delete, or a restore read,
+        // objects that are not its own.
+        match found_under(&m, stack, &obj.key) {
+            Ok(()) => out.push(m),
+            Err(why) => tracing::warn!(key = %obj.key, "ignoring a backup manifest: {why}"),
+        }
     }
     out.sort_by(|a, b| a.finished_at.cmp(&b.finished_at).then(a.id.cmp(&b.id)));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest {
+            format: FORMAT,
+            id: "dump-20261203T020000.000Z".into(),
+            kind: Kind::Dump,
+            stack: "shop".into(),
+            started_at: Utc::now(),
+            finished_at: Utc::now(),
+            start_lsn: None,
+            stop_lsn: None,
+            timeline: None,
+            pg_version: None,
+            tools: BTreeMap::new(),
+            compression: "zstd:3".into(),
+            encryption_key_id: None,
+            objects: vec![ObjectEntry {
+                name: "db-0000.dump.zst".into(),
+                size: 1,
+                raw_size: 1,
+                sha256: String::new(),
+                database: Some("a\"$(touch /tmp/x)\"".into()),
+            }],
+            system_id: None,
+            files: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_manifest_must_belong_where_it_was_found() {
+        let m = manifest();
+        let key = "shop/dump/dump-20261203T020000.000Z/manifest.json";
+        assert_eq!(found_under(&m, "shop", key), Ok(()));
+        assert!(found_under(&m, "other", key).unwrap_err().contains("stack"));
+        let elsewhere = "shop/dump/dump-20250101T000000.000Z/manifest.json";
+        assert!(found_under(&m, "shop", elsewhere).is_err());
+        for bad in [
+            "../../other/base/x/base.tar.zst",
+            "..",
+            "",
+            "a/b",
+            "line\nbreak",
+        ] {
+            let mut m = manifest();
+            m.objects[0].name = bad.into();
+            assert!(found_under(&m, "shop", key).is_err(), "{bad:?}");
+        }
+    }
 }

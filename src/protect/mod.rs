@@ -7,6 +7,7 @@ pub mod crypto;
 pub mod damaged;
 pub mod decode;
 pub mod digest;
+pub mod dump;
 pub mod error;
 pub mod jobs;
 pub mod manifest;

@@ -114,7 +114,14 @@ pub async fn prune<S: ObjectStore>(
         .filter(|m| !pruned.backups.contains(&m.id))
         .map(|m| Manifest::dir(&m.stack, m.kind, &m.id))
         .collect();
-    for obj in store.list(&format!("{stack}/")).await? {
+    let listed = store.list(&format!("{stack}/")).await?;
+    // A directory with a manifest is a backup even when its manifest was not trusted (the
+    // catalog ignores one that does not match its key): never swept as an orphan.
+    let with_manifest: BTreeSet<&str> = listed
+        .iter()
+        .filter_map(|o| o.key.strip_suffix(&format!("/{MANIFEST}")))
+        .collect();
+    for obj in &listed {
         let mut parts = obj.key.splitn(4, '/');
         let (Some(_), Some(kind), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
             continue;
@@ -125,7 +132,7 @@ pub async fn prune<S: ObjectStore>(
             continue;
         }
         let dir = format!("{stack}/{kind}/{id}");
-        if live.contains(&dir) || obj.key.ends_with(&format!("/{MANIFEST}")) {
+        if live.contains(&dir) || with_manifest.contains(dir.as_str()) {
             continue;
         }
         let old_enough = id_time(id).is_some_and(|t| {
@@ -337,6 +344,7 @@ mod tests {
                 size: 1,
                 raw_size: 1,
                 sha256: String::new(),
+                database: None,
             });
             let (tx, rx) = mpsc::channel(1);
             tx.send(Bytes::from_static(b"x")).await.unwrap();
@@ -371,5 +379,46 @@ mod tests {
         let left = catalog(&store, "s").await.unwrap();
         assert_eq!(left.len(), 2);
         assert_eq!(store.list("s/").await.unwrap().len(), 4);
+    }
+
+    /// A manifest that claims another stack's backup (or lies about its id) is ignored: the
+    /// prune deletes neither what it names nor the objects beside it.
+    #[tokio::test]
+    async fn a_manifest_that_does_not_match_its_key_deletes_nothing() {
+        use bytes::Bytes;
+        use tokio::sync::mpsc;
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::protect::FsStore::new(dir.path());
+        let now = Utc::now();
+        let put = |key: String| {
+            let store = &store;
+            async move {
+                let (tx, rx) = mpsc::channel(1);
+                tx.send(Bytes::from_static(b"x")).await.unwrap();
+                drop(tx);
+                store.put(&key, rx).await.unwrap();
+            }
+        };
+        // The other stack's old backup, which the forged manifest names.
+        let mut theirs = m(Kind::Base, 90, now);
+        theirs.stack = "other".into();
+        put(theirs.object_key("base.tar.zst")).await;
+        theirs.save(&store).await.unwrap();
+        // Under s/: a 90-day-old directory whose manifest says it is the other's.
+        let here = m(Kind::Base, 90, now);
+        put(here.object_key("base.tar.zst")).await;
+        let forged = serde_json::to_vec(&theirs).unwrap();
+        let (tx, rx) = mpsc::channel(1);
+        tx.send(Bytes::from(forged)).await.unwrap();
+        drop(tx);
+        store.put(&here.object_key(MANIFEST), rx).await.unwrap();
+        let policy = Policy {
+            keep_last: 1,
+            max_age: Duration::from_millis(1),
+        };
+        let (_, pruned) = prune(&store, "s", policy, now, false).await.unwrap();
+        assert_eq!(pruned, Pruned::default());
+        assert_eq!(store.list("s/").await.unwrap().len(), 2);
+        assert_eq!(store.list("other/").await.unwrap().len(), 2);
     }
 }

@@ -82,13 +82,7 @@ impl DumpJob<'_> {
         let Some(db) = &self.copy.stack.database else {
             return Ok(());
         };
-        let databases: Vec<String> = self
-            .copy
-            .manifest
-            .objects
-            .iter()
-            .filter_map(|o| o.name.strip_suffix(DUMP_SUFFIX).map(str::to_string))
-            .collect();
+        let databases = databases(self.copy.manifest);
         if databases.is_empty() {
             return Err(RestoreError::Failed(format!(
                 "dump {} holds no database",
@@ -131,7 +125,7 @@ impl DumpJob<'_> {
 
         // Staged one object at a time, each decoded on the way in.
         let helper = format!("{into}-restore");
-        for o in &self.copy.manifest.objects {
+        for (i, o) in self.copy.manifest.objects.iter().enumerate() {
             let file = o.name.trim_end_matches(".zst");
             let object = self
                 .copy
@@ -143,8 +137,10 @@ impl DumpJob<'_> {
             let (plain, decoder) =
                 spawn_zstd(Box::pin(metered(object, &meter)), self.copy.key.clone());
             let bar = Bar::bytes(&format!("staging {file}"), &meter, Some(o.size));
+            // Staged under its index: nothing read from the store enters the script.
             let script = format!(
-                "set -e; mkdir -p {STAGING}; cat > {STAGING}/{file}; if [ \"$(id -u)\" = 0 ]; then chown -R postgres:postgres {STAGING}; fi"
+                "set -e; mkdir -p {STAGING}; cat > {}; if [ \"$(id -u)\" = 0 ]; then chown -R postgres:postgres {STAGING}; fi",
+                staged(i)
             );
             let (staged, decoded) = tokio::join!(
                 self.copy.engine.run_with_stdin(
@@ -172,53 +168,90 @@ impl DumpJob<'_> {
         Ok(())
     }
 
-    /// The roles, then every database with `pg_restore -j`.
+    /// The roles, then every database with `pg_restore -j`; names travel as arguments.
     async fn restore_databases(
         &self,
         runner: &DockerRunner<BollardEngine>,
         db: &Database,
-        databases: &[String],
+        databases: &[(usize, String)],
     ) -> Result<(), RestoreError> {
-        let sh = |script: String| vec!["sh".to_string(), "-c".to_string(), script];
-
+        let objects = &self.copy.manifest.objects;
         // Roles first (the image already made the superuser: "already exists" is expected).
-        if self.copy.manifest.objects.iter().any(|o| o.name == GLOBALS) {
-            capture(
-                runner,
-                "database",
-                sh(format!(
-                    "psql -X -q -U {user} -d postgres -f {STAGING}/globals.sql 2>&1 | grep -v 'already exists' >&2 || true",
-                    user = db.user
-                )),
-            )
-            .await
-            .map_err(rt)?;
+        if let Some(g) = objects.iter().position(|o| o.name == GLOBALS) {
+            let script = format!(
+                "psql -X -q -U {user} -d postgres -f {file} 2>&1 | grep -v 'already exists' >&2 || true",
+                user = db.user,
+                file = staged(g)
+            );
+            capture(runner, "database", vec!["sh".into(), "-c".into(), script])
+                .await
+                .map_err(rt)?;
         }
-        for name in databases {
-            // The spec's database exists already (with its extensions); others are created.
-            let create = if name == &db.name || name == "postgres" {
-                String::new()
-            } else {
-                format!("createdb -U {} \"{name}\" && ", db.user)
-            };
+        let jobs = capture(runner, "database", vec!["nproc".into()])
+            .await
+            .ok()
+            .and_then(|n| n.trim().parse::<u32>().ok())
+            .unwrap_or(2)
+            .to_string();
+        for (i, name) in databases {
             let t = Instant::now();
-            let bar = Bar::spinner(&format!("pg_restore -j of database {name}"));
-            let out = capture(
-                runner,
-                "database",
-                sh(format!(
-                    "{create}pg_restore -U {user} -d \"{name}\" -j \"$(nproc)\" --clean --if-exists --exit-on-error {STAGING}/{name}.dump",
-                    user = db.user
-                )),
-            )
-            .await;
+            let bar = Bar::spinner(&format!("pg_restore -j of database {name:?}"));
+            // The spec's database exists already (with its extensions); others are created.
+            let created = if name == &db.name || name == "postgres" {
+                Ok(String::new())
+            } else {
+                let argv = ["createdb", "-U", &db.user, "--", name];
+                capture(runner, "database", argv.map(String::from).to_vec()).await
+            };
+            let out = match created {
+                Ok(_) => {
+                    let argv = [
+                        "pg_restore",
+                        "-U",
+                        &db.user,
+                        "-d",
+                        &crate::protect::backup::conninfo_dbname(name),
+                        "-j",
+                        &jobs,
+                        "--clean",
+                        "--if-exists",
+                        "--exit-on-error",
+                        &staged(*i),
+                    ];
+                    capture(runner, "database", argv.map(String::from).to_vec()).await
+                }
+                Err(e) => Err(e),
+            };
             bar.done();
-            out.map_err(|e| RestoreError::Failed(format!("pg_restore of database {name}: {e}")))?;
+            out.map_err(|e| RestoreError::Failed(format!("pg_restore of database {name:?}: {e}")))?;
             eprintln!(
-                "database {name} restored with pg_restore -j in {:.1}s",
+                "database {name:?} restored with pg_restore -j in {:.1}s",
                 t.elapsed().as_secs_f64()
             );
         }
         Ok(())
     }
+}
+
+/// Where object `index` of the dump is staged in the data volume.
+fn staged(index: usize) -> String {
+    format!("{STAGING}/object-{index}")
+}
+
+/// The dump's databases, each with the index of the object holding it. Dumps before objects
+/// were named by index carry the name in the object's name (checked plain when the
+/// catalog read the manifest).
+fn databases(manifest: &crate::protect::manifest::Manifest) -> Vec<(usize, String)> {
+    manifest
+        .objects
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| {
+            let name = o
+                .database
+                .clone()
+                .or_else(|| o.name.strip_suffix(DUMP_SUFFIX).map(str::to_string))?;
+            Some((i, name))
+        })
+        .collect()
 }

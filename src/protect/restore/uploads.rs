@@ -311,6 +311,7 @@ mod tests {
                 size: packed.len() as u64,
                 raw_size: raw.len() as u64,
                 sha256: String::new(),
+                database: None,
             }],
             system_id: None,
             files: files.clone(),
