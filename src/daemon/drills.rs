@@ -56,7 +56,14 @@ pub fn spawn(
         store,
         metrics,
     };
-    Some(tokio::spawn(task.run(cadence)))
+    let task = Arc::new(task);
+    let stack_name = stack.name.clone();
+    Some(super::supervise::supervised(
+        &stack_name,
+        "drill",
+        task.metrics.clone(),
+        move || task.clone().run(cadence.clone()),
+    ))
 }
 
 struct Drills {
@@ -71,7 +78,7 @@ struct Drills {
 }
 
 impl Drills {
-    async fn run(self, cadence: Cadence) {
+    async fn run(self: Arc<Self>, cadence: Cadence) {
         let label = StackLabel {
             stack: self.stack.clone(),
         };
@@ -81,6 +88,7 @@ impl Drills {
         let watching_since = Utc::now();
         loop {
             let Some(next) = cadence.next_after(Utc::now()) else {
+                error!(stack = self.stack, schedule = %cadence.expression, "the drill schedule has no next time: no more scheduled drills");
                 return;
             };
             while Utc::now() < next {

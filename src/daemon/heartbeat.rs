@@ -14,6 +14,9 @@ use crate::api::ValidatedStack;
 use crate::docker::Engine;
 use crate::protect::backup::psql_argv;
 use crate::protect::runner::{capture, DockerRunner};
+use crate::telemetry::metrics::Metrics;
+
+use super::supervise::supervised;
 
 /// How often a heartbeat row is committed.
 pub const INTERVAL: Duration = Duration::from_secs(10);
@@ -28,47 +31,67 @@ const TRIM: &str = "DELETE FROM appstack.heartbeat WHERE at < now() - interval '
 /// Beats between two trims (about an hour).
 const TRIM_EVERY: u32 = 360;
 
-/// Starts the heartbeat of a stack with a database and backups.
+/// Starts the heartbeat of a stack with a database and backups (restarted after a panic).
 pub fn spawn<E: Engine>(
     engine: Arc<E>,
     stack: &ValidatedStack,
     state_dir: &std::path::Path,
+    metrics: Arc<Metrics>,
 ) -> Option<JoinHandle<()>> {
     let db = stack.database.as_ref()?;
     stack.backup.as_ref()?;
-    let runner = DockerRunner {
-        engine,
+    let beat = Arc::new(Beat {
+        runner: DockerRunner {
+            engine,
+            stack: stack.name.clone(),
+        },
+        user: db.user.clone(),
+        database: db.name.clone(),
         stack: stack.name.clone(),
-    };
-    let (user, name, stack) = (db.user.clone(), db.name.clone(), stack.name.clone());
-    let state_dir = state_dir.to_path_buf();
-    Some(tokio::spawn(async move {
-        let psql = |sql: &str| psql_argv(&user, &name, &[sql]);
+        state_dir: state_dir.to_path_buf(),
+    });
+    Some(supervised(&stack.name, "heartbeat", metrics, move || {
+        beat.clone().run()
+    }))
+}
+
+struct Beat<E: Engine> {
+    runner: DockerRunner<E>,
+    user: String,
+    database: String,
+    stack: String,
+    state_dir: std::path::PathBuf,
+}
+
+impl<E: Engine> Beat<E> {
+    async fn run(self: Arc<Self>) {
+        let psql = |sql: &str| psql_argv(&self.user, &self.database, &[sql]);
+        let stack = &self.stack;
         let mut ready = false;
         let mut beats = 0u32;
         loop {
             tokio::time::sleep(INTERVAL).await;
             // An in-place restore owns the database until it finishes.
-            if crate::maintenance::active(&state_dir, &stack) {
+            if crate::maintenance::active(&self.state_dir, stack) {
                 continue;
             }
             if !ready {
-                ready = prepare(&runner, &psql).await;
+                ready = prepare(&self.runner, &psql).await;
                 if !ready {
                     continue;
                 }
             }
-            match capture(&runner, "database", psql(BEAT)).await {
+            match capture(&self.runner, "database", psql(BEAT)).await {
                 Ok(_) => debug!(stack, "heartbeat"),
                 // A restarting database: the next beat tries again.
                 Err(e) => warn!(stack, "heartbeat not written: {e}"),
             }
             beats += 1;
             if beats.is_multiple_of(TRIM_EVERY) {
-                let _ = capture(&runner, "database", psql(TRIM)).await;
+                let _ = capture(&self.runner, "database", psql(TRIM)).await;
             }
         }
-    }))
+    }
 }
 
 async fn prepare<E: Engine>(

@@ -15,6 +15,7 @@ pub mod schedules;
 pub mod sidecar;
 mod stack_loop;
 pub mod status;
+pub mod supervise;
 pub mod wal;
 
 use std::net::SocketAddr;

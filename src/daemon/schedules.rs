@@ -9,6 +9,7 @@ use chrono::Utc;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
+use super::supervise::supervised;
 use crate::api::ValidatedStack;
 use crate::docker::Engine;
 use crate::protect::backup::{self, Target};
@@ -57,7 +58,7 @@ pub fn spawn<E: Engine>(
         .into_iter()
         .filter_map(|(kind, expr)| Schedule::new(kind, expr.as_deref()?))
         .map(|schedule| {
-            let job = Job {
+            let job = Arc::new(Job {
                 engine: engine.clone(),
                 store: store.clone(),
                 target: target.clone(),
@@ -65,8 +66,11 @@ pub fn spawn<E: Engine>(
                 metrics: metrics.clone(),
                 stack: Arc::new(stack.clone()),
                 state_dir: state_dir.to_path_buf(),
-            };
-            tokio::spawn(job.run(schedule))
+            });
+            let task = format!("backup-{}", schedule.kind.as_str());
+            supervised(&stack.name, &task, metrics.clone(), move || {
+                job.clone().run(schedule.clone())
+            })
         })
         .collect()
 }
@@ -94,7 +98,7 @@ impl<E: Engine> Job<E> {
         }
     }
 
-    async fn run(self, schedule: Schedule) {
+    async fn run(self: Arc<Self>, schedule: Schedule) {
         let stack = self.target.stack.clone();
         let labels = KindLabels {
             stack: stack.clone(),
@@ -116,6 +120,9 @@ impl<E: Engine> Job<E> {
         info!(stack, kind = schedule.kind.as_str(), schedule = %schedule.cadence.expression, since = %last_ok, "backup schedule active");
         loop {
             let Some(next) = schedule.cadence.next_after(Utc::now()) else {
+                // Validation refuses such a schedule; should one get here, it is said.
+                error!(stack, kind = schedule.kind.as_str(), schedule = %schedule.cadence.expression, "the schedule has no next time: no more backups of this kind");
+                self.metrics.backup_missing.get_or_create(&labels).set(1);
                 return;
             };
             while Utc::now() < next {

@@ -156,6 +156,7 @@ impl<E: Engine> StackLoop<E> {
                             self.engine.clone(),
                             &validated,
                             &self.opts.state_dir,
+                            self.metrics.clone(),
                         ));
                         st.schedules.extend(drills::spawn(
                             &validated,

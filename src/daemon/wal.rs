@@ -18,6 +18,8 @@ use crate::plan::wal::WAL_SPOOL_VOLUME;
 use crate::protect::shipper::{save_status, status_path, ShipStatus, Shipper, ShipperConfig};
 use crate::telemetry::metrics::{Metrics, StackLabel};
 
+use super::supervise::{supervise, supervised};
+
 /// Segments uploaded at once while a backlog drains.
 const PARALLEL: usize = 4;
 
@@ -70,11 +72,12 @@ pub fn start(
     let shipper = {
         let status = status.clone();
         let name = name.clone();
+        let metrics = metrics.clone();
         tokio::spawn(async move {
             let spool = spool.await;
             info!(stack = %name, spool = %spool.display(), "WAL shipping active");
             let cfg = ShipperConfig {
-                stack: name,
+                stack: name.clone(),
                 spool,
                 interval,
                 compression_level: level,
@@ -82,10 +85,24 @@ pub fn start(
                 alert_bytes,
                 parallel: PARALLEL,
             };
-            Shipper::new(store, cfg, status).run().await;
+            supervise(&name, "wal-shipper", metrics, || {
+                Shipper::new(store.clone(), cfg.clone(), status.clone()).run()
+            })
+            .await;
         })
     };
-    let publisher = tokio::spawn(publish(name, status.clone(), metrics, file, interval));
+    let publisher = {
+        let (name, status) = (name.clone(), status.clone());
+        supervised(&name.clone(), "wal-status", metrics.clone(), move || {
+            publish(
+                name.clone(),
+                status.clone(),
+                metrics.clone(),
+                file.clone(),
+                interval,
+            )
+        })
+    };
     Ok(Shipping {
         handles: vec![shipper, publisher],
         status,

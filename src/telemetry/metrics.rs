@@ -59,8 +59,15 @@ pub struct Metrics {
     pub backup_missing: Family<KindLabels, Gauge>,
     pub backup_last_failed: Family<KindLabels, Gauge>,
     pub alert_notifications: Family<AlertLabels, Counter>,
+    pub task_panics: Family<TaskLabels, Counter>,
     pub wal: WalMetrics,
     pub drill: DrillMetrics,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TaskLabels {
+    pub stack: String,
+    pub task: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -140,9 +147,16 @@ impl Metrics {
             "Alert notifications written to the alert log, by status (firing, resolved)",
             alert_notifications.clone(),
         );
+        let task_panics = Family::<TaskLabels, Counter>::default();
+        registry.register(
+            "task_panics",
+            "Panics of the daemon's background tasks (each one was restarted)",
+            task_panics.clone(),
+        );
         let wal = WalMetrics::register(&mut registry);
         let drill = DrillMetrics::register(&mut registry);
         Self {
+            task_panics,
             backup_last_failed,
             alert_notifications,
             wal,

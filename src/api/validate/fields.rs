@@ -61,11 +61,29 @@ pub(super) fn duration(c: &mut Collector, path: &str, text: &str) -> Duration {
     }
 }
 
+/// Whether `cron` has a next time, searched from a leap year's first day (so 29 February
+/// counts) over the years croner looks at.
+fn fires(cron: &croner::Cron) -> bool {
+    use chrono::TimeZone;
+    chrono::Utc
+        .with_ymd_and_hms(2028, 1, 1, 0, 0, 0)
+        .single()
+        .is_some_and(|from| cron.find_next_occurrence(&from, true).is_ok())
+}
+
 pub(super) fn cron(c: &mut Collector, path: &str, text: &str) -> String {
     if text.split_whitespace().count() != 5 {
         c.push(path, format!("{text:?} is not a cron expression (expected 5 fields: minute hour day month weekday, e.g. \"0 2 * * *\")"));
-    } else if let Err(err) = croner::Cron::from_str(text) {
-        c.push(path, format!("{text:?} is not a cron expression: {err}"));
+    } else {
+        match croner::Cron::from_str(text) {
+            Err(err) => c.push(path, format!("{text:?} is not a cron expression: {err}")),
+            // A day that never comes (31 February) would end its schedule without a run.
+            Ok(cron) if !fires(&cron) => c.push(
+                path,
+                format!("{text:?} never fires (no such day in any month and year)"),
+            ),
+            Ok(_) => {}
+        }
     }
     text.to_string()
 }
