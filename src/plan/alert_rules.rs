@@ -106,8 +106,34 @@ pub fn rules(stack: &ValidatedStack) -> Vec<AlertRule> {
         out.extend(drill_rules());
     }
     out.push(target_down());
+    out.push(task_panicked());
     out.push(watchdog());
     out
+}
+
+/// A background task of appstack panicked (it was restarted, but a bug is loose).
+fn task_panicked() -> AlertRule {
+    AlertRule {
+        name: "AppstackTaskPanicked",
+        expr: "increase(appstack_task_panics_total[5m]) > 0".into(),
+        for_minutes: 1,
+        severity: "warning",
+        summary: "appstack's {{ $labels.task }} task of {{ $labels.stack }} panicked and was restarted: see the daemon's log".into(),
+        inputs: vec![input(
+            r#"appstack_task_panics_total{stack="s",task="backup-base"}"#.into(),
+            Series::Counter {
+                healthy: 0.0,
+                bad: 1.0,
+            },
+            Series::Counter {
+                healthy: 0.0,
+                bad: 0.0,
+            },
+        )],
+        // The 5-minute window keeps a panic in view that long after the last one.
+        lag_minutes: 5,
+        labels: labels(&[("stack", "s"), ("task", "backup-base")]),
+    }
 }
 
 fn node_rules() -> Vec<AlertRule> {
