@@ -54,25 +54,54 @@ impl fmt::Display for ValidationErrors {
     }
 }
 
-/// Collects errors during validation.
+/// At most this many errors are kept and shown; the rest are counted.
+pub const MAX_ERRORS: usize = 100;
+
+/// Collects errors during validation (the first [`MAX_ERRORS`]; a file of 400,000 unknown
+/// keys must not print 38 MB).
 #[derive(Debug, Default)]
 pub struct Collector {
     pub errors: Vec<ValidationError>,
+    /// Errors beyond the first MAX_ERRORS.
+    pub more: usize,
 }
 
 impl Collector {
     pub fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(ValidationError::new(path, message));
+        if self.errors.len() < MAX_ERRORS {
+            self.errors.push(ValidationError::new(path, message));
+        } else {
+            self.more += 1;
+        }
     }
 
-    pub fn finish(self, origin: &str) -> Result<(), ValidationErrors> {
+    /// Whether further errors are only counted: a caller may then skip composing them.
+    pub fn full(&self) -> bool {
+        self.errors.len() >= MAX_ERRORS
+    }
+
+    /// Counts an error without composing it (see [`Collector::full`]).
+    pub fn count_more(&mut self) {
+        self.more += 1;
+    }
+
+    pub fn finish(mut self, origin: &str) -> Result<(), ValidationErrors> {
         if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ValidationErrors {
-                origin: origin.to_string(),
-                errors: self.errors,
-            })
+            return Ok(());
         }
+        if self.more > 0 {
+            self.errors.push(ValidationError::new(
+                "document",
+                format!(
+                    "{} more error{} not shown (the first {MAX_ERRORS} are above)",
+                    self.more,
+                    if self.more == 1 { "" } else { "s" }
+                ),
+            ));
+        }
+        Err(ValidationErrors {
+            origin: origin.to_string(),
+            errors: self.errors,
+        })
     }
 }

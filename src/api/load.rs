@@ -31,8 +31,8 @@ pub fn parse_str(text: &str, origin: &str) -> Result<AppStack, ValidationErrors>
         origin: origin.to_string(),
         errors: vec![super::ValidationError::new(path, message)],
     };
-    let doc: Value = serde_norway::from_str(text)
-        .map_err(|err| fail("document", format!("not valid YAML: {err}")))?;
+    let doc: Value =
+        super::yaml_strict::parse(text).map_err(|refused| fail(&refused.path, refused.message))?;
     let Value::Object(top) = &doc else {
         return Err(fail(
             "document",
@@ -42,6 +42,10 @@ pub fn parse_str(text: &str, origin: &str) -> Result<AppStack, ValidationErrors>
     let mut out = Collector::default();
     for key in top.keys() {
         if !["apiVersion", "kind", "metadata", "spec", "status"].contains(&key.as_str()) {
+            if out.full() {
+                out.count_more();
+                continue;
+            }
             out.push(
                 key.clone(),
                 unknown_field_message(key, &["apiVersion", "kind", "metadata", "spec"]),
@@ -68,36 +72,108 @@ pub fn parse_str(text: &str, origin: &str) -> Result<AppStack, ValidationErrors>
         ),
     }
     match top.get("metadata") {
-        Some(Value::Object(meta)) => {
-            if !meta.get("name").is_some_and(Value::is_string) {
-                out.push(
-                    "metadata.name",
-                    "required field is missing (the stack's name)",
-                );
-            }
-            if meta.get("namespace").is_some_and(|n| !n.is_string()) {
-                out.push("metadata.namespace", "expected a string");
-            }
-        }
+        Some(Value::Object(meta)) => check_metadata(meta, &mut out),
         _ => out.push(
             "metadata",
             "required field is missing (expected a mapping with `name`)",
         ),
     }
+    if let Some(status) = top.get("status") {
+        check(status, &schema_of("status"), "status", &mut out);
+    }
     match top.get("spec") {
-        Some(spec) => check(spec, &spec_schema(), "spec", &mut out),
+        Some(spec) => check(spec, &schema_of("spec"), "spec", &mut out),
         None => out.push("spec", "required field is missing"),
     }
     out.finish(origin)?;
-    serde_json::from_value::<AppStack>(doc).map_err(|err| fail("spec", err.to_string()))
+    // The schema checks above mirror the types; should one still disagree, say where.
+    serde_json::from_value::<AppStack>(doc).map_err(|err| fail("document", err.to_string()))
 }
 
-/// The OpenAPI schema of `spec`, taken from the generated CRD so CLI and cluster agree.
-fn spec_schema() -> Value {
+/// A DNS-1123 label: what Kubernetes accepts as a namespace (and appstack as a name part).
+fn dns_label(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 63
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !text.starts_with('-')
+        && !text.ends_with('-')
+}
+
+/// `metadata`: a string name, a DNS-1123 namespace, string maps of labels and annotations,
+/// and the rest as Kubernetes types it (what the API server would refuse).
+fn check_metadata(meta: &serde_json::Map<String, Value>, out: &mut Collector) {
+    match meta.get("name") {
+        Some(Value::String(_)) => {}
+        Some(other) => out.push(
+            "metadata.name",
+            format!("expected a string, found {}", kind_of(other)),
+        ),
+        None => out.push(
+            "metadata.name",
+            "required field is missing (the stack's name)",
+        ),
+    }
+    match meta.get("namespace") {
+        None => {}
+        Some(Value::String(ns)) if dns_label(ns) => {}
+        Some(Value::String(ns)) => out.push(
+            "metadata.namespace",
+            format!("{ns:?} is not a namespace name (lower-case letters, digits and '-', at most 63, starting and ending with a letter or digit)"),
+        ),
+        Some(other) => out.push(
+            "metadata.namespace",
+            format!("expected a string, found {}", kind_of(other)),
+        ),
+    }
+    for field in ["labels", "annotations"] {
+        match meta.get(field) {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(m)) => {
+                for (k, v) in m {
+                    if !v.is_string() {
+                        out.push(
+                            format!("metadata.{field}.{k}"),
+                            format!("expected a string, found {}", kind_of(v)),
+                        );
+                    }
+                }
+            }
+            Some(other) => out.push(
+                format!("metadata.{field}"),
+                format!("expected a mapping of strings, found {}", kind_of(other)),
+            ),
+        }
+    }
+    let typed = serde_json::from_value::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>(
+        Value::Object(meta.clone()),
+    );
+    if let (Err(e), true) = (typed, out.errors.is_empty()) {
+        out.push("metadata", e.to_string());
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// The OpenAPI schema of `spec` or `status`, taken from the generated CRD so CLI and
+/// cluster agree.
+fn schema_of(part: &str) -> Value {
     let crd = serde_json::to_value(AppStack::crd()).unwrap_or(Value::Null);
-    crd.pointer("/spec/versions/0/schema/openAPIV3Schema/properties/spec")
-        .cloned()
-        .unwrap_or(Value::Null)
+    crd.pointer(&format!(
+        "/spec/versions/0/schema/openAPIV3Schema/properties/{part}"
+    ))
+    .cloned()
+    .unwrap_or(Value::Null)
 }
 
 #[cfg(test)]

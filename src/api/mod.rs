@@ -8,6 +8,7 @@ pub mod spec;
 pub mod status;
 pub mod validate;
 pub mod validated;
+pub mod yaml_strict;
 
 pub use spec::{AppStack, AppStackSpec};
 pub use status::AppStackStatus;

@@ -29,6 +29,14 @@ pub fn check(value: &Value, schema: &Value, path: &str, out: &mut Collector) {
     match (ty, value) {
         ("object", Value::Object(map)) => check_object(map, schema, path, out),
         ("array", Value::Array(items)) => {
+            let max = schema.get("maxItems").and_then(Value::as_u64);
+            if let Some(max) = max.filter(|m| items.len() as u64 > *m) {
+                out.push(
+                    path,
+                    format!("{} items: at most {max} are allowed", items.len()),
+                );
+                return;
+            }
             if let Some(item_schema) = schema.get("items") {
                 for (i, item) in items.iter().enumerate() {
                     check(item, item_schema, &format!("{path}[{i}]"), out);
@@ -65,6 +73,8 @@ fn check_object(
             check(child, child_schema, &child_path, out);
         } else if let Some(extra) = additional.filter(|a| a.is_object()) {
             check(child, extra, &child_path, out);
+        } else if !preserve && out.full() {
+            out.count_more();
         } else if !preserve {
             let known: Vec<&str> = props
                 .map(|p| p.keys().map(String::as_str).collect())
@@ -81,10 +91,35 @@ fn check_object(
     }
 }
 
+/// The range an integer `format` can carry (what the typed spec will be read into).
+fn format_range(schema: &Value) -> (Option<f64>, Option<f64>) {
+    match schema.get("format").and_then(Value::as_str) {
+        Some("uint8") => (Some(0.0), Some(f64::from(u8::MAX))),
+        Some("uint16") => (Some(0.0), Some(f64::from(u16::MAX))),
+        Some("uint32") => (Some(0.0), Some(f64::from(u32::MAX))),
+        Some("int32") => (Some(f64::from(i32::MIN)), Some(f64::from(i32::MAX))),
+        // f64 holds these bounds within 1 ulp: beyond them is out either way.
+        Some("uint64") => (Some(0.0), Some(u64::MAX as f64)),
+        Some("int64") => (Some(i64::MIN as f64), Some(i64::MAX as f64)),
+        _ => (None, None),
+    }
+}
+
 fn check_range(value: &Value, schema: &Value, path: &str, out: &mut Collector) {
     let Some(n) = value.as_f64() else { return };
-    let min = schema.get("minimum").and_then(Value::as_f64);
-    let max = schema.get("maximum").and_then(Value::as_f64);
+    let (format_min, format_max) = format_range(schema);
+    let min = schema
+        .get("minimum")
+        .and_then(Value::as_f64)
+        .into_iter()
+        .chain(format_min)
+        .reduce(f64::max);
+    let max = schema
+        .get("maximum")
+        .and_then(Value::as_f64)
+        .into_iter()
+        .chain(format_max)
+        .reduce(f64::min);
     if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) {
         let lo = min.map_or("-inf".to_string(), |m| format!("{m}"));
         let hi = max.map_or("inf".to_string(), |m| format!("{m}"));

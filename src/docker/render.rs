@@ -95,7 +95,8 @@ pub fn container_body(plan: &Plan, c: &Component, hash: &str) -> ContainerCreate
             .resources
             .cpu_millis
             .map(|m| (m as i64).saturating_mul(1_000_000)),
-        memory: c.resources.memory_bytes.map(|b| b as i64),
+        // Validation keeps quantities within i64.
+        memory: c.resources.memory_bytes.and_then(|b| i64::try_from(b).ok()),
         // The engine's host gateway, where `appstack run` serves metrics and the alert log.
         extra_hosts: c
             .reaches_daemon

@@ -65,8 +65,9 @@ pub struct AppStackSpec {
     /// The Redis cache and queue backend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<CacheSpec>,
-    /// Additional services of the application (queue workers, schedulers, APIs).
+    /// Additional services of the application (queue workers, schedulers, APIs); at most 100.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
     pub services: Vec<ServiceSpec>,
     /// How the stack is reached from outside: host name, TLS and published ports.
     #[serde(default, skip_serializing_if = "Option::is_none")]

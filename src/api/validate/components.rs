@@ -58,8 +58,14 @@ pub(super) fn database(c: &mut Collector, spec: &AppStackSpec) -> Option<Databas
         if !(10..=10_000).contains(&db.max_connections) {
             c.push(format!("{p}.maxConnections"), format!("{} is out of range (expected 10 to 10000)", db.max_connections));
         }
-        for key in db.parameters.keys() {
+        for (key, value) in &db.parameters {
             let path = format!("{p}.parameters.{key}");
+            if value.chars().any(char::is_control) || value.len() > 1024 {
+                c.push(
+                    path.clone(),
+                    "a parameter value is one line of at most 1024 characters (no newline or control character)",
+                );
+            }
             if MANAGED_PG_PARAMS.contains(&key.as_str()) {
                 c.push(path, "is managed by appstack (use spec.database.maxConnections / spec.backup.wal)");
             } else if !key.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_' || ch == '.') {

@@ -30,8 +30,18 @@ pub(super) fn resources(c: &mut Collector, p: &str, r: Option<&ResourcesSpec>) -
     }
 }
 
+/// The largest byte quantity a renderer can carry (Docker and Kubernetes take an i64).
+const MAX_BYTES: u64 = i64::MAX as u64;
+
 pub(super) fn bytes(c: &mut Collector, path: &str, text: &str) -> u64 {
     match parse_bytes(text) {
+        Some(b) if b > MAX_BYTES => {
+            c.push(
+                path,
+                format!("{text:?} is larger than {MAX_BYTES} bytes (8 EiB), the most a runtime can carry"),
+            );
+            0
+        }
         Some(b) if b > 0 => b,
         _ => {
             c.push(path, format!("{text:?} is not a quantity (e.g. 20Gi)"));
@@ -91,16 +101,32 @@ pub(super) fn cron(c: &mut Collector, path: &str, text: &str) -> String {
 pub(super) fn image(c: &mut Collector, path: &str, image: &str) {
     if image.trim().is_empty() {
         c.push(path, "an image is required (e.g. postgis/postgis:15-3.4)");
-    } else if image
-        .chars()
-        .any(|ch| ch.is_whitespace() || ch.is_control())
-        || image.starts_with([':', '/', '@'])
-        || image.ends_with([':', '/', '@'])
-    {
+    } else if let Err(why) = super::reference::check(image) {
         c.push(
             path,
-            format!("{image:?} is not an image reference (e.g. registry/name:tag)"),
+            format!("{image:?} is not an image reference ({why}; e.g. registry.example.com:5000/team/name:tag)"),
         );
+    }
+}
+
+/// An http(s) URL with a host (a webhook, an S3 endpoint), parsed as a URL.
+pub(super) fn http_url(c: &mut Collector, path: &str, text: &str) {
+    let parsed = url::Url::parse(text);
+    let problem = match &parsed {
+        Err(e) => Some(format!("{text:?} is not a URL: {e}")),
+        Ok(u) if !matches!(u.scheme(), "http" | "https") => {
+            Some(format!("{text:?}: expected an http:// or https:// URL"))
+        }
+        Ok(u) if u.host_str().is_none_or(str::is_empty) => {
+            Some(format!("{text:?}: the URL has no host"))
+        }
+        Ok(_) if text.chars().any(|ch| ch.is_whitespace() || ch.is_control()) => Some(format!(
+            "{text:?}: a URL holds no spaces or control characters"
+        )),
+        Ok(_) => None,
+    };
+    if let Some(p) = problem {
+        c.push(path, p);
     }
 }
 

@@ -6,6 +6,7 @@ mod components;
 mod fields;
 mod graph;
 mod protection;
+mod reference;
 
 use super::errors::{Collector, ValidationErrors};
 use super::spec::AppStack;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::fields::{bytes, cron, duration, image};
+use super::fields::{bytes, cron, duration, http_url, image};
 use crate::api::defaults as d;
 use crate::api::errors::Collector;
 use crate::api::quantity::{parse_bytes, parse_duration};
@@ -65,12 +65,7 @@ pub(super) fn monitoring(c: &mut Collector, spec: &AppStackSpec) -> Monitoring {
             );
             image(c, &format!("{p}.alertmanager.image"), &img);
             if let Some(url) = &hook {
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    c.push(
-                        format!("{p}.alertmanager.webhookUrl"),
-                        format!("{url:?} is not an http(s) URL"),
-                    );
-                }
+                http_url(c, &format!("{p}.alertmanager.webhookUrl"), url);
             }
             Some(Alertmanager {
                 image: img,
@@ -216,6 +211,9 @@ pub(super) fn target(c: &mut Collector, p: &str, b: &BackupSpec) -> BackupTarget
             );
         }
         let s3 = b.s3.as_ref();
+        if let Some(endpoint) = s3.and_then(|s| s.endpoint.as_deref()) {
+            http_url(c, &format!("{p}.s3.endpoint"), endpoint);
+        }
         BackupTarget::S3 {
             bucket: bucket.to_string(),
             prefix: prefix.trim_end_matches('/').to_string(),

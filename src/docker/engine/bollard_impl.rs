@@ -222,7 +222,7 @@ impl Containers for BollardEngine {
 
     async fn stop(&self, name: &str, grace_secs: u32) -> DResult<()> {
         let opts = q::StopContainerOptionsBuilder::default()
-            .t(grace_secs as i32)
+            .t(i32::try_from(grace_secs).unwrap_or(i32::MAX))
             .build();
         ignore_not_modified(
             self.docker
@@ -234,7 +234,7 @@ impl Containers for BollardEngine {
 
     async fn restart(&self, name: &str, grace_secs: u32) -> DResult<()> {
         let opts = q::RestartContainerOptionsBuilder::default()
-            .t(grace_secs as i32)
+            .t(i32::try_from(grace_secs).unwrap_or(i32::MAX))
             .build();
         self.docker
             .restart_container(name, Some(opts))
