@@ -70,10 +70,13 @@ impl HostVolume {
     /// Appends `text` to `rel` (created 0600 when missing), owned like the root.
     pub fn append(&self, rel: &str, text: &str) -> std::io::Result<()> {
         let path = self.path(rel);
+        // The file may come from a backup: a link there (to a host file, as root) is
+        // refused, never followed.
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)?;
         f.write_all(text.as_bytes())?;
         self.own(&path)
@@ -252,6 +255,12 @@ mod tests {
             0o700
         );
         v.append("pgdata/postgresql.auto.conf", "a = 1\n").unwrap();
+        // A link planted where the file goes is not followed.
+        let victim = d.parent().unwrap().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        std::os::unix::fs::symlink(&victim, d.join("linked.conf")).unwrap();
+        assert!(v.append("pgdata/linked.conf", "x = 1\n").is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
         v.append("pgdata/postgresql.auto.conf", "b = 2\n").unwrap();
         assert_eq!(
             std::fs::read_to_string(d.join("postgresql.auto.conf")).unwrap(),

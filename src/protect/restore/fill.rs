@@ -33,7 +33,8 @@ pub(crate) async fn fill_on_host(
 pub(super) fn fill_script(recovery: Option<String>) -> String {
     let recovery = recovery.map_or_else(String::new, |conf| {
         format!(
-            "cat >> \"$d/postgresql.auto.conf\" <<'APPSTACK_EOF'\n{conf}APPSTACK_EOF\n\
+            "if [ -L \"$d/postgresql.auto.conf\" ]; then rm -f \"$d/postgresql.auto.conf\"; fi\n\
+             cat >> \"$d/postgresql.auto.conf\" <<'APPSTACK_EOF'\n{conf}APPSTACK_EOF\n\
              touch \"$d/recovery.signal\"; "
         )
     });
