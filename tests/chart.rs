@@ -149,6 +149,7 @@ fn every_applied_kind_may_be_created_and_patched() {
         };
         let plural = match kind.as_str() {
             "Ingress" => "ingresses".to_string(),
+            "NetworkPolicy" => "networkpolicies".to_string(),
             k => format!("{}s", k.to_ascii_lowercase()),
         };
         kinds.insert((group, plural));

@@ -76,6 +76,7 @@ fn every_builder_matches_its_whole_object_snapshot() {
             deployments,
             services,
             ingresses,
+            network_policies,
             cron_jobs,
             disruption_budgets,
             service_accounts,
@@ -92,6 +93,7 @@ fn every_builder_matches_its_whole_object_snapshot() {
         snapshot_all(example, &deployments);
         snapshot_all(example, &services);
         snapshot_all(example, &ingresses);
+        snapshot_all(example, &network_policies);
         snapshot_all(example, &cron_jobs);
         snapshot_all(example, &disruption_budgets);
     }
@@ -163,6 +165,9 @@ fn every_rendered_child_round_trips_through_its_type() {
                 "Deployment" => round_trip::<Deployment>(&v),
                 "PodDisruptionBudget" => round_trip::<PodDisruptionBudget>(&v),
                 "Ingress" => round_trip::<Ingress>(&v),
+                "NetworkPolicy" => {
+                    round_trip::<k8s_openapi::api::networking::v1::NetworkPolicy>(&v)
+                }
                 "CronJob" => round_trip::<CronJob>(&v),
                 "ServiceAccount" => round_trip::<k8s_openapi::api::core::v1::ServiceAccount>(&v),
                 "Role" => round_trip::<k8s_openapi::api::rbac::v1::Role>(&v),
@@ -347,4 +352,50 @@ fn the_drill_pod_is_isolated_and_ordered() {
         job.active_deadline_seconds,
         Some(3600 + i64::try_from(appstack::plan::DRILL_SLACK_SECS).unwrap())
     );
+}
+
+/// Only the pods that use them reach the database and the cache: the CMS, the worker that
+/// depends on them, and their exporter; never the frontend or Prometheus.
+#[test]
+fn network_policies_let_only_the_clients_in() {
+    let docs = children("examples/crm.yaml").documents().unwrap();
+    let policy = |name: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == "NetworkPolicy" && d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no NetworkPolicy {name}"))
+            .clone()
+    };
+    let allowed = |p: &serde_json::Value| -> Vec<String> {
+        let mut v: Vec<String> = p["spec"]["ingress"][0]["from"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                f["podSelector"]["matchLabels"]["appstack.io/component"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let db = policy("crm-database");
+    assert_eq!(
+        db["spec"]["podSelector"]["matchLabels"]["appstack.io/component"],
+        "database"
+    );
+    assert_eq!(db["spec"]["policyTypes"], serde_json::json!(["Ingress"]));
+    assert_eq!(allowed(&db), ["cms", "postgres-exporter", "worker"]);
+    assert_eq!(db["spec"]["ingress"][0]["ports"][0]["port"], 5432);
+    let cache = policy("crm-cache");
+    assert_eq!(allowed(&cache), ["cms", "redis-exporter", "worker"]);
+    for p in [&db, &cache] {
+        for f in p["spec"]["ingress"][0]["from"].as_array().unwrap() {
+            assert_eq!(f["podSelector"]["matchLabels"]["appstack.io/stack"], "crm");
+        }
+    }
+    // The NetworkPolicies are applied before the workloads.
+    let position = |kind: &str| docs.iter().position(|d| d["kind"] == kind).unwrap();
+    assert!(position("NetworkPolicy") < position("StatefulSet"));
 }

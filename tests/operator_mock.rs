@@ -591,6 +591,7 @@ async fn the_charts_rbac_is_exactly_what_the_code_calls() {
     watched::<k8s_openapi::api::core::v1::Secret>(&mut used);
     watched::<k8s_openapi::api::core::v1::PersistentVolumeClaim>(&mut used);
     watched::<k8s_openapi::api::networking::v1::Ingress>(&mut used);
+    watched::<k8s_openapi::api::networking::v1::NetworkPolicy>(&mut used);
     watched::<k8s_openapi::api::batch::v1::CronJob>(&mut used);
     watched::<k8s_openapi::api::policy::v1::PodDisruptionBudget>(&mut used);
     watched::<k8s_openapi::api::core::v1::ServiceAccount>(&mut used);

@@ -12,7 +12,7 @@ use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolumeClaim, Secret, Service, ServiceAccount,
 };
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -317,6 +317,7 @@ pub async fn run(
         .owns(owned::<ConfigMap>(&client, &namespace), wc())
         .owns(owned::<PersistentVolumeClaim>(&client, &namespace), wc())
         .owns(owned::<Ingress>(&client, &namespace), wc())
+        .owns(owned::<NetworkPolicy>(&client, &namespace), wc())
         .owns(owned::<CronJob>(&client, &namespace), wc())
         .owns(owned::<PodDisruptionBudget>(&client, &namespace), wc())
         .owns(owned::<ServiceAccount>(&client, &namespace), wc())

@@ -14,6 +14,7 @@ pub mod meta;
 pub mod network;
 pub mod operator;
 pub mod pod;
+pub mod policy;
 pub mod report;
 pub mod runner;
 pub mod source;
@@ -26,7 +27,7 @@ use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolumeClaim, Secret, Service, ServiceAccount,
 };
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 
@@ -67,6 +68,7 @@ pub struct Children {
     pub deployments: Vec<Deployment>,
     pub services: Vec<Service>,
     pub ingresses: Vec<Ingress>,
+    pub network_policies: Vec<NetworkPolicy>,
     pub cron_jobs: Vec<CronJob>,
     pub disruption_budgets: Vec<PodDisruptionBudget>,
     pub service_accounts: Vec<ServiceAccount>,
@@ -97,6 +99,7 @@ pub fn build(
             .chain(network::daemon_service(plan, owner, images))
             .collect(),
         ingresses: network::ingress(plan, owner).into_iter().collect(),
+        network_policies: policy::network_policies(plan, owner),
         cron_jobs: jobs::cron_jobs(plan, owner, images)
             .into_iter()
             .chain(drill::drill_cron_job(plan, owner, images))
@@ -119,6 +122,7 @@ impl Children {
             deployments,
             services,
             ingresses,
+            network_policies,
             cron_jobs,
             disruption_budgets,
             service_accounts,
@@ -133,6 +137,7 @@ impl Children {
         push_all(&mut out, config_maps)?;
         push_all(&mut out, claims)?;
         push_all(&mut out, services)?;
+        push_all(&mut out, network_policies)?;
         push_all(&mut out, stateful_sets)?;
         push_all(&mut out, deployments)?;
         push_all(&mut out, disruption_budgets)?;

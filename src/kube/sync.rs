@@ -88,6 +88,7 @@ pub async fn sync(
         deployments,
         services,
         ingresses,
+        network_policies,
         cron_jobs,
         disruption_budgets,
         service_accounts,
@@ -104,6 +105,8 @@ pub async fn sync(
     s.apply(config_maps, Prune::Yes, &mut report).await?;
     s.apply(claims, Prune::Never, &mut report).await?;
     s.apply(services, Prune::Yes, &mut report).await?;
+    // Before the workloads: a database never runs unguarded.
+    s.apply(network_policies, Prune::Yes, &mut report).await?;
     s.apply(stateful_sets, Prune::Yes, &mut report).await?;
     s.apply(deployments, Prune::Yes, &mut report).await?;
     s.apply(disruption_budgets, Prune::Yes, &mut report).await?;

@@ -251,6 +251,26 @@ impl Plan {
         self.components.iter().find(|c| c.name == name)
     }
 
+    /// The components that open connections to `name`: those that depend on it, and its
+    /// exporter. What a network policy lets in, and nothing more.
+    pub fn clients_of(&self, name: &str) -> Vec<&str> {
+        let exporter = match self.component(name).map(|c| c.role) {
+            Some(Role::Database) => Some("postgres-exporter"),
+            Some(Role::Cache) => Some("redis-exporter"),
+            _ => None,
+        };
+        self.components
+            .iter()
+            .filter(|c| {
+                c.depends_on.iter().any(|d| d.component == name)
+                    || Some(c.name.as_str()) == exporter
+            })
+            // A sidecar in the same pod connects over the pod's loopback.
+            .filter(|c| c.role != Role::Backup)
+            .map(|c| c.name.as_str())
+            .collect()
+    }
+
     /// The deterministic runtime name of a component: `<stack>-<component>`.
     pub fn object_name(&self, component: &str) -> String {
         format!("{}-{}", self.stack, component)
