@@ -129,6 +129,9 @@ fn service(plan: &Plan, c: &Component, files: &mut Vec<ExportFile>) -> Map<Strin
     if let Some(b) = c.resources.memory_bytes {
         s.insert("mem_limit".into(), json!(b));
     }
+    // The Docker driver's hardening, carried over.
+    s.insert("pids_limit".into(), json!(c.resources.pids));
+    s.insert("security_opt".into(), json!(["no-new-privileges:true"]));
     s.insert(
         "stop_grace_period".into(),
         json!(format!("{}s", c.stop_grace_secs)),

@@ -97,6 +97,9 @@ pub fn container_body(plan: &Plan, c: &Component, hash: &str) -> ContainerCreate
             .map(|m| (m as i64).saturating_mul(1_000_000)),
         // Validation keeps quantities within i64.
         memory: c.resources.memory_bytes.and_then(|b| i64::try_from(b).ok()),
+        pids_limit: Some(i64::from(c.resources.pids)),
+        // No process in the container gains privileges (setuid binaries, file capabilities).
+        security_opt: Some(vec!["no-new-privileges:true".into()]),
         // The engine's host gateway, where `appstack run` serves metrics and the alert log.
         extra_hosts: c
             .reaches_daemon

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
     ConfigMapVolumeSource, Container, ContainerPort, EnvVar, ExecAction, HostPathVolumeSource,
-    PersistentVolumeClaimVolumeSource, Probe, ResourceRequirements, SecretVolumeSource, Volume,
-    VolumeMount,
+    PersistentVolumeClaimVolumeSource, Probe, ResourceRequirements, SecretVolumeSource,
+    SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
@@ -81,6 +81,11 @@ pub fn add_container(parts: &mut PodParts, plan: &Plan, c: &Component, mode: Vol
         readiness_probe: readiness,
         liveness_probe: liveness,
         resources: resources(&c.resources),
+        // The same as Docker mode's no-new-privileges: nothing in it gains privileges.
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            ..Default::default()
+        }),
         ..Default::default()
     });
     add_setup(parts, plan, c);

@@ -38,6 +38,8 @@ pub(super) fn database(stack: &ValidatedStack, parts: &mut Parts) {
         args.push(format!("{k}={val}"));
     }
     let mut c = component(stack, "database", Role::Database, &db.image, db.resources);
+    // One backend process per connection, plus the server's own and the tools' (backups).
+    c.resources.pids = super::DEFAULT_PIDS.max(db.max_connections.saturating_add(128));
     c.args = Some(args);
     c.env = env([
         ("POSTGRES_USER", db.user.clone()),

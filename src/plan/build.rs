@@ -147,6 +147,7 @@ pub(super) fn component(
         resources: Resources {
             cpu_millis: r.cpu_millis,
             memory_bytes: r.memory_bytes,
+            pids: super::DEFAULT_PIDS,
         },
         replicas: 1,
         labels,

@@ -181,7 +181,14 @@ pub struct HttpGet {
 pub struct Resources {
     pub cpu_millis: Option<u64>,
     pub memory_bytes: Option<u64>,
+    /// Processes and threads the container may have: a fork bomb or a thread leak stops
+    /// there instead of exhausting the host's pids.
+    pub pids: u32,
 }
+
+/// Processes and threads a component may have unless its role needs more (Node, Go and
+/// Redis stay far below; PostgreSQL gets one per connection on top).
+pub const DEFAULT_PIDS: u32 = 512;
 
 /// One component of the stack.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
