@@ -25,17 +25,18 @@ fn quickstart_converges_and_second_up_changes_nothing() {
     let before = s.containers();
     assert_eq!(before.len(), 11, "{before:?}");
     assert!(before.iter().all(|c| c.2 == "running"), "{before:?}");
-    // Every container: no-new-privileges and a pids limit (PostgreSQL's covers a process
+    // Every container: no capability, no-new-privileges and a pids limit (PostgreSQL's covers a process
     // per connection).
     for (name, _, _, _) in &before {
         let inspect = docker_ok(&[
             "inspect",
             "-f",
-            "{{json .HostConfig.SecurityOpt}} {{.HostConfig.PidsLimit}}",
+            "{{json .HostConfig.SecurityOpt}}{{json .HostConfig.CapDrop}} {{.HostConfig.PidsLimit}}",
             name,
         ]);
         let (opts, pids) = inspect.trim().rsplit_once(' ').unwrap();
         assert!(opts.contains("no-new-privileges:true"), "{name}: {inspect}");
+        assert!(opts.contains("[\"ALL\"]"), "{name}: {inspect}");
         let pids: i64 = pids.parse().unwrap();
         assert!(pids >= 512, "{name}: {inspect}");
     }

@@ -132,6 +132,10 @@ fn service(plan: &Plan, c: &Component, files: &mut Vec<ExportFile>) -> Map<Strin
     // The Docker driver's hardening, carried over.
     s.insert("pids_limit".into(), json!(c.resources.pids));
     s.insert("security_opt".into(), json!(["no-new-privileges:true"]));
+    s.insert("cap_drop".into(), json!(["ALL"]));
+    if !c.capabilities.is_empty() {
+        s.insert("cap_add".into(), json!(c.capabilities));
+    }
     s.insert(
         "stop_grace_period".into(),
         json!(format!("{}s", c.stop_grace_secs)),

@@ -98,8 +98,11 @@ pub fn container_body(plan: &Plan, c: &Component, hash: &str) -> ContainerCreate
         // Validation keeps quantities within i64.
         memory: c.resources.memory_bytes.and_then(|b| i64::try_from(b).ok()),
         pids_limit: Some(i64::from(c.resources.pids)),
-        // No process in the container gains privileges (setuid binaries, file capabilities).
+        // No process in the container gains privileges (setuid binaries, file capabilities),
+        // and none holds a capability: every image runs as its own non-root user.
         security_opt: Some(vec!["no-new-privileges:true".into()]),
+        cap_drop: Some(vec!["ALL".into()]),
+        cap_add: (!c.capabilities.is_empty()).then(|| c.capabilities.clone()),
         // The engine's host gateway, where `appstack run` serves metrics and the alert log.
         extra_hosts: c
             .reaches_daemon

@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    ConfigMapVolumeSource, Container, ContainerPort, EnvVar, ExecAction, HostPathVolumeSource,
-    PersistentVolumeClaimVolumeSource, Probe, ResourceRequirements, SecretVolumeSource,
-    SecurityContext, Volume, VolumeMount,
+    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, ExecAction,
+    HostPathVolumeSource, PersistentVolumeClaimVolumeSource, Probe, ResourceRequirements,
+    SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
@@ -81,9 +81,18 @@ pub fn add_container(parts: &mut PodParts, plan: &Plan, c: &Component, mode: Vol
         readiness_probe: readiness,
         liveness_probe: liveness,
         resources: resources(&c.resources),
-        // The same as Docker mode's no-new-privileges: nothing in it gains privileges.
+        // As in Docker mode: nothing in it gains privileges or holds a capability, and the
+        // runtime's default seccomp profile applies.
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                add: (!c.capabilities.is_empty()).then(|| c.capabilities.clone()),
+            }),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".into(),
+                localhost_profile: None,
+            }),
             ..Default::default()
         }),
         ..Default::default()

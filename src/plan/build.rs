@@ -154,6 +154,7 @@ pub(super) fn component(
         stop_grace_secs: 10,
         reaches_daemon: false,
         setup: None,
+        capabilities: Vec::new(),
     }
 }
 

@@ -216,6 +216,10 @@ pub struct Component {
     /// adding the field recreated nothing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub setup: Option<SetupStep>,
+    /// The capabilities it keeps: every container drops all others (none for a component
+    /// whose image runs as its own user).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
 }
 
 /// A command that must succeed before a component starts, with the component's config

@@ -71,6 +71,8 @@ pub(super) fn wal_shipper(stack: &ValidatedStack) -> Option<WalShipper> {
             .map(String::from)
             .to_vec(),
     );
+    // It reads and removes the receiver's files (the database user's, 0600) as root.
+    c.capabilities = vec!["DAC_OVERRIDE".into()];
     c.mounts = vec![Mount::Volume {
         volume: WAL_SPOOL_VOLUME.into(),
         path: SPOOL_PATH.into(),
