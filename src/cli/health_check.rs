@@ -2,31 +2,18 @@
 //! pass, 1 on a failed error (with `--strict`, also a failed warning), 2 when the stack does
 //! not run here.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::common::{connect, load, table};
+use super::source::Source;
 use super::CliError;
 use crate::health::{self, HealthError, Report};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The AppStack manifest (YAML) of a stack on this Docker engine.
-    #[arg(
-        short = 'f',
-        long = "file",
-        value_name = "FILE",
-        required_unless_present = "stack",
-        conflicts_with = "stack"
-    )]
-    pub file: Option<PathBuf>,
-    /// Kubernetes mode: check AppStack NAME in the cluster (kubeconfig or in-cluster
-    /// credentials; needs get on the AppStack and its Secrets, list on pods and Services,
-    /// create on pods/exec and pods/portforward).
-    #[arg(long, value_name = "NAME")]
-    pub stack: Option<String>,
-    /// Namespace of --stack (default: the kubeconfig's namespace).
-    #[arg(long, value_name = "NAMESPACE", requires = "stack")]
-    pub namespace: Option<String>,
+    /// The stack: a manifest on this Docker engine, or (--stack) an AppStack in a cluster.
+    #[command(flatten)]
+    pub source: Source,
     /// Fail on warnings too (what a deploy gate wants).
     #[arg(long)]
     pub strict: bool,
@@ -36,7 +23,12 @@ pub struct Args {
 }
 
 async fn report(args: &Args, state_dir: &Path) -> Result<Report, CliError> {
-    let checked = match (&args.file, &args.stack) {
+    let Source {
+        file,
+        stack,
+        namespace,
+    } = &args.source;
+    let checked = match (file, stack) {
         (Some(file), _) => {
             let (stack, plan) = load(file)?;
             let engine = connect().await?;
@@ -44,7 +36,7 @@ async fn report(args: &Args, state_dir: &Path) -> Result<Report, CliError> {
         }
         (None, Some(name)) => {
             let (client, ns) =
-                crate::kube::source::connect(name, args.namespace.as_deref()).await?;
+                crate::kube::source::connect(name, namespace.as_deref()).await?;
             health::run_in_cluster(client, &ns, name).await
         }
         (None, None) => return Err(CliError::Invalid("give -f FILE or --stack NAME".into())),

@@ -23,8 +23,8 @@ pub struct Source {
     )]
     pub file: Option<PathBuf>,
     /// Kubernetes mode: read AppStack NAME from the cluster (in-cluster or kubeconfig
-    /// credentials) instead of a file; its Secrets are expected mounted as the operator's
-    /// pods mount them.
+    /// credentials) instead of a file. Backup commands expect its Secrets mounted as the
+    /// operator's pods mount them; health-check reads them through the API.
     #[arg(long, value_name = "NAME")]
     pub stack: Option<String>,
     /// Namespace of --stack (default: the client's default namespace).

@@ -174,6 +174,18 @@ pub(super) fn ident(c: &mut Collector, path: &str, text: &str) {
 pub(super) fn abs_path(c: &mut Collector, path: &str, text: &str) -> String {
     if !text.starts_with('/') {
         c.push(path, format!("{text:?} must be an absolute path"));
+    } else if text.split('/').any(|part| part == "..")
+        || !text
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '/' | '.' | '_' | '-'))
+    {
+        // It becomes a mount target and a tool's argument: plain characters only.
+        c.push(
+            path,
+            format!(
+                "{text:?}: a path of letters, digits, '/', '.', '_' and '-' only, without '..'"
+            ),
+        );
     }
     text.to_string()
 }
