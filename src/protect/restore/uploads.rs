@@ -33,9 +33,6 @@ const OBJECT: &str = "uploads.tar.zst";
 
 /// Where the CMS keeps uploads on a volume; None when it keeps them in a bucket or there
 /// is no CMS.
-/// Where the uploads volume is mounted in the restore's helper container.
-const HELPER_MOUNT: &str = "/appstack-uploads";
-
 pub(crate) fn uploads_path(stack: &ValidatedStack) -> Option<&str> {
     match &stack.cms.as_ref()?.uploads {
         Uploads::Volume { path, .. } => Some(path),
@@ -71,7 +68,7 @@ pub(crate) async fn fill(
     into: &str,
     m: &Manifest,
 ) -> Result<(), RestoreError> {
-    let (Some(_), Some(cms)) = (uploads_path(stack), stack.cms.as_ref()) else {
+    let (Some(path), Some(cms)) = (uploads_path(stack), stack.cms.as_ref()) else {
         return Ok(());
     };
     let key = crate::protect::store::key_for(stack, m)?;
@@ -90,14 +87,13 @@ pub(crate) async fn fill(
                 (LABEL_MANAGED_BY.to_string(), "appstack".to_string()),
                 (LABEL_COMPONENT.to_string(), "restore".to_string()),
             ]);
-            // The volume sits at a fixed place in the helper: no path enters the script.
-            let script = format!("set -e; tar -x -C {HELPER_MOUNT}");
+            let script = format!("set -e; tar -x -C '{path}'");
             let out = engine
                 .run_with_stdin(
                     &format!("{into}-uploads-restore"),
                     &cms.app.image,
                     &script,
-                    vec![(volume, HELPER_MOUNT.to_string())],
+                    vec![(volume, path.to_string())],
                     labels,
                     tar,
                 )
