@@ -35,8 +35,7 @@ async fn report(args: &Args, state_dir: &Path) -> Result<Report, CliError> {
             health::run(engine, &stack, &plan, state_dir).await
         }
         (None, Some(name)) => {
-            let (client, ns) =
-                crate::kube::source::connect(name, namespace.as_deref()).await?;
+            let (client, ns) = crate::kube::source::connect(name, namespace.as_deref()).await?;
             health::run_in_cluster(client, &ns, name).await
         }
         (None, None) => return Err(CliError::Invalid("give -f FILE or --stack NAME".into())),
