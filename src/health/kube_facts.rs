@@ -22,7 +22,7 @@ use crate::kube::runner::KubeRunner;
 use crate::plan::{Plan, Role, LABEL_COMPONENT, LABEL_STACK};
 use crate::protect::runner::Runner;
 use crate::protect::shipper::ShipStatus;
-use crate::protect::verdicts::{wal_shipping, Protection};
+use crate::protect::verdicts::{parse_time, wal_shipping, Protection};
 
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -230,16 +230,10 @@ async fn passwords(
     Ok(out)
 }
 
-fn time(t: &Option<String>) -> Option<chrono::DateTime<chrono::Utc>> {
-    t.as_deref()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|d| d.with_timezone(&chrono::Utc))
-}
-
 /// The shipper's state as it reported it into the status.
 fn ship_status(r: &RecoverabilityStatus) -> Option<ShipStatus> {
-    let synced_at = time(&r.wal_synced_at);
-    let newest_wal_at = time(&r.last_wal_shipped);
+    let synced_at = parse_time(&r.wal_synced_at);
+    let newest_wal_at = parse_time(&r.last_wal_shipped);
     (synced_at.is_some() || newest_wal_at.is_some()).then(|| ShipStatus {
         synced_at,
         newest_wal_at,

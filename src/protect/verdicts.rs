@@ -40,7 +40,8 @@ impl Protection {
 /// A shipper that has not reported for this long (its heartbeat is 30 s) is not shipping.
 const SHIPPER_SILENT: Duration = Duration::from_secs(120);
 
-fn parse_time(t: &Option<String>) -> Option<DateTime<Utc>> {
+/// A status field's RFC 3339 time, when it holds one.
+pub fn parse_time(t: &Option<String>) -> Option<DateTime<Utc>> {
     t.as_deref().and_then(rfc3339)
 }
 
