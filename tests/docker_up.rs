@@ -39,11 +39,49 @@ fn quickstart_converges_and_second_up_changes_nothing() {
         assert!(opts.contains("[\"ALL\"]"), "{name}: {inspect}");
         let pids: i64 = pids.parse().unwrap();
         assert!(pids >= 512, "{name}: {inspect}");
+        let user = docker_ok(&["inspect", "-f", "{{.Config.User}}", name]);
+        let user = user.trim();
+        assert!(
+            !["", "root", "0", "0:0"].contains(&user),
+            "{name} runs as {user:?}"
+        );
+        // The secret files sit on the container's own volume, never in its layer.
+        let diff = docker_ok(&["diff", name]);
+        assert!(
+            !diff
+                .lines()
+                .any(|l| l.contains("/run/secrets/") || l.contains("pgpass")),
+            "{name}: {diff}"
+        );
     }
+    // The frontend cannot open a connection to PostgreSQL or Redis, not even by address;
+    // the CMS can (its health below checks both).
+    for (store, port) in [("database", "5432"), ("cache", "6379")] {
+        let object = format!("it-quick-{store}");
+        let ip = docker_ok(&[
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            &object,
+        ]);
+        for host in [store, object.as_str(), ip.trim()] {
+            let seen = tcp_from("it-quick-frontend", host, port);
+            assert_ne!(seen, "open", "the frontend reached {host}:{port}");
+        }
+        assert_eq!(tcp_from("it-quick-cms", store, port), "open", "{store}");
+    }
+
+    // What the superuser made in the application's schema (as every table of a stack made
+    // before the CMS had its own role) moves to the CMS's role on the next `up`, data kept.
+    s.psql("CREATE TABLE legacy_owned (id serial PRIMARY KEY, v text); INSERT INTO legacy_owned (v) VALUES ('kept')");
 
     let again = s.run_ok(&["up"]);
     let log2 = String::from_utf8_lossy(&again.stderr);
     assert!(log2.contains("up to date, 0 changes"), "{log2}");
+    assert_eq!(
+        s.psql("SELECT pg_get_userbyid(relowner) || ' ' || (SELECT v FROM legacy_owned) FROM pg_class WHERE relname = 'legacy_owned_id_seq'"),
+        "appstack_cms kept"
+    );
     assert_eq!(
         s.containers()
             .iter()
@@ -86,6 +124,42 @@ fn quickstart_converges_and_second_up_changes_nothing() {
         s.psql("SELECT count(*) FROM pg_extension WHERE extname = 'postgis'"),
         "1"
     );
+    // The CMS signs in as its own role: owner of its tables, but no superuser.
+    assert_eq!(
+        s.psql(
+            "SELECT rolsuper OR rolreplication OR rolbypassrls OR rolcreaterole \
+             FROM pg_roles WHERE rolname = 'appstack_cms'"
+        ),
+        "f"
+    );
+    assert_eq!(
+        s.psql("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'directus_users'"),
+        "appstack_cms"
+    );
+    let copy = std::process::Command::new("docker")
+        .args([
+            "exec",
+            "it-quick-database",
+            "psql",
+            "-XAtq",
+            "-U",
+            "appstack_cms",
+            "-d",
+            "app",
+        ])
+        .args(["-c", "COPY (SELECT 1) TO PROGRAM 'touch /tmp/pwned'"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&copy.stderr);
+    assert!(
+        !copy.status.success() && err.contains("must be superuser"),
+        "{err}"
+    );
+    let pwned = std::process::Command::new("docker")
+        .args(["exec", "it-quick-database", "test", "-e", "/tmp/pwned"])
+        .status()
+        .unwrap();
+    assert!(!pwned.success());
 
     // Nothing printed by any command reveals a secret.
     let plan = s.run_ok(&["plan"]);
@@ -234,4 +308,20 @@ fn changed_spec_recreates_only_that_component_and_orphans_go() {
         "{{json .Config.Env}}",
     ]);
     assert!(env.contains("FEATURE_X=on"));
+}
+
+/// What a TCP connection from inside `container` to `host:port` gives: "open", or the
+/// error (a name that does not resolve, a timeout, an unreachable host).
+fn tcp_from(container: &str, host: &str, port: &str) -> String {
+    const PROBE: &str =
+        "const s = require('net').connect({host: process.argv[1], port: +process.argv[2]});\
+        s.setTimeout(3000);\
+        s.on('connect', () => { console.log('open'); process.exit(0); });\
+        s.on('timeout', () => { console.log('timeout'); process.exit(1); });\
+        s.on('error', (e) => { console.log(e.code); process.exit(1); });";
+    let out = std::process::Command::new("docker")
+        .args(["exec", container, "node", "-e", PROBE, host, port])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

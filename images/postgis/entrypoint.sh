@@ -33,4 +33,18 @@ if [ "${1:-}" = "postgres" ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
   done
   sync -f "$PGDATA"
 fi
+# appstack's role script (the CMS's role and what it owns): run at every start on a server
+# that listens on the local socket only, so no client connects before the role is in line.
+# A server still to recover a backup (recovery.signal) is left alone: appstack runs the
+# script itself once it is promoted.
+if [ "${1:-}" = "postgres" ] && [ -n "${APPSTACK_APP_ROLE_SCRIPT:-}" ] \
+  && [ -r "$APPSTACK_APP_ROLE_SCRIPT" ] && [ -s "$PGDATA/PG_VERSION" ] \
+  && [ ! -e "$PGDATA/recovery.signal" ] && [ ! -e "$PGDATA/standby.signal" ]; then
+  pg_ctl -D "$PGDATA" -o "-c listen_addresses= -c unix_socket_directories=/var/run/postgresql" \
+    -w -t 600 start >&2
+  if ! psql -X -q -U "$POSTGRES_USER" -d "$POSTGRES_DB" -f "$APPSTACK_APP_ROLE_SCRIPT" >&2; then
+    echo "appstack: the application role script failed; the CMS may not sign in" >&2
+  fi
+  pg_ctl -D "$PGDATA" -m fast -w -t 600 stop >&2
+fi
 exec "$@"

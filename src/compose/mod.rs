@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use crate::plan::names::{daemon_host, network_name, volume_name};
-use crate::plan::{Component, Condition, Mount, Plan};
+use crate::plan::{Component, Condition, Mount, Plan, Tier};
 
 /// A file the export writes beside docker-compose.yml.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +61,14 @@ pub fn render(plan: &Plan) -> (Value, Vec<ExportFile>) {
         "version": "2.4",
         "services": services,
         "volumes": volumes,
-        "networks": { "default": { "name": network_name(&plan.stack) } },
+        "networks": {
+            "default": { "name": network_name(&plan.stack, Tier::App) },
+            "data": {
+                "name": network_name(&plan.stack, Tier::Data),
+                "internal": true,
+                "driver_opts": { "com.docker.network.bridge.inhibit_ipv4": "true" },
+            },
+        },
     });
     for s in &plan.secrets {
         for k in &s.keys {
@@ -82,6 +89,15 @@ fn service(plan: &Plan, c: &Component, files: &mut Vec<ExportFile>) -> Map<Strin
     s.insert("container_name".into(), json!(plan.object_name(&c.name)));
     s.insert("hostname".into(), json!(c.name));
     s.insert("init".into(), json!(true));
+    let networks: Vec<&str> = plan
+        .networks_of(c)
+        .into_iter()
+        .map(|t| match t {
+            Tier::App => "default",
+            Tier::Data => "data",
+        })
+        .collect();
+    s.insert("networks".into(), json!(networks));
     s.insert("restart".into(), json!("unless-stopped"));
     if let Some(args) = &c.args {
         s.insert(
@@ -96,6 +112,17 @@ fn service(plan: &Plan, c: &Component, files: &mut Vec<ExportFile>) -> Map<Strin
     let volumes = volumes(c, files);
     if !volumes.is_empty() {
         s.insert("volumes".into(), json!(volumes));
+    }
+    let scratch: Vec<String> = c
+        .mounts
+        .iter()
+        .filter_map(|m| match m {
+            Mount::Scratch { path, .. } => Some(format!("{path}:mode=1777,size=1m")),
+            _ => None,
+        })
+        .collect();
+    if !scratch.is_empty() {
+        s.insert("tmpfs".into(), json!(scratch));
     }
     let ports: Vec<String> = c
         .ports
@@ -166,6 +193,7 @@ fn volumes(c: &Component, files: &mut Vec<ExportFile>) -> Vec<String> {
         volumes.push(match m {
             Mount::Volume { volume, path } => format!("{volume}:{path}"),
             Mount::Host { host_path, path } => format!("{host_path}:{path}:ro"),
+            Mount::Scratch { .. } => continue,
         });
     }
     for f in &c.files {

@@ -16,10 +16,10 @@ use super::error::{ignore_not_found, DockerError};
 use super::health::wait_healthy;
 use super::preflight::{port_error, preflight};
 use super::progress::Reporter;
-use super::render::{container_body, container_hash, files_tar};
+use super::render::{container_body, container_hash, files_tar, later_networks};
 use super::tiers::{awaited_components, dependents, lead_components, Countdown};
 use crate::plan::names::{network_name, volume_name};
-use crate::plan::{Component, Condition, Plan};
+use crate::plan::{Component, Condition, Plan, Tier};
 use crate::secrets::Resolved;
 
 /// What happened during an apply.
@@ -65,7 +65,7 @@ impl<E: Engine> Applier<E> {
         self.plan
             .components
             .iter()
-            .map(|c| (c.name.clone(), container_hash(c, &self.secrets)))
+            .map(|c| (c.name.clone(), container_hash(&self.plan, c, &self.secrets)))
             .collect()
     }
 
@@ -222,12 +222,23 @@ impl<E: Engine> Applier<E> {
         results
     }
 
-    /// The stack's network and every volume of the plan that is not in `existing`.
+    /// The stack's networks and every volume of the plan that is not in `existing`.
     async fn ensure_network_and_volumes(&self, existing: &[String]) -> Result<(), DockerError> {
         let labels: HashMap<String, String> = self.plan.stack_labels().into_iter().collect();
-        self.engine
-            .ensure_network(&network_name(&self.plan.stack), labels.clone())
-            .await?;
+        let mut tiers: Vec<Tier> = vec![Tier::App];
+        for c in &self.plan.components {
+            tiers.extend(self.plan.networks_of(c));
+        }
+        for tier in [Tier::App, Tier::Data] {
+            if tiers.contains(&tier) {
+                // The data network has no route off the host: PostgreSQL and Redis need none.
+                let internal = tier == Tier::Data;
+                let name = network_name(&self.plan.stack, tier);
+                self.engine
+                    .ensure_network(&name, internal, labels.clone())
+                    .await?;
+            }
+        }
         let creates = self
             .plan
             .volumes
@@ -374,6 +385,11 @@ impl<E: Engine> Applier<E> {
         ignore_not_found(self.engine.remove(&pending).await)?;
         let body = container_body(&self.plan, c, hash);
         let id = self.engine.create_container(&pending, body).await?;
+        for (network, aliases) in later_networks(&self.plan, c) {
+            self.engine
+                .connect_network(&network, &pending, aliases)
+                .await?;
+        }
         let tar = files_tar(c, &self.secrets)
             .map_err(|e| DockerError::Other(format!("packing files of {}: {e}", c.name)))?;
         if let Some(tar) = tar {

@@ -270,3 +270,40 @@ async fn a_component_that_never_gets_healthy_fails_its_dependents() {
     let cms = format!("start {}", a.plan.object_name("cms"));
     assert!(!calls.contains(&cms), "{calls:?}");
 }
+
+#[tokio::test]
+async fn the_data_stores_sit_on_a_network_of_their_own() {
+    let p = plan();
+    let names = |tiers: &[crate::plan::Tier]| {
+        p.components
+            .iter()
+            .filter(|c| p.networks_of(c) == tiers)
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+    };
+    use crate::plan::Tier::{App, Data};
+    assert_eq!(names(&[Data]), ["database", "cache"]);
+    assert_eq!(
+        names(&[App, Data]),
+        ["wal-receiver", "cms", "postgres-exporter", "redis-exporter"]
+    );
+    assert!(names(&[App]).contains(&"frontend"));
+
+    let engine = Arc::new(FakeEngine::default());
+    let dir = tempfile::tempdir().unwrap();
+    applier(&engine, p.clone(), dir.path())
+        .apply()
+        .await
+        .unwrap();
+    let calls = engine.calls();
+    at(&calls, "network appstack-quickstart-data");
+    // Joined before it ever starts, under its pending name.
+    let joined = at(
+        &calls,
+        "connect quickstart-cms-new appstack-quickstart-data",
+    );
+    assert!(joined < at(&calls, "start quickstart-cms"), "{calls:?}");
+    assert!(!calls
+        .iter()
+        .any(|c| c.starts_with("connect quickstart-frontend")));
+}

@@ -6,6 +6,7 @@ use super::error::{ignore_not_found, DockerError};
 use super::progress::Reporter;
 use crate::plan::names::network_name;
 use crate::plan::Plan;
+use crate::plan::Tier;
 
 /// Stops and removes every container of the stack (dependents first), then its network.
 /// Volumes are removed only when `volumes` is true.
@@ -40,7 +41,13 @@ pub async fn down<E: Engine>(
         ignore_not_found(engine.remove(&o.name).await)?;
         removed += 1;
     }
-    ignore_not_found(engine.remove_network(&network_name(&plan.stack)).await)?;
+    for tier in [Tier::App, Tier::Data] {
+        ignore_not_found(
+            engine
+                .remove_network(&network_name(&plan.stack, tier))
+                .await,
+        )?;
+    }
     if volumes {
         for v in engine.list_volumes(&plan.stack).await? {
             reporter.report(&v, "removing volume");

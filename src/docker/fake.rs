@@ -267,10 +267,29 @@ impl Containers for FakeEngine {
 }
 
 impl Networks for FakeEngine {
-    async fn ensure_network(&self, name: &str, _labels: HashMap<String, String>) -> DResult<()> {
+    async fn ensure_network(
+        &self,
+        name: &str,
+        _internal: bool,
+        _labels: HashMap<String, String>,
+    ) -> DResult<()> {
         self.call("network", name)?;
         self.state.lock().unwrap().networks.insert(name.into());
         Ok(())
+    }
+
+    async fn connect_network(
+        &self,
+        network: &str,
+        container: &str,
+        _aliases: Vec<String>,
+    ) -> DResult<()> {
+        self.call("connect", &format!("{container} {network}"))?;
+        let st = self.state.lock().unwrap();
+        match st.networks.contains(network) && st.containers.contains_key(container) {
+            true => Ok(()),
+            false => Err(DockerError::NotFound(format!("network {network}"))),
+        }
     }
 
     async fn host_gateway_ip(&self) -> DResult<std::net::IpAddr> {

@@ -4,20 +4,27 @@ use std::collections::HashMap;
 
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig,
-    Mount as DMount, MountType, NetworkingConfig, PortBinding, RestartPolicy,
+    Mount as DMount, MountTmpfsOptions, MountType, NetworkingConfig, PortBinding, RestartPolicy,
     RestartPolicyNameEnum,
 };
 use sha2::{Digest, Sha256};
 
 use crate::plan::names::{daemon_host, network_name, volume_name};
-use crate::plan::{spec_hash, Component, Mount, Plan, LABEL_SPEC_HASH};
+use crate::plan::{spec_hash, Component, Mount, Plan, Tier, LABEL_SPEC_HASH, SECRETS_DIR};
 use crate::secrets::Resolved;
 
-/// The hash stamped on a container: its plan plus the fingerprint of the secrets it mounts,
-/// so a changed secret recreates the containers that read it.
-pub fn container_hash(component: &Component, secrets: &Resolved) -> String {
+/// The hash stamped on a container: its plan, its networks and the fingerprint of the
+/// secrets it mounts, so a changed secret recreates the containers that read it.
+pub fn container_hash(plan: &Plan, component: &Component, secrets: &Resolved) -> String {
     let mut h = Sha256::new();
     h.update(spec_hash(component).as_bytes());
+    let tiers = plan.networks_of(component);
+    // The stacks made before the split had the app network only: their hashes stay.
+    if tiers != [Tier::App] {
+        for t in tiers {
+            h.update(format!("network:{t:?}").as_bytes());
+        }
+    }
     for m in &component.secrets {
         if let Some(v) = secrets.get(&(m.secret.clone(), m.key.clone())) {
             h.update(Sha256::digest(v.expose().as_bytes()));
@@ -31,7 +38,8 @@ pub fn container_body(plan: &Plan, c: &Component, hash: &str) -> ContainerCreate
     let mut labels: HashMap<String, String> = c.labels.clone().into_iter().collect();
     labels.insert(LABEL_SPEC_HASH.to_string(), hash.to_string());
     let name = plan.object_name(&c.name);
-    let network = network_name(&plan.stack);
+    let first = plan.networks_of(c).first().copied().unwrap_or(Tier::App);
+    let network = network_name(&plan.stack, first);
 
     let mut port_bindings = HashMap::new();
     let mut exposed = Vec::new();
@@ -48,42 +56,11 @@ pub fn container_body(plan: &Plan, c: &Component, hash: &str) -> ContainerCreate
             );
         }
     }
-    let mounts = c
-        .mounts
-        .iter()
-        .map(|m| match m {
-            Mount::Volume { volume, path } => DMount {
-                typ: Some(MountType::VOLUME),
-                source: Some(volume_name(&plan.stack, volume)),
-                target: Some(path.clone()),
-                ..Default::default()
-            },
-            Mount::Host { host_path, path } => DMount {
-                typ: Some(MountType::BIND),
-                source: Some(host_path.clone()),
-                target: Some(path.clone()),
-                read_only: Some(true),
-                ..Default::default()
-            },
-        })
-        .collect();
-    let healthcheck = c.health.as_ref().map(|h| {
-        let mut test = vec![if h.shell { "CMD-SHELL" } else { "CMD" }.to_string()];
-        test.extend(h.command.iter().cloned());
-        let ns = |ms: u64| (ms as i64).saturating_mul(1_000_000);
-        HealthConfig {
-            test: Some(test),
-            interval: Some(ns(h.interval_ms)),
-            timeout: Some(ns(h.timeout_ms)),
-            retries: Some(i64::from(h.retries)),
-            start_period: Some(ns(h.start_period_ms)),
-            start_interval: None,
-        }
-    });
+    let healthcheck = c.health.as_ref().map(health_config);
     let host_config = HostConfig {
         network_mode: Some(network.clone()),
         port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
-        mounts: Some(mounts),
+        mounts: Some(mounts(plan, c)),
         // unless-stopped: the engine restarts crashed processes; appstack handles unhealthy ones.
         restart_policy: Some(RestartPolicy {
             name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
@@ -137,9 +114,84 @@ pub fn container_body(plan: &Plan, c: &Component, hash: &str) -> ContainerCreate
     }
 }
 
+/// The networks a created container joins after the one it is created on (API 1.41
+/// attaches one at creation), with the names it answers to there.
+pub fn later_networks(plan: &Plan, c: &Component) -> Vec<(String, Vec<String>)> {
+    plan.networks_of(c)
+        .into_iter()
+        .skip(1)
+        .map(|t| {
+            let aliases = vec![plan.object_name(&c.name), c.name.clone()];
+            (network_name(&plan.stack, t), aliases)
+        })
+        .collect()
+}
+
+/// The plan's mounts, plus a volume of the container's own for its secret files: they are
+/// written there before the start, so they never enter the container's layer (and the
+/// volume goes with the container).
+fn mounts(plan: &Plan, c: &Component) -> Vec<DMount> {
+    let mut mounts: Vec<DMount> = c
+        .mounts
+        .iter()
+        .map(|m| match m {
+            Mount::Volume { volume, path } => DMount {
+                typ: Some(MountType::VOLUME),
+                source: Some(volume_name(&plan.stack, volume)),
+                target: Some(path.clone()),
+                ..Default::default()
+            },
+            Mount::Host { host_path, path } => DMount {
+                typ: Some(MountType::BIND),
+                source: Some(host_path.clone()),
+                target: Some(path.clone()),
+                read_only: Some(true),
+                ..Default::default()
+            },
+            Mount::Scratch { path, .. } => DMount {
+                typ: Some(MountType::TMPFS),
+                target: Some(path.clone()),
+                tmpfs_options: Some(MountTmpfsOptions {
+                    size_bytes: Some(1 << 20),
+                    mode: Some(0o1777),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        })
+        .collect();
+    if !c.secrets.is_empty() {
+        mounts.push(DMount {
+            typ: Some(MountType::VOLUME),
+            target: Some(SECRETS_DIR.into()),
+            ..Default::default()
+        });
+    }
+    mounts
+}
+
+fn health_config(h: &crate::plan::HealthCheck) -> HealthConfig {
+    let mut test = vec![if h.shell { "CMD-SHELL" } else { "CMD" }.to_string()];
+    test.extend(h.command.iter().cloned());
+    let ns = |ms: u64| {
+        i64::try_from(ms)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1_000_000)
+    };
+    HealthConfig {
+        test: Some(test),
+        interval: Some(ns(h.interval_ms)),
+        timeout: Some(ns(h.timeout_ms)),
+        retries: Some(i64::from(h.retries)),
+        start_period: Some(ns(h.start_period_ms)),
+        start_interval: None,
+    }
+}
+
 /// A tar (extracted at `/`) of the component's config files and secret files.
 /// Files are 0444: the service user inside the image must read them, and nothing is bind
-/// mounted from the host's 0700 secret store.
+/// mounted from the host's 0700 secret store; the secret files land on the container's
+/// secrets volume (`mounts`), the config files in its layer.
 pub fn files_tar(c: &Component, secrets: &Resolved) -> std::io::Result<Option<Vec<u8>>> {
     let mut entries: Vec<(String, Vec<u8>)> = c
         .files

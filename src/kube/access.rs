@@ -163,7 +163,7 @@ pub fn store_claim(plan: &Plan, owner: &Owner) -> Option<PersistentVolumeClaim> 
             crate::plan::Mount::Volume { volume, .. } => {
                 plan.volumes.iter().find(|v| &v.name == volume)
             }
-            crate::plan::Mount::Host { .. } => None,
+            crate::plan::Mount::Host { .. } | crate::plan::Mount::Scratch { .. } => None,
         })
         .map(|v| v.size_bytes)
         .sum();

@@ -27,7 +27,7 @@ pub fn drill_cron_job(plan: &Plan, owner: &Owner, images: &Images) -> Option<Cro
     let db = plan.components.iter().find(|c| c.role == Role::Database)?;
     let (data_volume, data_path) = db.mounts.iter().find_map(|m| match m {
         Mount::Volume { volume, path } => Some((volume.clone(), path.clone())),
-        Mount::Host { .. } => None,
+        Mount::Host { .. } | Mount::Scratch { .. } => None,
     })?;
     let mut parts = PodParts::default();
     add_container(&mut parts, plan, db, VolumeMode::Ephemeral);

@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, ExecAction,
-    HostPathVolumeSource, PersistentVolumeClaimVolumeSource, Probe, ResourceRequirements,
-    SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
+    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
+    ExecAction, HostPathVolumeSource, PersistentVolumeClaimVolumeSource, Probe,
+    ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
@@ -205,6 +205,21 @@ fn mounts(parts: &mut PodParts, plan: &Plan, c: &Component, mode: VolumeMode) ->
                     name: vol,
                     mount_path: path.clone(),
                     read_only: Some(true),
+                    ..Default::default()
+                });
+            }
+            Mount::Scratch { name, path } => {
+                parts.volumes.entry(name.clone()).or_insert_with(|| Volume {
+                    name: name.clone(),
+                    empty_dir: Some(EmptyDirVolumeSource {
+                        medium: Some("Memory".into()),
+                        size_limit: Some(Quantity("1Mi".into())),
+                    }),
+                    ..Default::default()
+                });
+                mounts.push(VolumeMount {
+                    name: name.clone(),
+                    mount_path: path.clone(),
                     ..Default::default()
                 });
             }

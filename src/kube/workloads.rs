@@ -143,7 +143,7 @@ fn volume_names(c: &Component) -> Vec<String> {
         .iter()
         .filter_map(|m| match m {
             Mount::Volume { volume, .. } => Some(volume.clone()),
-            Mount::Host { .. } => None,
+            Mount::Host { .. } | Mount::Scratch { .. } => None,
         })
         .collect()
 }

@@ -19,6 +19,10 @@ pub(super) fn database(stack: &ValidatedStack, parts: &mut Parts) {
         // The exporter's own role (`pg_monitor`), never the superuser.
         keys.push(generated("monitor-password"));
     }
+    if stack.cms.is_some() {
+        // The CMS's own role (`app_role`), never the superuser.
+        keys.push(generated("cms-password"));
+    }
     parts.secrets.push(Secret {
         name: "database".into(),
         keys,
@@ -53,6 +57,21 @@ pub(super) fn database(stack: &ValidatedStack, parts: &mut Parts) {
         "/run/secrets/database-password",
         Some("POSTGRES_PASSWORD_FILE"),
     )];
+    if stack.cms.is_some() {
+        c.env
+            .extend(app_role::database_env().map(|(k, v)| (k.to_string(), v)));
+        c.files.push(ConfigFile {
+            name: "app-role.sql".into(),
+            path: app_role::SCRIPT_PATH.into(),
+            content: app_role::script(),
+        });
+        c.secrets.push(secret_mount(
+            "database",
+            "cms-password",
+            app_role::PASSWORD_PATH,
+            None,
+        ));
+    }
     c.ports = vec![port("postgres", d::DATABASE_PORT)];
     c.mounts = vec![Mount::Volume {
         volume: "database-data".into(),
@@ -208,12 +227,12 @@ pub(super) fn cms(stack: &ValidatedStack, parts: &mut Parts) {
             ("DB_HOST", host(stack, "database")),
             ("DB_PORT", d::DATABASE_PORT.to_string()),
             ("DB_DATABASE", db.name.clone()),
-            ("DB_USER", db.user.clone()),
+            ("DB_USER", app_role::CMS_ROLE.to_string()),
         ]));
         c.secrets.push(secret_mount(
             "database",
-            "password",
-            "/run/secrets/database-password",
+            "cms-password",
+            "/run/secrets/database-cms-password",
             Some("DB_PASSWORD_FILE"),
         ));
     }

@@ -5,6 +5,7 @@
 
 pub mod alert_rules;
 mod app;
+pub mod app_role;
 mod build;
 mod config_files;
 mod exporters;
@@ -98,7 +99,11 @@ pub struct Secret {
     pub keys: Vec<SecretKey>,
 }
 
-/// A secret key made available to a component as a read-only file.
+/// Where every secret file of a component lives: Docker keeps this directory out of the
+/// container's layer, so `docker cp`, `commit` and `export` never carry a secret.
+pub const SECRETS_DIR: &str = "/run/secrets";
+
+/// A secret key made available to a component as a read-only file (under `SECRETS_DIR`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SecretMount {
     pub secret: String,
@@ -140,6 +145,9 @@ pub enum Mount {
     Volume { volume: String, path: String },
     /// A read-only path of the host (node-exporter's /proc, /sys).
     Host { host_path: String, path: String },
+    /// An empty directory in memory, gone when the container stops (Docker tmpfs, a
+    /// Kubernetes `emptyDir` of medium Memory): for files derived from secrets at start.
+    Scratch { name: String, path: String },
 }
 
 /// A data volume; its name is the logical one, renderers prefix the stack.
@@ -236,6 +244,16 @@ pub struct SetupStep {
     pub depends_on: Vec<Dependency>,
 }
 
+/// A network of a single-host runtime (`names::network_name`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tier {
+    /// The stack's components that serve or call each other over HTTP.
+    App,
+    /// PostgreSQL, Redis and the components that connect to them.
+    Data,
+}
+
 /// The whole stack, in dependency order (every component after its dependencies).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
@@ -265,21 +283,42 @@ impl Plan {
     /// The components that open connections to `name`: those that depend on it, and its
     /// exporter. What a network policy lets in, and nothing more.
     pub fn clients_of(&self, name: &str) -> Vec<&str> {
-        let exporter = match self.component(name).map(|c| c.role) {
-            Some(Role::Database) => Some("postgres-exporter"),
-            Some(Role::Cache) => Some("redis-exporter"),
-            _ => None,
-        };
         self.components
             .iter()
-            .filter(|c| {
-                c.depends_on.iter().any(|d| d.component == name)
-                    || Some(c.name.as_str()) == exporter
-            })
+            .filter(|c| self.connects_to(c, name))
             // A sidecar in the same pod connects over the pod's loopback.
             .filter(|c| c.role != Role::Backup)
             .map(|c| c.name.as_str())
             .collect()
+    }
+
+    /// Whether `c` opens connections to the component `name`.
+    fn connects_to(&self, c: &Component, name: &str) -> bool {
+        let exporter = match self.component(name).map(|s| s.role) {
+            Some(Role::Database) => Some("postgres-exporter"),
+            Some(Role::Cache) => Some("redis-exporter"),
+            _ => None,
+        };
+        c.depends_on.iter().any(|d| d.component == name) || Some(c.name.as_str()) == exporter
+    }
+
+    /// The networks a single-host runtime (Docker, compose) attaches a component to, the
+    /// first one at creation. The data stores sit on the data network with only the
+    /// components that connect to them, so the frontend, the monitoring and the edge cannot
+    /// open a connection to PostgreSQL or Redis; everything else shares the app network.
+    pub fn networks_of(&self, c: &Component) -> Vec<Tier> {
+        if matches!(c.role, Role::Database | Role::Cache) {
+            return vec![Tier::Data];
+        }
+        let mut tiers = vec![Tier::App];
+        let stores = self
+            .components
+            .iter()
+            .filter(|s| matches!(s.role, Role::Database | Role::Cache));
+        if stores.into_iter().any(|s| self.connects_to(c, &s.name)) {
+            tiers.push(Tier::Data);
+        }
+        tiers
     }
 
     /// The deterministic runtime name of a component: `<stack>-<component>`.

@@ -1,9 +1,13 @@
 //! Names every single-host renderer gives a stack's objects (the Docker driver creates them,
 //! the compose export declares them), so an exported stack and a driven one share volumes.
 
-/// The network of a stack.
-pub fn network_name(stack: &str) -> String {
-    format!("appstack-{stack}")
+/// A network of a stack; the app network keeps the name stacks had before the split, so an
+/// upgraded stack keeps its network.
+pub fn network_name(stack: &str, tier: super::Tier) -> String {
+    match tier {
+        super::Tier::App => format!("appstack-{stack}"),
+        super::Tier::Data => format!("appstack-{stack}-data"),
+    }
 }
 
 /// The Docker volume backing a plan volume.

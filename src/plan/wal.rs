@@ -14,8 +14,10 @@ pub const WAL_SPOOL_VOLUME: &str = "wal-spool";
 /// Inside the container; the image must let its user write here (ours: owned by postgres).
 pub const SPOOL_PATH: &str = "/var/lib/postgresql/spool";
 pub const SLOT: &str = "appstack";
-/// Written by the receiver's start script; its health probe's psql reads it too.
-const PGPASS_PATH: &str = "/tmp/pgpass";
+/// Written by the receiver's start script on a scratch mount in memory (never the
+/// container's layer); its health probe's psql reads it too.
+const PGPASS_DIR: &str = "/run/appstack";
+const PGPASS_PATH: &str = "/run/appstack/pgpass";
 pub const WAL_SHIPPER: &str = "wal-shipper";
 /// appstack's own image, which runs the shipper (renderers that know better, such as the
 /// operator with its `--operator-image`, put theirs in its place).
@@ -73,10 +75,16 @@ pub(super) fn wal_shipper(stack: &ValidatedStack) -> Option<WalShipper> {
     );
     // It reads and removes the receiver's files (the database user's, 0600) as root.
     c.capabilities = vec!["DAC_OVERRIDE".into()];
-    c.mounts = vec![Mount::Volume {
-        volume: WAL_SPOOL_VOLUME.into(),
-        path: SPOOL_PATH.into(),
-    }];
+    c.mounts = vec![
+        Mount::Volume {
+            volume: WAL_SPOOL_VOLUME.into(),
+            path: SPOOL_PATH.into(),
+        },
+        Mount::Scratch {
+            name: "receiver-scratch".into(),
+            path: PGPASS_DIR.into(),
+        },
+    ];
     c.depends_on = vec![Dependency {
         component: WAL_RECEIVER.into(),
         condition: Condition::Started,
@@ -129,10 +137,16 @@ pub(super) fn wal_receiver(
         "/run/secrets/database-password",
         None,
     )];
-    c.mounts = vec![Mount::Volume {
-        volume: WAL_SPOOL_VOLUME.into(),
-        path: SPOOL_PATH.into(),
-    }];
+    c.mounts = vec![
+        Mount::Volume {
+            volume: WAL_SPOOL_VOLUME.into(),
+            path: SPOOL_PATH.into(),
+        },
+        Mount::Scratch {
+            name: "receiver-scratch".into(),
+            path: PGPASS_DIR.into(),
+        },
+    ];
     // Streaming: the open segment exists in the spool or, on an idle server right after a
     // segment completed (no next segment until the next write), the slot is in use.
     c.health = Some(health(

@@ -2,6 +2,7 @@
 //! backup, a catalog rebuilt from the store, verification. Independent of Docker: the tools
 //! run through a `Runner` (exec in the database container or pod).
 
+pub mod app_role;
 pub mod backup;
 pub mod crypto;
 pub mod damaged;

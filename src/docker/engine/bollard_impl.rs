@@ -3,7 +3,10 @@
 
 use std::collections::HashMap;
 
-use bollard::models::{ContainerCreateBody, NetworkCreateRequest, VolumeCreateRequest};
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, NetworkConnectRequest, NetworkCreateRequest,
+    VolumeCreateRequest,
+};
 use bollard::query_parameters as q;
 use bollard::Docker;
 use futures::stream::{BoxStream, StreamExt};
@@ -243,8 +246,11 @@ impl Containers for BollardEngine {
     }
 
     async fn remove(&self, name: &str) -> DResult<()> {
+        // `v`: the container's own anonymous volume (its secret files) goes with it; named
+        // volumes (the stack's data) are never touched by this.
         let opts = q::RemoveContainerOptionsBuilder::default()
             .force(true)
+            .v(true)
             .build();
         self.docker
             .remove_container(name, Some(opts))
@@ -284,8 +290,16 @@ impl Containers for BollardEngine {
     }
 }
 
+/// The bridge option that keeps the host's address off a network's bridge.
+const INHIBIT_IPV4: &str = "com.docker.network.bridge.inhibit_ipv4";
+
 impl Networks for BollardEngine {
-    async fn ensure_network(&self, name: &str, labels: HashMap<String, String>) -> DResult<()> {
+    async fn ensure_network(
+        &self,
+        name: &str,
+        internal: bool,
+        labels: HashMap<String, String>,
+    ) -> DResult<()> {
         let filters = HashMap::from([("name".to_string(), vec![name.to_string()])]);
         let opts = q::ListNetworksOptionsBuilder::default()
             .filters(&filters)
@@ -295,12 +309,28 @@ impl Networks for BollardEngine {
             .list_networks(Some(opts))
             .await
             .map_err(|e| DockerError::from_bollard(e, "networks"))?;
-        if existing.iter().any(|n| n.name.as_deref() == Some(name)) {
-            return Ok(());
+        let inhibit = |n: &bollard::models::Network| {
+            n.options
+                .as_ref()
+                .and_then(|o| o.get(INHIBIT_IPV4))
+                .is_some_and(|v| v == "true")
+        };
+        if let Some(n) = existing.iter().find(|n| n.name.as_deref() == Some(name)) {
+            if n.internal.unwrap_or(false) == internal && inhibit(n) == internal {
+                return Ok(());
+            }
+            // Made with other settings (by hand, or an older appstack): replaced while no
+            // container uses it; the engine refuses otherwise, and that error is reported.
+            self.remove_network(name).await?;
         }
         let req = NetworkCreateRequest {
             name: name.to_string(),
             driver: Some("bridge".into()),
+            internal: Some(internal),
+            // The host keeps no address on an internal network's bridge, so it routes nothing
+            // into it: an engine without iptables rules (`--iptables=false`) isolates it too.
+            options: internal
+                .then(|| HashMap::from([(INHIBIT_IPV4.to_string(), "true".to_string())])),
             labels: Some(labels),
             ..Default::default()
         };
@@ -311,6 +341,25 @@ impl Networks for BollardEngine {
                 other => Err(other),
             },
         }
+    }
+
+    async fn connect_network(
+        &self,
+        network: &str,
+        container: &str,
+        aliases: Vec<String>,
+    ) -> DResult<()> {
+        let req = NetworkConnectRequest {
+            container: container.to_string(),
+            endpoint_config: Some(EndpointSettings {
+                aliases: Some(aliases),
+                ..Default::default()
+            }),
+        };
+        self.docker
+            .connect_network(network, req)
+            .await
+            .map_err(|e| DockerError::from_bollard(e, &format!("network {network}")))
     }
 
     async fn remove_network(&self, name: &str) -> DResult<()> {

@@ -127,12 +127,21 @@ impl RuntimeFacts {
     }
 }
 
-/// The stack's network.
+/// The stack's networks.
 pub trait Networks: Send + Sync + 'static {
+    /// Creates the network unless it exists; an `internal` one has no route off the host.
     fn ensure_network(
         &self,
         name: &str,
+        internal: bool,
         labels: HashMap<String, String>,
+    ) -> impl Future<Output = DResult<()>> + Send;
+    /// Attaches a created container to one more network, reachable there by `aliases`.
+    fn connect_network(
+        &self,
+        network: &str,
+        container: &str,
+        aliases: Vec<String>,
     ) -> impl Future<Output = DResult<()>> + Send;
     fn remove_network(&self, name: &str) -> impl Future<Output = DResult<()>> + Send;
     /// The address `host-gateway` stands for in a container's hosts file (the default

@@ -97,6 +97,9 @@ impl DumpJob<'_> {
         // The dump's globals brought the source's password verifiers back.
         let secrets = super::secrets(self.copy.state_dir, &self.copy.plan)?;
         credentials::reset(&runner, db, &self.copy.plan, &secrets).await?;
+        crate::protect::app_role::ensure(&runner, db, &self.copy.plan)
+            .await
+            .map_err(rt)?;
         let sh = |script: String| vec!["sh".to_string(), "-c".to_string(), script];
         capture(&runner, "database", sh(format!("rm -rf {STAGING}")))
             .await

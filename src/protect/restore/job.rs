@@ -86,6 +86,11 @@ impl Job<'_> {
             self.wait_promoted(&runner, &psql).await?;
             reset_recovery(&runner, db).await?;
         }
+        // The restored data may predate the CMS's role: it is made (or brought in line)
+        // before the CMS ever starts on it.
+        crate::protect::app_role::ensure(&runner, db, &self.copy.plan)
+            .await
+            .map_err(super::rt)?;
         let mut notes = Vec::new();
         if self.copy.credentials == Credentials::Reset {
             let secrets = super::secrets(self.copy.state_dir, &self.copy.plan)?;
