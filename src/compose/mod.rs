@@ -89,15 +89,6 @@ fn service(plan: &Plan, c: &Component, files: &mut Vec<ExportFile>) -> Map<Strin
     s.insert("container_name".into(), json!(plan.object_name(&c.name)));
     s.insert("hostname".into(), json!(c.name));
     s.insert("init".into(), json!(true));
-    let networks: Vec<&str> = plan
-        .networks_of(c)
-        .into_iter()
-        .map(|t| match t {
-            Tier::App => "default",
-            Tier::Data => "data",
-        })
-        .collect();
-    s.insert("networks".into(), json!(networks));
     s.insert("restart".into(), json!("unless-stopped"));
     if let Some(args) = &c.args {
         s.insert(
@@ -167,10 +158,17 @@ fn service(plan: &Plan, c: &Component, files: &mut Vec<ExportFile>) -> Map<Strin
         "stop_grace_period".into(),
         json!(format!("{}s", c.stop_grace_secs)),
     );
-    s.insert(
-        "networks".into(),
-        json!({ "default": { "aliases": [plan.object_name(&c.name), c.name.clone()] } }),
-    );
+    // The data stores on the internal data network only (`Plan::networks_of`).
+    let aliases = json!({ "aliases": [plan.object_name(&c.name), c.name.clone()] });
+    let networks: Map<String, Value> = plan
+        .networks_of(c)
+        .into_iter()
+        .map(|t| match t {
+            Tier::App => ("default".to_string(), aliases.clone()),
+            Tier::Data => ("data".to_string(), aliases.clone()),
+        })
+        .collect();
+    s.insert("networks".into(), Value::Object(networks));
     if c.reaches_daemon {
         // `appstack run` serves metrics and the alert log on the engine's host gateway.
         s.insert(

@@ -81,20 +81,7 @@ pub fn add_container(parts: &mut PodParts, plan: &Plan, c: &Component, mode: Vol
         readiness_probe: readiness,
         liveness_probe: liveness,
         resources: resources(&c.resources),
-        // As in Docker mode: nothing in it gains privileges or holds a capability, and the
-        // runtime's default seccomp profile applies.
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".into()]),
-                add: (!c.capabilities.is_empty()).then(|| c.capabilities.clone()),
-            }),
-            seccomp_profile: Some(SeccompProfile {
-                type_: "RuntimeDefault".into(),
-                localhost_profile: None,
-            }),
-            ..Default::default()
-        }),
+        security_context: Some(restricted(&c.capabilities)),
         ..Default::default()
     });
     add_setup(parts, plan, c);
@@ -127,8 +114,29 @@ fn add_setup(parts: &mut PodParts, plan: &Plan, c: &Component) {
         args: Some(step.args.clone()),
         env: env_vars(&step.env),
         volume_mounts: (!mounts.is_empty()).then_some(mounts),
+        security_context: Some(restricted(&[])),
         ..Default::default()
     });
+}
+
+/// As in Docker mode: nothing in the container gains privileges or holds a capability but
+/// `keep`, and the runtime's default seccomp profile applies. A container that keeps no
+/// capability runs as its image's own (numeric) user: the kubelet refuses to start it as
+/// root (the restricted Pod Security profile).
+fn restricted(keep: &[String]) -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            add: (!keep.is_empty()).then(|| keep.to_vec()),
+        }),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            localhost_profile: None,
+        }),
+        run_as_non_root: keep.is_empty().then_some(true),
+        ..Default::default()
+    }
 }
 
 /// The container's mounts (secrets and config files as single files, volumes, read-only

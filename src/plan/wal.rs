@@ -75,16 +75,10 @@ pub(super) fn wal_shipper(stack: &ValidatedStack) -> Option<WalShipper> {
     );
     // It reads and removes the receiver's files (the database user's, 0600) as root.
     c.capabilities = vec!["DAC_OVERRIDE".into()];
-    c.mounts = vec![
-        Mount::Volume {
-            volume: WAL_SPOOL_VOLUME.into(),
-            path: SPOOL_PATH.into(),
-        },
-        Mount::Scratch {
-            name: "receiver-scratch".into(),
-            path: PGPASS_DIR.into(),
-        },
-    ];
+    c.mounts = vec![Mount::Volume {
+        volume: WAL_SPOOL_VOLUME.into(),
+        path: SPOOL_PATH.into(),
+    }];
     c.depends_on = vec![Dependency {
         component: WAL_RECEIVER.into(),
         condition: Condition::Started,

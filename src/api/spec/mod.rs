@@ -205,7 +205,9 @@ pub struct DatabaseSpec {
     /// Name of the application database.
     #[serde(default = "d::database_name")]
     pub name: String,
-    /// Owner role of the application database.
+    /// The database's superuser: appstack's own tools (backups, restores, drills) sign in as
+    /// it over the database container's local socket. The CMS signs in as its own role,
+    /// `appstack_cms`, which owns the application database without superuser rights.
     #[serde(default = "d::database_user")]
     pub user: String,
     /// Extra server parameters (`postgresql.conf` settings), e.g. `shared_buffers: 256MB`.
