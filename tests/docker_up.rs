@@ -136,6 +136,14 @@ fn quickstart_converges_and_second_up_changes_nothing() {
         s.psql("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'directus_users'"),
         "appstack_cms"
     );
+    // The WAL receiver streams as a role that may only replicate.
+    assert_eq!(
+        s.psql(
+            "SELECT string_agg(usename || ' ' || r.rolsuper || ' ' || r.rolreplication, ',') \
+             FROM pg_stat_replication JOIN pg_roles r ON r.oid = usesysid"
+        ),
+        "appstack_replication f t"
+    );
     let copy = std::process::Command::new("docker")
         .args([
             "exec",

@@ -19,9 +19,14 @@ pub(super) fn database(stack: &ValidatedStack, parts: &mut Parts) {
         // The exporter's own role (`pg_monitor`), never the superuser.
         keys.push(generated("monitor-password"));
     }
-    if stack.cms.is_some() {
+    let (cms, streams) = (stack.cms.is_some(), super::wal::streams(stack));
+    if cms {
         // The CMS's own role (`app_role`), never the superuser.
         keys.push(generated("cms-password"));
+    }
+    if streams {
+        // The WAL receiver's own role, which may only replicate.
+        keys.push(generated("replication-password"));
     }
     parts.secrets.push(Secret {
         name: "database".into(),
@@ -57,18 +62,27 @@ pub(super) fn database(stack: &ValidatedStack, parts: &mut Parts) {
         "/run/secrets/database-password",
         Some("POSTGRES_PASSWORD_FILE"),
     )];
-    if stack.cms.is_some() {
-        c.env
-            .extend(app_role::database_env().map(|(k, v)| (k.to_string(), v)));
+    if cms || streams {
+        c.env.extend(app_role::database_env(cms, streams));
         c.files.push(ConfigFile {
             name: "app-role.sql".into(),
             path: app_role::SCRIPT_PATH.into(),
             content: app_role::script(),
         });
+    }
+    if cms {
         c.secrets.push(secret_mount(
             "database",
             "cms-password",
             app_role::PASSWORD_PATH,
+            None,
+        ));
+    }
+    if streams {
+        c.secrets.push(secret_mount(
+            "database",
+            "replication-password",
+            app_role::REPLICATION_PASSWORD_PATH,
             None,
         ));
     }

@@ -4,6 +4,7 @@
 //! of the appstack image in Kubernetes and the compose export, the daemon itself in Docker
 //! mode). Their interval, spool and command are decided here, once, for every renderer.
 
+use super::app_role::{self, REPLICATION_PASSWORD_PATH};
 use super::build::{component, env, health, secret_mount};
 use super::*;
 use crate::api::defaults as d;
@@ -114,7 +115,7 @@ pub(super) fn wal_receiver(
     let script = format!(
         "set -eu\n\
          umask 077\n\
-         printf '*:*:*:*:%s\\n' \"$(cat /run/secrets/database-password)\" > \"$PGPASSFILE\"\n\
+         printf '*:*:*:*:%s\\n' \"$(cat {REPLICATION_PASSWORD_PATH})\" > \"$PGPASSFILE\"\n\
          pg_receivewal --slot={SLOT} --create-slot --if-not-exists\n\
          exec pg_receivewal --slot={SLOT} --directory={SPOOL_PATH} --status-interval=1\n"
     );
@@ -122,13 +123,13 @@ pub(super) fn wal_receiver(
     c.env = env([
         ("PGHOST", format!("{}-database", stack.name)),
         ("PGPORT", d::DATABASE_PORT.to_string()),
-        ("PGUSER", db.user.clone()),
+        ("PGUSER", app_role::REPLICATION_ROLE.into()),
         ("PGPASSFILE", PGPASS_PATH.into()),
     ]);
     c.secrets = vec![secret_mount(
         "database",
-        "password",
-        "/run/secrets/database-password",
+        "replication-password",
+        REPLICATION_PASSWORD_PATH,
         None,
     )];
     c.mounts = vec![

@@ -188,6 +188,8 @@ impl Containers for BollardEngine {
             .unwrap_or_default()
             .into_iter()
             .filter(|m| m.rw == Some(true) && m.typ.as_deref() == Some("volume"))
+            // The container's own secrets volume is root's and holds secrets: never a FIFO.
+            .filter(|m| m.destination.as_deref() != Some(crate::plan::SECRETS_DIR))
             .filter_map(|m| Some((m.source?, m.destination?)))
             .collect())
     }

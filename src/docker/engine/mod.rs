@@ -85,7 +85,8 @@ pub trait Containers: Send + Sync + 'static {
         &self,
         name: &str,
     ) -> impl Future<Output = DResult<Option<std::net::IpAddr>>> + Send;
-    /// The container's writable volume mounts: (path on the engine's host, path inside).
+    /// The container's writable data volume mounts (not its own secrets volume): (path on
+    /// the engine's host, path inside).
     fn volume_mounts(
         &self,
         name: &str,
