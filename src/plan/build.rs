@@ -241,6 +241,29 @@ pub(super) fn env<const N: usize>(pairs: [(&str, String); N]) -> BTreeMap<String
 
 #[cfg(test)]
 mod tests {
+    /// Docker mode keeps `SECRETS_DIR` off the container's layer: a secret file anywhere
+    /// else would land in it.
+    #[test]
+    fn every_secret_file_is_under_the_secrets_dir() {
+        for example in [
+            include_str!("../../examples/quickstart.yaml"),
+            include_str!("../../examples/crm.yaml"),
+        ] {
+            let stack = crate::api::load::parse_str(example, "x").unwrap();
+            let plan = super::super::build(&crate::api::validate::validate(&stack, "x").unwrap());
+            let components = plan
+                .components
+                .iter()
+                .chain(plan.wal_shipper.as_ref().map(|w| &w.component));
+            for c in components {
+                for m in &c.secrets {
+                    let dir = format!("{}/", super::super::SECRETS_DIR);
+                    assert!(m.path.starts_with(&dir), "{}: {}", c.name, m.path);
+                }
+            }
+        }
+    }
+
     /// A health path with shell characters validates and reaches wget as one argument,
     /// in every renderer's form (exec, never a shell line).
     #[test]
