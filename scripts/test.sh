@@ -9,4 +9,4 @@ bash scripts/build-images.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 # Docker tests share one engine on 2 cores: two test threads keep health timings sane.
-CI="${CI:-true}" cargo test --all-targets --locked -- --test-threads=2
+CI="${CI:-true}" cargo test --all-targets --locked --no-fail-fast -- --test-threads=2

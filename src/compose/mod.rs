@@ -160,13 +160,9 @@ fn service(plan: &Plan, c: &Component, files: &mut Vec<ExportFile>) -> Map<Strin
     );
     // The data stores on the internal data network only (`Plan::networks_of`).
     let aliases = json!({ "aliases": [plan.object_name(&c.name), c.name.clone()] });
-    let networks: Map<String, Value> = plan
-        .networks_of(c)
+    let networks: Map<String, Value> = network_keys(plan, c)
         .into_iter()
-        .map(|t| match t {
-            Tier::App => ("default".to_string(), aliases.clone()),
-            Tier::Data => ("data".to_string(), aliases.clone()),
-        })
+        .map(|k| (k.to_string(), aliases.clone()))
         .collect();
     s.insert("networks".into(), Value::Object(networks));
     if c.reaches_daemon {
@@ -181,6 +177,17 @@ fn service(plan: &Plan, c: &Component, files: &mut Vec<ExportFile>) -> Map<Strin
         json!({"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}}),
     );
     s
+}
+
+/// The compose keys of the networks `c` joins (`Plan::networks_of`).
+fn network_keys(plan: &Plan, c: &Component) -> Vec<&'static str> {
+    plan.networks_of(c)
+        .into_iter()
+        .map(|t| match t {
+            Tier::App => "default",
+            Tier::Data => "data",
+        })
+        .collect()
 }
 
 /// The plan's mounts, config files and secret files as the service's volumes; the config

@@ -21,6 +21,9 @@ pub fn service(plan: &Plan, c: &Component) -> Option<(String, Map<String, Value>
     let mut volumes: Vec<String> = c.files.iter().map(|f| file_volume(c, f)).collect();
     volumes.extend(step.secrets.iter().map(secret_volume));
     s.insert("volumes".into(), json!(volumes));
+    // The step talks to what its component talks to (the exporter's step: PostgreSQL), so
+    // it joins the same networks.
+    s.insert("networks".into(), json!(super::network_keys(plan, c)));
     // Compose's default restart ("no") runs it once per `up`.
     if !step.depends_on.is_empty() {
         s.insert("depends_on".into(), super::depends_on(&step.depends_on));
