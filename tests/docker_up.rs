@@ -142,7 +142,7 @@ fn quickstart_converges_and_second_up_changes_nothing() {
             "SELECT string_agg(usename || ' ' || r.rolsuper || ' ' || r.rolreplication, ',') \
              FROM pg_stat_replication JOIN pg_roles r ON r.oid = usesysid"
         ),
-        "appstack_replication f t"
+        "appstack_replication false true"
     );
     let copy = std::process::Command::new("docker")
         .args([

@@ -308,6 +308,11 @@ impl Plan {
     /// open a connection to PostgreSQL or Redis; everything else shares the app network.
     pub fn networks_of(&self, c: &Component) -> Vec<Tier> {
         if matches!(c.role, Role::Database | Role::Cache) {
+            // A store the spec publishes on the host needs a routable network for that (an
+            // internal one publishes nothing): the isolation is then the spec's choice.
+            if c.ports.iter().any(|p| p.publish.is_some()) {
+                return vec![Tier::App, Tier::Data];
+            }
             return vec![Tier::Data];
         }
         let mut tiers = vec![Tier::App];

@@ -197,6 +197,18 @@ impl TestStack {
         for v in String::from_utf8_lossy(&vols.stdout).split_whitespace() {
             let _ = docker(&["volume", "rm", "-f", v]);
         }
+        // Both networks of the stack (app and data): a leaked one holds an address pool, and
+        // the engine has only about thirty.
+        let nets = docker(&[
+            "network",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("label=appstack.io/stack={}", self.name),
+        ]);
+        for n in String::from_utf8_lossy(&nets.stdout).split_whitespace() {
+            let _ = docker(&["network", "rm", n]);
+        }
         let _ = docker(&["network", "rm", &format!("appstack-{}", self.name)]);
     }
 }
