@@ -4,6 +4,7 @@
 
 mod bollard_exec;
 mod bollard_impl;
+mod bollard_networks;
 mod gateway;
 
 pub use bollard_impl::{health_from_status, set_volume_io, BollardEngine, VolumeIo};
