@@ -25,8 +25,8 @@ fn quickstart_converges_and_second_up_changes_nothing() {
     let before = s.containers();
     assert_eq!(before.len(), 11, "{before:?}");
     assert!(before.iter().all(|c| c.2 == "running"), "{before:?}");
-    // Every container: no capability, no-new-privileges and a pids limit (PostgreSQL's covers a process
-    // per connection).
+    // Every container: no capability, no-new-privileges, a pids limit (PostgreSQL's covers a process
+    // per connection) and a memory budget.
     for (name, _, _, _) in &before {
         let inspect = docker_ok(&[
             "inspect",
@@ -39,6 +39,16 @@ fn quickstart_converges_and_second_up_changes_nothing() {
         assert!(opts.contains("[\"ALL\"]"), "{name}: {inspect}");
         let pids: i64 = pids.parse().unwrap();
         assert!(pids >= 512, "{name}: {inspect}");
+        // A memory budget: a hard limit above a reservation (docs/docker.md, "Memory").
+        let memory = docker_ok(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.Memory}} {{.HostConfig.MemoryReservation}}",
+            name,
+        ]);
+        let (limit, reserved) = memory.trim().split_once(' ').unwrap();
+        let (limit, reserved): (i64, i64) = (limit.parse().unwrap(), reserved.parse().unwrap());
+        assert!(reserved > 0 && limit >= reserved, "{name}: {memory}");
         let user = docker_ok(&["inspect", "-f", "{{.Config.User}}", name]);
         let user = user.trim();
         assert!(

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 pub use super::spec::{Persistence, WalMode};
 
-/// CPU and memory limits, parsed.
+/// CPU and memory limits, parsed; `None` leaves the plan's default for the component.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Resources {
     pub cpu_millis: Option<u64>,
     pub memory_bytes: Option<u64>,
+    pub memory_request_bytes: Option<u64>,
 }
 
 /// An HTTP component (frontend, CMS).
@@ -112,6 +113,7 @@ pub struct Prometheus {
     pub retention: Duration,
     pub retention_text: String,
     pub scrape_interval: Duration,
+    pub resources: Resources,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -119,6 +121,7 @@ pub struct Alertmanager {
     pub image: String,
     pub webhook_url: Option<String>,
     pub dedup_window: Duration,
+    pub resources: Resources,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -147,6 +147,9 @@ fn service(plan: &Plan, c: &Component, files: &mut Vec<ExportFile>) -> Map<Strin
     if let Some(b) = c.resources.memory_bytes {
         s.insert("mem_limit".into(), json!(b));
     }
+    if let Some(b) = c.resources.memory_request_bytes {
+        s.insert("mem_reservation".into(), json!(b));
+    }
     // The Docker driver's hardening, carried over.
     s.insert("pids_limit".into(), json!(c.resources.pids));
     s.insert("security_opt".into(), json!(["no-new-privileges:true"]));

@@ -74,6 +74,10 @@ pub fn container_body(plan: &Plan, c: &Component, hash: &str) -> ContainerCreate
             .map(|m| (m as i64).saturating_mul(1_000_000)),
         // Validation keeps quantities within i64.
         memory: c.resources.memory_bytes.and_then(|b| i64::try_from(b).ok()),
+        memory_reservation: c
+            .resources
+            .memory_request_bytes
+            .and_then(|b| i64::try_from(b).ok()),
         pids_limit: Some(i64::from(c.resources.pids)),
         // No process in the container gains privileges (setuid binaries, file capabilities),
         // and none holds a capability: every image runs as its own non-root user.

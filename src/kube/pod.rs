@@ -286,18 +286,24 @@ fn probes(h: &HealthCheck) -> (Option<Probe>, Option<Probe>, Option<Probe>) {
     (Some(startup), Some(base), Some(liveness))
 }
 
-/// Requests equal limits: the plan states one budget per component.
+/// The memory limit and reservation of the plan's budget; a CPU limit is also the request,
+/// so the scheduler places the pod where the CPU it may use exists.
 fn resources(r: &Resources) -> Option<ResourceRequirements> {
     let mut limits = BTreeMap::new();
+    let mut requests = BTreeMap::new();
     if let Some(m) = r.cpu_millis {
         limits.insert("cpu".to_string(), Quantity(format!("{m}m")));
+        requests.insert("cpu".to_string(), Quantity(format!("{m}m")));
     }
     if let Some(b) = r.memory_bytes {
         limits.insert("memory".to_string(), bytes_quantity(b));
     }
-    (!limits.is_empty()).then(|| ResourceRequirements {
-        requests: Some(limits.clone()),
-        limits: Some(limits),
+    if let Some(b) = r.memory_request_bytes.or(r.memory_bytes) {
+        requests.insert("memory".to_string(), bytes_quantity(b));
+    }
+    (!limits.is_empty() || !requests.is_empty()).then(|| ResourceRequirements {
+        requests: (!requests.is_empty()).then_some(requests),
+        limits: (!limits.is_empty()).then_some(limits),
         ..Default::default()
     })
 }

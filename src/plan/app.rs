@@ -150,6 +150,10 @@ pub(super) fn cache(stack: &ValidatedStack, parts: &mut Parts) {
         size_bytes: cache.maxmemory_bytes.saturating_mul(2),
     });
     let mut c = component(stack, "cache", Role::Cache, &cache.image, cache.resources);
+    c.resources = budgets::resolve(
+        cache.resources,
+        budgets::cache_budget(cache.maxmemory_bytes),
+    );
     c.args = Some(vec![
         "redis-server".into(),
         "/etc/appstack/redis.conf".into(),

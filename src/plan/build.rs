@@ -144,11 +144,7 @@ pub(super) fn component(
         mounts: Vec::new(),
         health: None,
         depends_on: Vec::new(),
-        resources: Resources {
-            cpu_millis: r.cpu_millis,
-            memory_bytes: r.memory_bytes,
-            pids: super::DEFAULT_PIDS,
-        },
+        resources: super::budgets::resolve(r, super::budgets::default_for(name, role)),
         replicas: 1,
         labels,
         stop_grace_secs: 10,

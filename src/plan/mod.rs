@@ -6,6 +6,7 @@
 pub mod alert_rules;
 mod app;
 pub mod app_role;
+pub mod budgets;
 mod build;
 mod config_files;
 mod exporters;
@@ -188,7 +189,10 @@ pub struct HttpGet {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Resources {
     pub cpu_millis: Option<u64>,
+    /// The hard limit (`budgets` gives every component one).
     pub memory_bytes: Option<u64>,
+    /// The reservation: Kubernetes' request, Docker's soft limit.
+    pub memory_request_bytes: Option<u64>,
     /// Processes and threads the container may have: a fork bomb or a thread leak stops
     /// there instead of exhausting the host's pids.
     pub pids: u32,

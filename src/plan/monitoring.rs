@@ -6,7 +6,7 @@ use super::monitoring_config as mc;
 use super::names::daemon_host;
 use super::*;
 use crate::api::defaults as d;
-use crate::api::validated::{self as v, ValidatedStack};
+use crate::api::validated::ValidatedStack;
 
 /// The monitoring components the spec asks for.
 pub(super) fn monitoring(stack: &ValidatedStack, parts: &mut Parts) {
@@ -44,13 +44,7 @@ fn prometheus(stack: &ValidatedStack, parts: &mut Parts) {
         name: "prometheus-data".into(),
         size_bytes: 10 << 30,
     });
-    let mut c = component(
-        stack,
-        "prometheus",
-        Role::Monitoring,
-        &p.image,
-        v::Resources::default(),
-    );
+    let mut c = component(stack, "prometheus", Role::Monitoring, &p.image, p.resources);
     c.args = Some(vec![
         "--config.file=/etc/prometheus/prometheus.yml".into(),
         "--storage.tsdb.path=/prometheus".into(),
@@ -98,7 +92,7 @@ fn alertmanager(stack: &ValidatedStack, parts: &mut Parts) {
         "alertmanager",
         Role::Monitoring,
         &a.image,
-        v::Resources::default(),
+        a.resources,
     );
     c.args = Some(vec![
         "--config.file=/etc/alertmanager/alertmanager.yml".into(),

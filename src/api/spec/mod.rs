@@ -86,16 +86,22 @@ pub struct AppStackSpec {
     pub health_check: Option<HealthCheckSpec>,
 }
 
-/// CPU and memory limits of a component.
+/// CPU and memory of a component. Unset memory takes the component's default budget
+/// (docs/docker.md, "Memory"), so no container can take the host's memory by default.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResourcesSpec {
     /// CPU limit as a Kubernetes quantity: cores ("2", "0.5") or millicores ("500m").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<String>,
-    /// Memory limit as a Kubernetes quantity ("512Mi", "2Gi").
+    /// Memory limit as a Kubernetes quantity ("512Mi", "2Gi"): the container is OOM-killed
+    /// above it. Unset: the component's default limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<String>,
+    /// Memory reserved for the component (Kubernetes request, Docker soft limit), at most
+    /// `memory`. Unset: equal to `memory` when that is set, else the component's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_request: Option<String>,
 }
 
 /// The web frontend.

@@ -21,6 +21,9 @@ pub struct PrometheusSpec {
     /// Scrape interval (e.g. `15s`).
     #[serde(default = "d::prometheus_scrape_interval")]
     pub scrape_interval: String,
+    /// CPU and memory of Prometheus (memory grows with the number of series).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourcesSpec>,
 }
 
 /// node-exporter settings (host metrics).
@@ -54,6 +57,9 @@ pub struct AlertmanagerSpec {
     /// still firing is repeated once per window (e.g. `10m`).
     #[serde(default = "d::alert_dedup_window")]
     pub dedup_window: String,
+    /// CPU and memory of Alertmanager.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourcesSpec>,
 }
 
 /// An exporter Prometheus scrapes (blackbox, PostgreSQL, Redis).

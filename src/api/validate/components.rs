@@ -100,12 +100,27 @@ pub(super) fn cache(c: &mut Collector, spec: &AppStackSpec) -> Option<Cache> {
                 ),
             );
         }
+        let maxmemory_bytes = bytes(c, &format!("{p}.maxmemory"), &cache.maxmemory);
+        let limits = resources(c, p, cache.resources.as_ref());
+        // Redis evicts at maxmemory; a container limit below it means the kernel kills
+        // Redis before it ever evicts a key.
+        if limits.memory_bytes.is_some_and(|l| l > 0 && l <= maxmemory_bytes) {
+            let given = cache.resources.as_ref().and_then(|r| r.memory.clone());
+            c.push(
+                format!("{p}.resources.memory"),
+                format!(
+                    "{:?} is not above maxmemory ({:?}): Redis needs room beyond its data (twice maxmemory with persistence)",
+                    given.unwrap_or_default(),
+                    cache.maxmemory
+                ),
+            );
+        }
         Cache {
             image: cache.image.clone(),
-            maxmemory_bytes: bytes(c, &format!("{p}.maxmemory"), &cache.maxmemory),
+            maxmemory_bytes,
             maxmemory_policy: cache.maxmemory_policy.clone(),
             persistence: cache.persistence,
-            resources: resources(c, p, cache.resources.as_ref()),
+            resources: limits,
         }
     })
 }

@@ -13,6 +13,26 @@ pub(super) fn resources(c: &mut Collector, p: &str, r: Option<&ResourcesSpec>) -
     let Some(r) = r else {
         return Resources::default();
     };
+    let limit = r
+        .memory
+        .as_ref()
+        .map(|m| bytes(c, &format!("{p}.resources.memory"), m));
+    let request = r
+        .memory_request
+        .as_ref()
+        .map(|m| bytes(c, &format!("{p}.resources.memoryRequest"), m));
+    if let (Some(l), Some(q)) = (limit, request) {
+        if q > l && l > 0 {
+            c.push(
+                format!("{p}.resources.memoryRequest"),
+                format!(
+                    "{:?} is more than the memory limit {:?}: the request must fit the limit",
+                    r.memory_request.as_deref().unwrap_or_default(),
+                    r.memory.as_deref().unwrap_or_default()
+                ),
+            );
+        }
+    }
     Resources {
         cpu_millis: r.cpu.as_ref().map(|cpu| {
             parse_cpu_millis(cpu).unwrap_or_else(|| {
@@ -23,10 +43,8 @@ pub(super) fn resources(c: &mut Collector, p: &str, r: Option<&ResourcesSpec>) -
                 0
             })
         }),
-        memory_bytes: r
-            .memory
-            .as_ref()
-            .map(|m| bytes(c, &format!("{p}.resources.memory"), m)),
+        memory_bytes: limit,
+        memory_request_bytes: request,
     }
 }
 

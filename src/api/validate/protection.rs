@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::fields::{bytes, cron, duration, http_url, image};
+use super::fields::{bytes, cron, duration, http_url, image, resources};
 use crate::api::defaults as d;
 use crate::api::errors::Collector;
 use crate::api::quantity::{parse_bytes, parse_duration};
@@ -34,7 +34,9 @@ pub(super) fn monitoring(c: &mut Collector, spec: &AppStackSpec) -> Monitoring {
                 },
             );
             image(c, &format!("{p}.prometheus.image"), &img);
+            let spec_resources = other.as_ref().and_then(|pr| pr.resources.as_ref());
             Some(Prometheus {
+                resources: resources(c, &format!("{p}.prometheus"), spec_resources),
                 image: img,
                 retention: duration(c, &format!("{p}.prometheus.retention"), &retention),
                 retention_text: retention,
@@ -67,7 +69,9 @@ pub(super) fn monitoring(c: &mut Collector, spec: &AppStackSpec) -> Monitoring {
             if let Some(url) = &hook {
                 http_url(c, &format!("{p}.alertmanager.webhookUrl"), url);
             }
+            let spec_resources = other.as_ref().and_then(|a| a.resources.as_ref());
             Some(Alertmanager {
+                resources: resources(c, &format!("{p}.alertmanager"), spec_resources),
                 image: img,
                 webhook_url: hook,
                 dedup_window: duration(c, &format!("{p}.alertmanager.dedupWindow"), &window),
