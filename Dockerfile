@@ -8,7 +8,7 @@ RUN cargo build --release --locked --bin appstack && strip target/release/appsta
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates postgresql-client tar \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 65532 --no-create-home --shell /usr/sbin/nologin appstack
 COPY --from=build /src/target/release/appstack /usr/local/bin/appstack

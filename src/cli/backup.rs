@@ -56,6 +56,11 @@ pub struct NowArgs {
     /// Show what retention would delete, delete nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Kubernetes (--stack): this component's volumes are mounted in this pod at its own
+    /// paths, so its commands run here instead of through pods/exec (the files backup
+    /// CronJob mounts the CMS uploads claim read-only).
+    #[arg(long, value_name = "COMPONENT")]
+    pub here: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -100,6 +105,11 @@ pub async fn run(cmd: Command, state_dir: &std::path::Path) -> Result<(), CliErr
 
 async fn now(a: NowArgs, state_dir: &std::path::Path) -> Result<(), CliError> {
     let loaded = a.source.load().await?;
+    if !a.here.is_empty() && loaded.cluster.is_none() {
+        return Err(CliError::Invalid(
+            "--here: only with --stack (in Docker mode every command runs in its component's container)".into(),
+        ));
+    }
     let (stack, plan) = (&loaded.stack, &loaded.plan);
     let store = open_store(stack)?;
     let policy = jobs::policy(stack, a.max_age.as_deref(), a.keep_last)?;
@@ -123,6 +133,7 @@ async fn now(a: NowArgs, state_dir: &std::path::Path) -> Result<(), CliError> {
         Some((client, ns)) => {
             let runner = KubeRunner {
                 pod: None,
+                local: a.here.clone(),
                 client: client.clone(),
                 namespace: ns.clone(),
                 stack: plan.stack.clone(),

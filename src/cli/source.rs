@@ -42,6 +42,12 @@ pub struct Loaded {
 impl Source {
     pub async fn load(&self) -> Result<Loaded, CliError> {
         if let Some(file) = &self.file {
+            // clap's `requires` is not enforced across a flattened group, so say it here.
+            if self.namespace.is_some() {
+                return Err(CliError::Invalid(
+                    "--namespace: only with --stack (a manifest file has no namespace to read from)".into(),
+                ));
+            }
             let (stack, plan) = load(file)?;
             return Ok(Loaded {
                 stack,

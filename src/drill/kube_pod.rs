@@ -18,8 +18,8 @@ use super::runbook::{record, save_to_store, smoke_checks, steps, write_markers};
 use super::{new_id, DrillError, Report};
 use crate::api::validated::Database;
 use crate::api::ValidatedStack;
-use crate::kube::drill::POD_NAME_ENV;
 use crate::kube::runner::KubeRunner;
+use crate::kube::workloads::DATABASE;
 use crate::protect::backup::psql_argv;
 use crate::protect::restore::to_dir::fill_dir;
 use crate::protect::restore::{checks, uploads, verified_base, Pick};
@@ -69,17 +69,15 @@ pub async fn run(
         namespace: ns.clone(),
         stack: stack.name.clone(),
         pod: None,
+        local: Vec::new(),
     };
     let result = match step {
         KubeStep::Prepare => prepare(&stack, &db, &store, &live, paths).await,
         KubeStep::Check => {
-            let pod = std::env::var(POD_NAME_ENV).map_err(|_| {
-                DrillError::Invalid(format!(
-                    "{POD_NAME_ENV}: not set (the drill pod sets it from its own name)"
-                ))
-            })?;
+            // The restored server's socket directory is shared with this container, so
+            // psql runs here: the backup identity needs no exec right in the drill's pod.
             let own = KubeRunner {
-                pod: Some(pod),
+                local: vec![DATABASE.to_string()],
                 ..live
             };
             check(&stack, &db, &own, &paths.state).await

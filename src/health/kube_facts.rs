@@ -311,6 +311,7 @@ fn exec(client: Client, ns: &str, plan: &Plan) -> ExecFn {
                 namespace: ns,
                 stack: plan.stack.clone(),
                 pod: Some(pod),
+                local: Vec::new(),
             };
             let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
             let collect = tokio::spawn(async move {

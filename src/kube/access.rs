@@ -13,6 +13,7 @@ use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject
 
 use super::meta::{meta, stack_labels, Owner};
 use super::pod::bytes_quantity;
+use super::workloads::database_pod;
 use crate::plan::{Plan, Role as ComponentRole};
 
 /// Where a pod finds the encryption key Secret's `key` entry.
@@ -55,17 +56,23 @@ impl Identity {
                 ..Default::default()
             },
         ];
+        // The jobs exec PostgreSQL's tools in the database pod and nowhere else: the files
+        // backup mounts the uploads claim and the drill shares its copy's socket, so both
+        // run their commands in their own container (`KubeRunner::local`).
         if self == Identity::Backup {
+            let database = vec![database_pod(&plan.stack)];
             rules.push(PolicyRule {
                 api_groups: Some(vec![String::new()]),
                 resources: Some(vec!["pods".into()]),
-                verbs: vec!["list".into()],
+                resource_names: Some(database.clone()),
+                verbs: vec!["get".into()],
                 ..Default::default()
             });
             // The exec stream is a websocket GET on older servers and a create on newer.
             rules.push(PolicyRule {
                 api_groups: Some(vec![String::new()]),
                 resources: Some(vec!["pods/exec".into()]),
+                resource_names: Some(database),
                 verbs: vec!["create".into(), "get".into()],
                 ..Default::default()
             });

@@ -5,9 +5,7 @@
 //! and nothing but the pod itself can reach it: no Service selects its labels.
 
 use k8s_openapi::api::batch::v1::CronJob;
-use k8s_openapi::api::core::v1::{
-    Container, EnvVar, EnvVarSource, ObjectFieldSelector, PodSpec, Volume, VolumeMount,
-};
+use k8s_openapi::api::core::v1::{Container, PodSpec, Volume, VolumeMount};
 
 use super::access::store_mounts;
 use super::jobs::cron_job;
@@ -16,11 +14,12 @@ use super::pod::{add_container, PodParts, VolumeMode};
 use super::Images;
 use crate::plan::{Mount, Plan, Role};
 
-/// The drill pod's name, from the downward API (the check execs into its own sidecar).
-pub const POD_NAME_ENV: &str = "POD_NAME";
-
 const STATE_VOLUME: &str = "drill-state";
 const STATE_DIR: &str = "/drill";
+/// The restored server's socket directory, shared with the `check` container: its psql
+/// reaches the copy there (local connections are trusted by the image), with no exec.
+const SOCKET_VOLUME: &str = "drill-socket";
+const SOCKET_DIR: &str = "/var/run/postgresql";
 
 pub fn drill_cron_job(plan: &Plan, owner: &Owner, images: &Images) -> Option<CronJob> {
     let job = plan.drill.as_ref()?;
@@ -33,24 +32,35 @@ pub fn drill_cron_job(plan: &Plan, owner: &Owner, images: &Images) -> Option<Cro
     add_container(&mut parts, plan, db, VolumeMode::Ephemeral);
     let mut database = parts.containers.pop()?;
     database.restart_policy = Some("Always".into());
+    let socket_mount = VolumeMount {
+        name: SOCKET_VOLUME.into(),
+        mount_path: SOCKET_DIR.into(),
+        ..Default::default()
+    };
+    database
+        .volume_mounts
+        .get_or_insert_with(Vec::new)
+        .push(socket_mount.clone());
     let store = store_mounts(plan);
     for v in &store.volumes {
         parts.volumes.insert(v.name.clone(), v.clone());
     }
-    parts.volumes.insert(
-        STATE_VOLUME.into(),
-        Volume {
-            name: STATE_VOLUME.into(),
-            empty_dir: Some(Default::default()),
-            ..Default::default()
-        },
-    );
+    for name in [STATE_VOLUME, SOCKET_VOLUME] {
+        parts.volumes.insert(
+            name.into(),
+            Volume {
+                name: name.into(),
+                empty_dir: Some(Default::default()),
+                ..Default::default()
+            },
+        );
+    }
     let state_mount = VolumeMount {
         name: STATE_VOLUME.into(),
         mount_path: STATE_DIR.into(),
         ..Default::default()
     };
-    let step = |step: &str, mut mounts: Vec<VolumeMount>, env: Option<Vec<EnvVar>>| {
+    let step = |step: &str, mut mounts: Vec<VolumeMount>| {
         mounts.push(state_mount.clone());
         mounts.extend(store.mounts.iter().cloned());
         Container {
@@ -69,7 +79,6 @@ pub fn drill_cron_job(plan: &Plan, owner: &Owner, images: &Images) -> Option<Cro
                 "--state".into(),
                 format!("{STATE_DIR}/state.json"),
             ]),
-            env,
             env_from: store.env_from.clone(),
             volume_mounts: Some(mounts),
             ..Default::default()
@@ -82,20 +91,8 @@ pub fn drill_cron_job(plan: &Plan, owner: &Owner, images: &Images) -> Option<Cro
             mount_path: data_path.clone(),
             ..Default::default()
         }],
-        None,
     );
-    let pod_name = EnvVar {
-        name: POD_NAME_ENV.into(),
-        value: None,
-        value_from: Some(EnvVarSource {
-            field_ref: Some(ObjectFieldSelector {
-                field_path: "metadata.name".into(),
-                api_version: None,
-            }),
-            ..Default::default()
-        }),
-    };
-    let check = step("check", Vec::new(), Some(vec![pod_name]));
+    let check = step("check", vec![socket_mount]);
 
     let pod = PodSpec {
         enable_service_links: Some(false),

@@ -6,23 +6,23 @@ use bytes::Bytes;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, AttachParams, ListParams};
 use kube::Client;
-use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
+use super::workloads::{database_pod, DATABASE};
 use crate::plan::{LABEL_COMPONENT, LABEL_STACK};
 use crate::protect::error::ProtectError;
-use crate::protect::runner::{RunOutput, Runner};
-
-/// Keeps the tail of a failing tool's stderr, which is where it says why.
-const STDERR_LIMIT: usize = 16 * 1024;
-const CHUNK: usize = 64 * 1024;
+use crate::protect::local_runner::LocalRunner;
+use crate::protect::runner::{drain, RunOutput, Runner};
 
 pub struct KubeRunner {
     pub client: Client,
     pub namespace: String,
     pub stack: String,
-    /// Exec in this pod (a DR drill's own pod) instead of the component's workload pod.
+    /// Exec in this pod instead of the component's workload pod.
     pub pod: Option<String>,
+    /// Components whose commands run in this process's own container instead (their
+    /// volume is mounted here, or their socket directory shared): no exec needed.
+    pub local: Vec<String>,
 }
 
 impl KubeRunner {
@@ -32,6 +32,25 @@ impl KubeRunner {
             return Ok(pod.clone());
         }
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+        // The database is a StatefulSet's one pod: read by name, which is all the backup
+        // identity's Role grants (`kube::access`).
+        if component == DATABASE {
+            let name = database_pod(&self.stack);
+            let pod = api
+                .get(&name)
+                .await
+                .map_err(|e| exec_error(component, format!("pod {name}: {e}")))?;
+            let running = pod.metadata.deletion_timestamp.is_none()
+                && pod.status.and_then(|s| s.phase).as_deref() == Some("Running");
+            return if running {
+                Ok(name)
+            } else {
+                Err(exec_error(
+                    component,
+                    format!("pod {}/{name} is not running", self.namespace),
+                ))
+            };
+        }
         let selector = format!("{LABEL_STACK}={},{LABEL_COMPONENT}={component}", self.stack);
         let pods = api
             .list(&ListParams::default().labels(&selector))
@@ -73,6 +92,9 @@ impl Runner for KubeRunner {
         argv: Vec<String>,
         stdout: mpsc::Sender<Bytes>,
     ) -> Result<RunOutput, ProtectError> {
+        if self.local.iter().any(|c| c == component) {
+            return LocalRunner.run(component, argv, stdout).await;
+        }
         let tool = argv.first().cloned().unwrap_or_default();
         let err = |message: String| ProtectError::Exec {
             tool: tool.clone(),
@@ -98,41 +120,8 @@ impl Runner for KubeRunner {
         let mut errs = process
             .stderr()
             .ok_or_else(|| err("no stderr stream".into()))?;
-        let pump = async {
-            let mut buf = vec![0u8; CHUNK];
-            loop {
-                let n = out.read(&mut buf).await.map_err(|e| err(e.to_string()))?;
-                if n == 0 {
-                    return Ok(());
-                }
-                // A closed receiver means the consumer failed; its error is the one to report.
-                if stdout
-                    .send(Bytes::copy_from_slice(&buf[..n]))
-                    .await
-                    .is_err()
-                {
-                    return Ok(());
-                }
-            }
-        };
-        let collect = async {
-            let mut text = Vec::new();
-            let mut buf = vec![0u8; 4096];
-            loop {
-                match errs.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        text.extend_from_slice(&buf[..n]);
-                        if text.len() > STDERR_LIMIT {
-                            text.drain(..text.len() - STDERR_LIMIT);
-                        }
-                    }
-                }
-            }
-            String::from_utf8_lossy(&text).into_owned()
-        };
-        let (pumped, stderr) = tokio::join!(pump, collect);
-        pumped?;
+        let (pumped, stderr) = drain(&mut out, &mut errs, &stdout).await;
+        pumped.map_err(|e| err(e.to_string()))?;
         let status = status.await;
         process
             .join()

@@ -66,6 +66,15 @@ fn volume_size(plan: &Plan, name: &str) -> u64 {
         .map_or(1 << 30, |v| v.size_bytes)
 }
 
+/// The database component's (and container's) name.
+pub const DATABASE: &str = "database";
+
+/// The database StatefulSet's one pod, `<stack>-database-0`: a stable name, so a Role can
+/// grant exec in it alone.
+pub fn database_pod(stack: &str) -> String {
+    format!("{stack}-{DATABASE}-0")
+}
+
 /// The database pod: PostgreSQL, and with WAL streaming the receiver plus appstack's
 /// shipper draining their shared spool volume into the store.
 pub fn database(plan: &Plan, owner: &Owner, images: &Images) -> Option<StatefulSet> {

@@ -50,6 +50,11 @@ pub struct ScheduledJob {
     pub args: Vec<String>,
     /// The job is killed after this long.
     pub timeout_secs: u64,
+    /// The component whose volumes the job reads (the CMS's uploads for `backup-files`):
+    /// a runtime that can mount them in the job's own container does so, read-only, instead
+    /// of running the job's commands in the component.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reads_volumes_of: Option<String>,
 }
 
 pub(super) fn ingress(stack: &ValidatedStack) -> Option<IngressPlan> {
@@ -106,6 +111,7 @@ pub(super) fn jobs(stack: &ValidatedStack) -> Vec<ScheduledJob> {
             schedule: schedule.clone(),
             args: vec!["backup".into(), "now".into(), "--only".into(), only.into()],
             timeout_secs: b.timeout.as_secs(),
+            reads_volumes_of: (only == "files").then(|| "cms".to_string()),
         })
     })
     .collect()
@@ -122,6 +128,7 @@ pub(super) fn drill(stack: &ValidatedStack) -> Option<ScheduledJob> {
         schedule: stack.recovery.drill_schedule.clone()?,
         args: vec!["drill".into()],
         timeout_secs: stack.recovery.rto.as_secs() + DRILL_SLACK_SECS,
+        reads_volumes_of: None,
     })
 }
 

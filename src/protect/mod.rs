@@ -11,6 +11,7 @@ pub mod digest;
 pub mod dump;
 pub mod error;
 pub mod jobs;
+pub mod local_runner;
 pub mod manifest;
 pub mod pipeline;
 pub mod restore;

@@ -6,10 +6,60 @@ use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 
 use super::error::ProtectError;
 use crate::docker::Engine;
+
+/// Keeps the tail of a failing tool's stderr, which is where it says why.
+const STDERR_LIMIT: usize = 16 * 1024;
+const CHUNK: usize = 64 * 1024;
+
+/// Streams a running command's stdout to `stdout` in chunks while keeping the tail of its
+/// stderr; a closed receiver ends the pump quietly (the consumer's error is the one to
+/// report).
+pub async fn drain<O, E>(
+    out: &mut O,
+    errs: &mut E,
+    stdout: &mpsc::Sender<Bytes>,
+) -> (std::io::Result<()>, String)
+where
+    O: AsyncRead + Unpin,
+    E: AsyncRead + Unpin,
+{
+    let pump = async {
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = out.read(&mut buf).await?;
+            if n == 0
+                || stdout
+                    .send(Bytes::copy_from_slice(&buf[..n]))
+                    .await
+                    .is_err()
+            {
+                return Ok(());
+            }
+        }
+    };
+    let collect = async {
+        let mut text = Vec::new();
+        let mut buf = vec![0u8; 4096];
+        loop {
+            match errs.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    text.extend_from_slice(&buf[..n]);
+                    if text.len() > STDERR_LIMIT {
+                        text.drain(..text.len() - STDERR_LIMIT);
+                    }
+                }
+            }
+        }
+        String::from_utf8_lossy(&text).into_owned()
+    };
+    tokio::join!(pump, collect)
+}
 
 /// Exit code and stderr of a finished command.
 #[derive(Debug, Clone)]

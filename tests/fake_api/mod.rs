@@ -5,7 +5,7 @@
 //! sent as a service account are authorised against the RBAC objects the fake holds
 //! (`authz`), as the API server would; `http` serves it over plain HTTP for a real process.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 mod authz;
 mod http_server;
