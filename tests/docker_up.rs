@@ -49,6 +49,18 @@ fn quickstart_converges_and_second_up_changes_nothing() {
         let (limit, reserved) = memory.trim().split_once(' ').unwrap();
         let (limit, reserved): (i64, i64) = (limit.parse().unwrap(), reserved.parse().unwrap());
         assert!(reserved > 0 && limit >= reserved, "{name}: {memory}");
+        // The data stores' neighbours write only to their volumes: a read-only root.
+        let read_only = [
+            "cache",
+            "prometheus",
+            "alertmanager",
+            "exporter",
+            "wal-receiver",
+        ]
+        .iter()
+        .any(|c| name.ends_with(c));
+        let rootfs = docker_ok(&["inspect", "-f", "{{.HostConfig.ReadonlyRootfs}}", name]);
+        assert_eq!(rootfs.trim() == "true", read_only, "{name}: {rootfs}");
         let user = docker_ok(&["inspect", "-f", "{{.Config.User}}", name]);
         let user = user.trim();
         assert!(

@@ -154,6 +154,9 @@ fn service(plan: &Plan, c: &Component, files: &mut Vec<ExportFile>) -> Map<Strin
     s.insert("pids_limit".into(), json!(c.resources.pids));
     s.insert("security_opt".into(), json!(["no-new-privileges:true"]));
     s.insert("cap_drop".into(), json!(["ALL"]));
+    if c.read_only_root {
+        s.insert("read_only".into(), json!(true));
+    }
     if !c.capabilities.is_empty() {
         s.insert("cap_add".into(), json!(c.capabilities));
     }

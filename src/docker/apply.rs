@@ -16,7 +16,7 @@ use super::error::{ignore_not_found, DockerError};
 use super::health::wait_healthy;
 use super::preflight::{port_error, preflight};
 use super::progress::Reporter;
-use super::render::{container_body, container_hash, files_tar, later_networks};
+use super::render::{container_body, container_hash, files_tars, later_networks};
 use super::tiers::{awaited_components, dependents, lead_components, Countdown};
 use crate::plan::names::{network_name, volume_name};
 use crate::plan::{Component, Condition, Plan, Tier};
@@ -390,10 +390,10 @@ impl<E: Engine> Applier<E> {
                 .connect_network(&network, &pending, aliases)
                 .await?;
         }
-        let tar = files_tar(c, &self.secrets)
+        let tars = files_tars(c, &self.secrets)
             .map_err(|e| DockerError::Other(format!("packing files of {}: {e}", c.name)))?;
-        if let Some(tar) = tar {
-            self.engine.upload(&pending, tar).await?;
+        for (dir, tar) in tars {
+            self.engine.upload(&pending, &dir, tar).await?;
         }
         Ok(id)
     }

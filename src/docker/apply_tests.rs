@@ -307,3 +307,54 @@ async fn the_data_stores_sit_on_a_network_of_their_own() {
         .iter()
         .any(|c| c.starts_with("connect quickstart-frontend")));
 }
+
+#[test]
+fn a_read_only_root_gets_its_files_on_volumes_of_its_own() {
+    let p = plan();
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = SecretStore::new(dir.path(), &p.stack)
+        .ensure(&p.secrets)
+        .unwrap();
+    let prometheus = p.component("prometheus").unwrap();
+    assert!(prometheus.read_only_root);
+    let body = crate::docker::render::container_body(&p, prometheus, "h");
+    let host = body.host_config.unwrap();
+    assert_eq!(host.readonly_rootfs, Some(true));
+    let targets: Vec<String> = host
+        .mounts
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| m.target)
+        .collect();
+    assert!(
+        targets.contains(&"/etc/prometheus".to_string()),
+        "{targets:?}"
+    );
+    let tars = crate::docker::render::files_tars(prometheus, &secrets).unwrap();
+    let roots: Vec<&str> = tars.iter().map(|(d, _)| d.as_str()).collect();
+    assert_eq!(roots, ["/etc/prometheus"]);
+    let mut archive = tar::Archive::new(tars[0].1.as_slice());
+    let names: Vec<String> = archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.contains(&"prometheus.yml".to_string()), "{names:?}");
+    // The cache's secret goes to its secrets volume, its config to its own.
+    let cache = p.component("cache").unwrap();
+    let roots: Vec<String> = crate::docker::render::files_tars(cache, &secrets)
+        .unwrap()
+        .into_iter()
+        .map(|(d, _)| d)
+        .collect();
+    assert_eq!(roots, ["/etc/appstack", crate::plan::SECRETS_DIR]);
+    // A writable root takes one tar at `/`, as before.
+    let cms = p.component("cms").unwrap();
+    assert!(!cms.read_only_root);
+    let roots: Vec<String> = crate::docker::render::files_tars(cms, &secrets)
+        .unwrap()
+        .into_iter()
+        .map(|(d, _)| d)
+        .collect();
+    assert_eq!(roots, ["/"]);
+}

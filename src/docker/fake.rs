@@ -181,7 +181,7 @@ impl Containers for FakeEngine {
         Ok(id)
     }
 
-    async fn upload(&self, name: &str, _tar: Vec<u8>) -> DResult<()> {
+    async fn upload(&self, name: &str, _dir: &str, _tar: Vec<u8>) -> DResult<()> {
         self.call("upload", name)?;
         match self.state.lock().unwrap().containers.contains_key(name) {
             true => Ok(()),

@@ -1,6 +1,7 @@
 //! Plan component → Docker container configuration (pure).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
 
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig,
@@ -83,6 +84,7 @@ pub fn container_body(plan: &Plan, c: &Component, hash: &str) -> ContainerCreate
         // and none holds a capability: every image runs as its own non-root user.
         security_opt: Some(vec!["no-new-privileges:true".into()]),
         cap_drop: Some(vec!["ALL".into()]),
+        readonly_rootfs: c.read_only_root.then_some(true),
         cap_add: (!c.capabilities.is_empty()).then(|| c.capabilities.clone()),
         // The engine's host gateway, where `appstack run` serves metrics and the alert log.
         extra_hosts: c
@@ -171,6 +173,11 @@ fn mounts(plan: &Plan, c: &Component) -> Vec<DMount> {
             ..Default::default()
         });
     }
+    mounts.extend(config_dirs(c).into_iter().map(|dir| DMount {
+        typ: Some(MountType::VOLUME),
+        target: Some(dir),
+        ..Default::default()
+    }));
     mounts
 }
 
@@ -192,11 +199,26 @@ fn health_config(h: &crate::plan::HealthCheck) -> HealthConfig {
     }
 }
 
-/// A tar (extracted at `/`) of the component's config files and secret files.
+/// The directories of a read-only container's config files: each becomes a volume of the
+/// container's own (as `/run/secrets` does), the only places the engine lets files in.
+pub fn config_dirs(c: &Component) -> BTreeSet<String> {
+    if !c.read_only_root {
+        return BTreeSet::new();
+    }
+    c.files
+        .iter()
+        .filter_map(|f| Path::new(&f.path).parent())
+        .map(|p| p.to_string_lossy().into_owned())
+        .filter(|p| !Path::new(p).starts_with(SECRETS_DIR))
+        .collect()
+}
+
+/// Tars of the component's config files and secret files, each with the directory it is
+/// extracted at: one at `/` for a writable root, one per volume for a read-only root.
 /// Files are 0444: the service user inside the image must read them, and nothing is bind
 /// mounted from the host's 0700 secret store; the secret files land on the container's
-/// secrets volume (`mounts`), the config files in its layer.
-pub fn files_tar(c: &Component, secrets: &Resolved) -> std::io::Result<Option<Vec<u8>>> {
+/// secrets volume (`mounts`).
+pub fn files_tars(c: &Component, secrets: &Resolved) -> std::io::Result<Vec<(String, Vec<u8>)>> {
     let mut entries: Vec<(String, Vec<u8>)> = c
         .files
         .iter()
@@ -207,13 +229,37 @@ pub fn files_tar(c: &Component, secrets: &Resolved) -> std::io::Result<Option<Ve
             entries.push((m.path.clone(), v.expose().as_bytes().to_vec()));
         }
     }
-    if entries.is_empty() {
-        return Ok(None);
+    let mut roots: Vec<String> = config_dirs(c).into_iter().collect();
+    if c.read_only_root {
+        roots.push(SECRETS_DIR.into());
     }
+    // The deepest root holding a file is where it goes; `/` holds the rest.
+    roots.sort_by_key(|r| std::cmp::Reverse(r.len()));
+    let mut by_root: BTreeMap<String, Vec<(String, Vec<u8>)>> = BTreeMap::new();
+    for (path, data) in entries {
+        let root = roots
+            .iter()
+            .find(|r| Path::new(&path).starts_with(r.as_str()))
+            .cloned()
+            .unwrap_or_else(|| "/".into());
+        let relative = Path::new(&path)
+            .strip_prefix(&root)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or(path);
+        by_root.entry(root).or_default().push((relative, data));
+    }
+    by_root
+        .into_iter()
+        .map(|(root, files)| Ok((root, tar_of(files)?)))
+        .collect()
+}
+
+/// A tar of `files` (paths relative to where it is extracted) with their directories.
+fn tar_of(files: Vec<(String, Vec<u8>)>) -> std::io::Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
-    let mut dirs = std::collections::BTreeSet::new();
-    for (path, _) in &entries {
-        if let Some(parent) = std::path::Path::new(path).parent() {
+    let mut dirs = BTreeSet::new();
+    for (path, _) in &files {
+        if let Some(parent) = Path::new(path).parent() {
             let p = parent.to_string_lossy().trim_start_matches('/').to_string();
             if !p.is_empty() && dirs.insert(p.clone()) {
                 let mut h = tar::Header::new_gnu();
@@ -225,7 +271,7 @@ pub fn files_tar(c: &Component, secrets: &Resolved) -> std::io::Result<Option<Ve
             }
         }
     }
-    for (path, data) in entries {
+    for (path, data) in files {
         let mut h = tar::Header::new_gnu();
         h.set_mode(0o444);
         h.set_size(data.len() as u64);
@@ -233,5 +279,5 @@ pub fn files_tar(c: &Component, secrets: &Resolved) -> std::io::Result<Option<Ve
         h.set_entry_type(tar::EntryType::Regular);
         builder.append_data(&mut h, path.trim_start_matches('/'), data.as_slice())?;
     }
-    builder.into_inner().map(Some)
+    builder.into_inner()
 }

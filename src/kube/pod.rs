@@ -81,7 +81,10 @@ pub fn add_container(parts: &mut PodParts, plan: &Plan, c: &Component, mode: Vol
         readiness_probe: readiness,
         liveness_probe: liveness,
         resources: resources(&c.resources),
-        security_context: Some(restricted(&c.capabilities)),
+        security_context: Some(SecurityContext {
+            read_only_root_filesystem: c.read_only_root.then_some(true),
+            ..restricted(&c.capabilities)
+        }),
         ..Default::default()
     });
     add_setup(parts, plan, c);

@@ -151,6 +151,8 @@ pub(super) fn component(
         reaches_daemon: false,
         setup: None,
         capabilities: Vec::new(),
+        read_only_root: matches!(role, Role::Cache | Role::Monitoring)
+            || name == super::wal::WAL_RECEIVER,
     }
 }
 

@@ -232,6 +232,11 @@ pub struct Component {
     /// whose image runs as its own user).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub capabilities: Vec<String>,
+    /// The image writes only to the component's volumes and scratch mounts, so its root
+    /// filesystem is mounted read-only (appstack's own images of the data stores'
+    /// neighbours; the application images and PostgreSQL keep a writable one).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub read_only_root: bool,
 }
 
 /// A command that must succeed before a component starts, with the component's config

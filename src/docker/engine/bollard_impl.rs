@@ -201,9 +201,9 @@ impl Containers for BollardEngine {
         Ok(resp.id)
     }
 
-    async fn upload(&self, name: &str, tar: Vec<u8>) -> DResult<()> {
+    async fn upload(&self, name: &str, dir: &str, tar: Vec<u8>) -> DResult<()> {
         let opts = q::UploadToContainerOptionsBuilder::default()
-            .path("/")
+            .path(dir)
             .build();
         self.docker
             .upload_to_container(name, Some(opts), bollard::body_full(tar.into()))

@@ -97,7 +97,14 @@ pub trait Containers: Send + Sync + 'static {
         name: &str,
         body: ContainerCreateBody,
     ) -> impl Future<Output = DResult<String>> + Send;
-    fn upload(&self, name: &str, tar: Vec<u8>) -> impl Future<Output = DResult<()>> + Send;
+    /// Extracts `tar` at `dir` in the container (a read-only root takes files only on its
+    /// volumes, so each volume gets a tar of its own).
+    fn upload(
+        &self,
+        name: &str,
+        dir: &str,
+        tar: Vec<u8>,
+    ) -> impl Future<Output = DResult<()>> + Send;
     fn start(&self, name: &str) -> impl Future<Output = DResult<()>> + Send;
     fn stop(&self, name: &str, grace_secs: u32) -> impl Future<Output = DResult<()>> + Send;
     fn restart(&self, name: &str, grace_secs: u32) -> impl Future<Output = DResult<()>> + Send;
