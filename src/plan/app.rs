@@ -47,6 +47,7 @@ pub(super) fn database(stack: &ValidatedStack, parts: &mut Parts) {
         args.push(format!("{k}={val}"));
     }
     let mut c = component(stack, "database", Role::Database, &db.image, db.resources);
+    c.capabilities = super::build::data_store_capabilities(&db.image);
     // One backend process per connection, plus the server's own and the tools' (backups).
     c.resources.pids = super::DEFAULT_PIDS.max(db.max_connections.saturating_add(128));
     c.args = Some(args);
@@ -150,6 +151,7 @@ pub(super) fn cache(stack: &ValidatedStack, parts: &mut Parts) {
         size_bytes: cache.maxmemory_bytes.saturating_mul(2),
     });
     let mut c = component(stack, "cache", Role::Cache, &cache.image, cache.resources);
+    c.capabilities = super::build::data_store_capabilities(&cache.image);
     c.resources = budgets::resolve(
         cache.resources,
         budgets::cache_budget(cache.maxmemory_bytes),

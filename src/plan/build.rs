@@ -287,3 +287,36 @@ mod tests {
         );
     }
 }
+
+/// The official PostgreSQL and Redis images start as root, hand the data directory to their
+/// user and drop to it (gosu / su-exec): those steps need these capabilities, and nothing
+/// else in the container holds them after the drop. The images appstack builds run as their
+/// own numeric user from the start and keep none.
+pub(super) fn data_store_capabilities(image: &str) -> Vec<String> {
+    let name = image.split('@').next().unwrap_or(image);
+    // A tag follows the last ':' unless that ':' is a registry's port (a '/' after it).
+    let repository = match name.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => name,
+    };
+    if repository.ends_with("appstack/postgis") || repository.ends_with("appstack/redis") {
+        return Vec::new();
+    }
+    ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"]
+        .map(String::from)
+        .to_vec()
+}
+
+#[cfg(test)]
+mod capability_tests {
+    use super::data_store_capabilities as caps;
+
+    #[test]
+    fn only_root_starting_images_keep_the_entrypoints_capabilities() {
+        assert!(caps("appstack/postgis:15").is_empty());
+        assert!(caps("registry.local:5000/appstack/redis:7").is_empty());
+        assert_eq!(caps("postgis/postgis:15-3.4").len(), 5);
+        assert_eq!(caps("redis:7.2-alpine").len(), 5);
+        assert_eq!(caps("registry.local:5000/redis").len(), 5);
+    }
+}
