@@ -36,7 +36,7 @@ node_wheel() {
   echo "$whl"
 }
 
-for dir in postgis redis prometheus node-exporter alertmanager blackbox-exporter postgres-exporter redis-exporter node directus next; do
+for dir in postgis redis prometheus node-exporter alertmanager blackbox-exporter postgres-exporter redis-exporter edge node directus next; do
   case "$dir" in
     postgis) tag=appstack/postgis:15 ;;
     redis) tag=appstack/redis:7 ;;

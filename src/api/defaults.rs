@@ -162,3 +162,19 @@ pub fn empty_map() -> BTreeMap<String, String> {
 /// The CMS's first administrator (Directus `ADMIN_EMAIL`), unless `spec.cms.env` names one;
 /// the password is generated (`<state-dir>/stacks/<stack>/secrets/cms/admin-password`).
 pub const CMS_ADMIN_EMAIL: &str = "admin@example.com";
+
+pub fn edge_image() -> String {
+    "caddy:2.8".into()
+}
+
+pub fn edge_http_port() -> u16 {
+    80
+}
+
+pub fn edge_https_port() -> u16 {
+    443
+}
+
+pub fn edge_bind() -> String {
+    "0.0.0.0".into()
+}

@@ -99,6 +99,31 @@ pub struct Ingress {
     pub cms_host: Option<String>,
     pub class_name: Option<String>,
     pub tls: Option<Tls>,
+    /// Docker mode's edge proxy; None when disabled or without a host to serve.
+    pub edge: Option<Edge>,
+}
+
+/// How the edge gets its certificates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EdgeTls {
+    /// ACME (Let's Encrypt / ZeroSSL) for public host names.
+    Acme { email: Option<String> },
+    /// The edge's own certificate authority.
+    Internal,
+    /// Plain HTTP (`tls.enabled: false`).
+    Off,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edge {
+    pub image: String,
+    pub http_port: u16,
+    pub https_port: u16,
+    pub bind: IpAddr,
+    pub tls: EdgeTls,
+    /// Headers over the defaults; an empty value removes one.
+    pub headers: BTreeMap<String, String>,
+    pub content_security_policy: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

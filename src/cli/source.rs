@@ -58,7 +58,7 @@ impl Source {
         let name = self.stack.as_deref().unwrap_or_default();
         let (client, ns) = source::connect(name, self.namespace.as_deref()).await?;
         let stack = source::load(&client, &ns, name).await?;
-        let plan = crate::plan::build(&stack);
+        let plan = crate::plan::build(&stack).without_edge();
         Ok(Loaded {
             stack,
             plan,

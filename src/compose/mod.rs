@@ -157,6 +157,12 @@ fn service(plan: &Plan, c: &Component, files: &mut Vec<ExportFile>) -> Map<Strin
     if c.read_only_root {
         s.insert("read_only".into(), json!(true));
     }
+    if c.binds_privileged_ports() {
+        s.insert(
+            "sysctls".into(),
+            json!({ crate::plan::UNPRIVILEGED_PORT_START: "0" }),
+        );
+    }
     if !c.capabilities.is_empty() {
         s.insert("cap_add".into(), json!(c.capabilities));
     }

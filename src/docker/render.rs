@@ -11,7 +11,9 @@ use bollard::models::{
 use sha2::{Digest, Sha256};
 
 use crate::plan::names::{daemon_host, network_name, volume_name};
-use crate::plan::{spec_hash, Component, Mount, Plan, Tier, LABEL_SPEC_HASH, SECRETS_DIR};
+use crate::plan::{
+    spec_hash, Component, Mount, Plan, Tier, LABEL_SPEC_HASH, SECRETS_DIR, UNPRIVILEGED_PORT_START,
+};
 use crate::secrets::Resolved;
 
 /// The hash stamped on a container: its plan, its networks and the fingerprint of the
@@ -85,6 +87,9 @@ pub fn container_body(plan: &Plan, c: &Component, hash: &str) -> ContainerCreate
         security_opt: Some(vec!["no-new-privileges:true".into()]),
         cap_drop: Some(vec!["ALL".into()]),
         readonly_rootfs: c.read_only_root.then_some(true),
+        sysctls: c
+            .binds_privileged_ports()
+            .then(|| HashMap::from([(UNPRIVILEGED_PORT_START.to_string(), "0".to_string())])),
         cap_add: (!c.capabilities.is_empty()).then(|| c.capabilities.clone()),
         // The engine's host gateway, where `appstack run` serves metrics and the alert log.
         extra_hosts: c

@@ -43,7 +43,7 @@ pub async fn gather(client: Client, ns: &str, name: &str) -> Result<Facts, Healt
         })?;
     let stack = crate::api::validate::validate(&object, &format!("AppStack {ns}/{name}"))
         .map_err(|e| HealthError::Invalid(e.to_string()))?;
-    let plan = crate::plan::build(&stack);
+    let plan = crate::plan::build(&stack).without_edge();
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let listed = pods
         .list(&ListParams::default().labels(&format!("{LABEL_STACK}={name}")))

@@ -182,7 +182,7 @@ pub async fn reconcile_once(stack: &AppStack, ctx: &Context) -> Result<Outcome, 
     ctx.metrics.spec_valid.get_or_create(&label).set(1);
 
     // build (pure)
-    let plan = crate::plan::build(&validated);
+    let plan = crate::plan::build(&validated).without_edge();
     let owner = Owner {
         name: name.clone(),
         uid: stack.meta().uid.clone(),

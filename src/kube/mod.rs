@@ -83,6 +83,7 @@ pub fn build(
     images: &Images,
     generate: &mut dyn FnMut(usize) -> String,
 ) -> Children {
+    let plan = &plan.clone().without_edge();
     Children {
         secrets: config::secrets(plan, owner, generate),
         config_maps: config::config_maps(plan, owner),

@@ -51,6 +51,8 @@ pub fn default_for(name: &str, role: Role) -> Budget {
         },
         // appstack's own shipper holds compression and upload buffers.
         (Role::Backup, super::wal::WAL_SHIPPER) => Budget::mib(256, 64),
+        // Caddy: buffers of the proxied connections.
+        (Role::Edge, _) => Budget::mib(256, 64),
         (Role::Cache | Role::Monitoring | Role::Backup, _) => Budget::mib(128, 32),
     }
 }

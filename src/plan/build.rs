@@ -42,6 +42,7 @@ pub fn build(stack: &ValidatedStack) -> Plan {
     super::app::cms(stack, &mut parts);
     super::app::frontend(stack, &mut parts);
     super::monitoring::monitoring(stack, &mut parts);
+    super::edge::edge(stack, &mut parts);
     let Parts {
         mut comps,
         volumes,
@@ -151,7 +152,7 @@ pub(super) fn component(
         reaches_daemon: false,
         setup: None,
         capabilities: Vec::new(),
-        read_only_root: matches!(role, Role::Cache | Role::Monitoring)
+        read_only_root: matches!(role, Role::Cache | Role::Monitoring | Role::Edge)
             || name == super::wal::WAL_RECEIVER,
     }
 }

@@ -9,6 +9,7 @@ pub mod app_role;
 pub mod budgets;
 mod build;
 mod config_files;
+pub mod edge;
 mod exporters;
 mod hash;
 pub mod monitoring;
@@ -45,6 +46,8 @@ pub enum Role {
     Monitoring,
     /// Data protection (the WAL receiver).
     Backup,
+    /// Docker mode's HTTPS entry (Kubernetes: the Ingress).
+    Edge,
 }
 
 impl Role {
@@ -57,6 +60,7 @@ impl Role {
             Role::Service => "service",
             Role::Monitoring => "monitoring",
             Role::Backup => "backup",
+            Role::Edge => "edge",
         }
     }
 }
@@ -198,6 +202,19 @@ pub struct Resources {
     pub pids: u32,
 }
 
+/// The sysctl that lets a container's processes bind ports below 1024 without a capability
+/// (in the container's own network namespace; the engine's default since 20.10, stated so
+/// it does not depend on the engine's version).
+pub const UNPRIVILEGED_PORT_START: &str = "net.ipv4.ip_unprivileged_port_start";
+
+impl Component {
+    /// The edge binds 80 and 443 inside its container as a non-root user with no
+    /// capability.
+    pub fn binds_privileged_ports(&self) -> bool {
+        self.ports.iter().any(|p| p.container_port < 1024)
+    }
+}
+
 /// Processes and threads a component may have unless its role needs more (Node, Go and
 /// Redis stay far below; PostgreSQL gets one per connection on top).
 pub const DEFAULT_PIDS: u32 = 512;
@@ -336,6 +353,14 @@ impl Plan {
     }
 
     /// The deterministic runtime name of a component: `<stack>-<component>`.
+    /// The plan as a cluster runs it: the edge's routes are the Ingress there, so no edge
+    /// component (and none of its volumes).
+    pub fn without_edge(mut self) -> Plan {
+        self.components.retain(|c| c.role != Role::Edge);
+        self.volumes.retain(|v| v.name != edge::DATA_VOLUME);
+        self
+    }
+
     pub fn object_name(&self, component: &str) -> String {
         format!("{}-{}", self.stack, component)
     }

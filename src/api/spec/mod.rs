@@ -11,9 +11,11 @@ use super::defaults as d;
 use super::status::AppStackStatus;
 
 mod checks;
+mod edge;
 mod protection;
 
 pub use checks::*;
+pub use edge::*;
 pub use protection::*;
 
 /// A web application stack (frontend, CMS, PostgreSQL/PostGIS, Redis, monitoring) and the
@@ -315,6 +317,14 @@ pub struct TlsSpec {
     /// cert-manager ClusterIssuer to request the certificate from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_issuer: Option<String>,
+    /// Docker mode: certificates from the edge's own certificate authority instead of
+    /// ACME (private host names, tests); clients must trust its root certificate
+    /// (`/data/caddy/pki/authorities/local/root.crt` in the edge container).
+    #[serde(default)]
+    pub internal: bool,
+    /// Docker mode: the ACME account's e-mail address (expiry notices).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 /// How the stack is reached.
@@ -336,4 +346,7 @@ pub struct IngressSpec {
     /// Ports published on the host in Docker mode.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub published_ports: Vec<PublishedPort>,
+    /// Docker mode's HTTPS edge proxy (default: on when a host is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edge: Option<EdgeSpec>,
 }

@@ -77,6 +77,7 @@ pub(super) fn ingress(c: &mut Collector, spec: &AppStackSpec, name: &str) -> Opt
             }
         }
         Ingress {
+            edge: super::edge::edge(c, spec, ing),
             host: ing.host.clone(),
             cms_host: ing.cms_host.clone(),
             class_name: ing.class_name.clone(),

@@ -3,6 +3,7 @@
 
 mod checks;
 mod components;
+mod edge;
 mod fields;
 mod graph;
 mod protection;

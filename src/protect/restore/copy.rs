@@ -96,6 +96,10 @@ pub(crate) fn copy_spec(stack: &ValidatedStack, into: &str) -> ValidatedStack {
     let mut copy = stack.clone();
     copy.name = into.to_string();
     copy.published.clear();
+    // A copy serves no public host: the edge stays with the original.
+    if let Some(ingress) = copy.ingress.as_mut() {
+        ingress.edge = None;
+    }
     copy.backup = None;
     copy.recovery.drill_schedule = None;
     copy
