@@ -384,7 +384,15 @@ impl<E: Engine> Applier<E> {
         let pending = format!("{name}{PENDING_SUFFIX}");
         ignore_not_found(self.engine.remove(&pending).await)?;
         let body = container_body(&self.plan, c, hash);
-        let id = self.engine.create_container(&pending, body).await?;
+        let id = match self.engine.create_container(&pending, body.clone()).await {
+            // A killed run's create can land after our remove (the engine finishes a request
+            // whose client is gone): that leftover goes too, once.
+            Err(DockerError::Conflict(_)) => {
+                ignore_not_found(self.engine.remove(&pending).await)?;
+                self.engine.create_container(&pending, body).await?
+            }
+            other => other?,
+        };
         for (network, aliases) in later_networks(&self.plan, c) {
             self.engine
                 .connect_network(&network, &pending, aliases)
