@@ -240,11 +240,18 @@ async fn not_public(f: &Facts, component: &str, what: &str) -> Check {
 }
 
 fn tls(f: &Facts) -> Check {
+    // Docker mode's edge serves HTTPS unless told not to; a cluster's Ingress needs `tls`.
+    let edge_tls = |i: &crate::api::validated::Ingress| {
+        f.plan.component(crate::plan::edge::EDGE).is_some()
+            && i.edge
+                .as_ref()
+                .is_some_and(|e| e.tls != crate::api::validated::EdgeTls::Off)
+    };
     match f
         .stack
         .ingress
         .as_ref()
-        .and_then(|i| i.host.clone().map(|h| (h, i.tls.is_some())))
+        .and_then(|i| i.host.clone().map(|h| (h, i.tls.is_some() || edge_tls(i))))
     {
         None => Check::pass(
             "security.tls",
