@@ -126,6 +126,13 @@ pub struct Edge {
     pub content_security_policy: Option<String>,
 }
 
+impl Edge {
+    /// Whether the edge terminates HTTPS (ACME or its own CA) rather than plain HTTP.
+    pub fn serves_https(&self) -> bool {
+        self.tls != EdgeTls::Off
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tls {
     pub secret_name: String,

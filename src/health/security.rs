@@ -243,9 +243,7 @@ fn tls(f: &Facts) -> Check {
     // Docker mode's edge serves HTTPS unless told not to; a cluster's Ingress needs `tls`.
     let edge_tls = |i: &crate::api::validated::Ingress| {
         f.plan.component(crate::plan::edge::EDGE).is_some()
-            && i.edge
-                .as_ref()
-                .is_some_and(|e| e.tls != crate::api::validated::EdgeTls::Off)
+            && i.edge.as_ref().is_some_and(|e| e.serves_https())
     };
     match f
         .stack

@@ -147,7 +147,7 @@ pub(super) fn caddyfile(
     e: &v::Edge,
     routes: &[(String, String, u16)],
 ) -> String {
-    let tls = e.tls != EdgeTls::Off;
+    let tls = e.serves_https();
     let mut out = String::from("{\n");
     // Caddy autosaves the running config under XDG_CONFIG_HOME, a tmpfs here: the
     // Caddyfile stays the only source of truth across restarts.
