@@ -178,3 +178,8 @@ pub fn edge_https_port() -> u16 {
 pub fn edge_bind() -> String {
     "0.0.0.0".into()
 }
+
+/// What kamal-proxy drains by default: long enough for a slow page or upload to finish.
+pub fn edge_drain_seconds() -> u32 {
+    30
+}

@@ -25,6 +25,8 @@ pub struct HttpApp {
     pub health_path: String,
     pub depends_on: Vec<String>,
     pub resources: Resources,
+    /// `appstack deploy --migrate`'s command (empty: none).
+    pub migrate: Vec<String>,
 }
 
 /// Where CMS uploads live.
@@ -124,6 +126,10 @@ pub struct Edge {
     /// Headers over the defaults; an empty value removes one.
     pub headers: BTreeMap<String, String>,
     pub content_security_policy: Option<String>,
+    /// Seconds a replaced upstream keeps its in-flight requests before it is stopped.
+    pub drain_secs: u32,
+    /// The 503 page during `deploy --maintenance` (None: the default page).
+    pub maintenance_page: Option<String>,
 }
 
 impl Edge {

@@ -77,6 +77,7 @@ pub fn build(stack: &ValidatedStack) -> Plan {
         drill: super::routes::drill(stack),
         store: super::routes::store_access(stack),
         wal_shipper: super::wal::wal_shipper(stack),
+        edge: super::edge::site(stack),
     }
 }
 
@@ -154,6 +155,7 @@ pub(super) fn component(
         capabilities: Vec::new(),
         read_only_root: matches!(role, Role::Cache | Role::Monitoring | Role::Edge)
             || name == super::wal::WAL_RECEIVER,
+        migrate: None,
     }
 }
 
@@ -167,6 +169,7 @@ pub(super) fn http_component(
     c.ports = vec![port("http", app.port)];
     c.health = Some(http_health(app.port, &app.health_path));
     c.replicas = app.replicas;
+    c.migrate = (!app.migrate.is_empty()).then(|| app.migrate.clone());
     c
 }
 

@@ -2,7 +2,9 @@
 //! adding security headers and proxying to the frontend and the CMS by their names on the
 //! app network. Kubernetes renders the same routes as an Ingress (`Plan::without_edge`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
 
 use super::build::{component, host, http_health, port, Parts};
 use super::*;
@@ -17,6 +19,14 @@ pub const DATA_DIR: &str = "/data";
 pub const DATA_VOLUME: &str = "edge-data";
 /// Loopback-only listener the health probe asks.
 const HEALTH_PORT: u16 = 8081;
+
+/// No connection to an upstream is reused: Node closes an idle keep-alive socket after
+/// 5 s, and when its event loop is busy that timer fires before it reads a request Caddy has
+/// already sent on the socket (measured: bursts of 502 "connection reset" and "EOF" under
+/// load). A fresh connection on the stack's bridge costs well under a millisecond. A dial
+/// that fails is retried for a moment instead of answering 502.
+const UPSTREAM_OPTIONS: &str =
+    "\t\ttransport http {\n\t\t\tkeepalive off\n\t\t}\n\t\tlb_try_duration 3s\n\t\tlb_try_interval 100ms\n";
 
 /// The headers every routed response gets unless the spec replaces or removes them.
 fn default_headers(tls: bool) -> BTreeMap<String, String> {
@@ -92,7 +102,7 @@ pub(super) fn edge(stack: &ValidatedStack, parts: &mut Parts) {
     c.files = vec![ConfigFile {
         name: "Caddyfile".into(),
         path: CADDYFILE.into(),
-        content: caddyfile(stack, e, &routes),
+        content: edge_site(stack, e, &routes).render(&BTreeMap::new(), &BTreeSet::new()),
     }];
     let publish = |host_port| {
         Some(Publish {
@@ -142,11 +152,95 @@ fn quoted(value: &str) -> String {
     format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-pub(super) fn caddyfile(
-    stack: &ValidatedStack,
-    e: &v::Edge,
-    routes: &[(String, String, u16)],
-) -> String {
+/// The edge's whole configuration, kept in the plan so the Docker driver can load it again
+/// with other upstreams (a cutover) or a maintenance page, through Caddy's admin API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EdgeSite {
+    /// Global options and the security-header snippet.
+    pub preamble: String,
+    pub routes: Vec<EdgeRoute>,
+    /// The loopback health listener.
+    pub health: String,
+    /// Seconds a replaced upstream keeps its in-flight requests.
+    pub drain_secs: u32,
+    /// The 503 page while a deploy migrates.
+    pub maintenance_page: String,
+}
+
+/// One host name the edge serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EdgeRoute {
+    /// `https://app.example.com` (or `http://` without TLS).
+    pub site: String,
+    /// The host name alone.
+    pub host: String,
+    pub component: String,
+    /// `<stack>-<component>:<port>`: the address the Caddyfile on disk names.
+    pub upstream: String,
+    pub port: u16,
+}
+
+impl EdgeRoute {
+    /// The upstream's host name, without the port.
+    pub fn upstream_host(&self) -> &str {
+        self.upstream
+            .rsplit_once(':')
+            .map_or(self.upstream.as_str(), |(host, _)| host)
+    }
+}
+
+impl EdgeSite {
+    /// The Caddyfile with `upstreams` (component → `ip:port`) in place of the names on
+    /// disk (resolved through the engine's DNS once a second), and the components in
+    /// `maintenance` answering with the maintenance page.
+    pub fn render(
+        &self,
+        upstreams: &BTreeMap<String, String>,
+        maintenance: &BTreeSet<String>,
+    ) -> String {
+        let mut out = self.preamble.clone();
+        for r in &self.routes {
+            out.push_str(&format!("{} {{\n\timport security_headers\n", r.site));
+            if maintenance.contains(&r.component) {
+                out.push_str("\theader Content-Type \"text/html; charset=utf-8\"\n");
+                out.push_str("\theader Retry-After 30\n\theader Cache-Control no-store\n");
+                // What the deploy probe tells apart from a failure.
+                out.push_str("\theader X-Appstack-Maintenance 1\n");
+                out.push_str(&format!(
+                    "\trespond {} 503\n}}\n\n",
+                    quoted(&self.maintenance_page)
+                ));
+                continue;
+            }
+            match upstreams.get(&r.component) {
+                Some(to) => out.push_str(&format!("\treverse_proxy {to} {{\n")),
+                // By name, resolved once a second rather than for every request.
+                None => out.push_str(&format!(
+                    "\treverse_proxy {{\n\t\tdynamic a {} {} {{\n\t\t\trefresh 1s\n\t\t}}\n",
+                    r.upstream_host(),
+                    r.port
+                )),
+            }
+            out.push_str(&format!("{UPSTREAM_OPTIONS}\t}}\n}}\n\n"));
+        }
+        out.push_str(&self.health);
+        out
+    }
+
+    /// The route of `component`, if the edge serves it.
+    pub fn route(&self, component: &str) -> Option<&EdgeRoute> {
+        self.routes.iter().find(|r| r.component == component)
+    }
+}
+
+/// The edge of a stack (None without one).
+pub(super) fn site(stack: &ValidatedStack) -> Option<EdgeSite> {
+    let e = stack.ingress.as_ref().and_then(|i| i.edge.as_ref())?;
+    let routes = routes(stack);
+    (!routes.is_empty()).then(|| edge_site(stack, e, &routes))
+}
+
+fn edge_site(stack: &ValidatedStack, e: &v::Edge, routes: &[(String, String, u16)]) -> EdgeSite {
     let tls = e.serves_https();
     let mut out = String::from("{\n");
     // Caddy autosaves the running config under XDG_CONFIG_HOME, a tmpfs here: the
@@ -177,17 +271,27 @@ pub(super) fn caddyfile(
     out.push_str(&format!("\t\t?Content-Security-Policy {}\n", quoted(csp)));
     out.push_str("\t\t-Server\n\t}\n}\n\n");
     let scheme = if tls { "https" } else { "http" };
-    for (name, component, port) in routes {
-        out.push_str(&format!(
-            "{scheme}://{name} {{\n\timport security_headers\n"
-        ));
-        out.push_str(&format!(
-            "\treverse_proxy {}:{port}\n}}\n\n",
-            host(stack, component)
-        ));
+    EdgeSite {
+        preamble: out,
+        routes: routes
+            .iter()
+            .map(|(name, component, port)| EdgeRoute {
+                site: format!("{scheme}://{name}"),
+                host: name.clone(),
+                component: component.clone(),
+                upstream: format!("{}:{port}", host(stack, component)),
+                port: *port,
+            })
+            .collect(),
+        health: format!(
+            "http://127.0.0.1:{HEALTH_PORT} {{\n\tbind 127.0.0.1\n\trespond /healthz 200\n}}\n"
+        ),
+        drain_secs: e.drain_secs,
+        maintenance_page: e.maintenance_page.clone().unwrap_or_else(|| {
+            format!(
+                "<!doctype html><html lang=en><meta charset=utf-8><title>Maintenance</title><h1>Back in a moment</h1><p>{} is being updated. Please try again in a minute.</p></html>",
+                stack.name
+            )
+        }),
     }
-    out.push_str(&format!(
-        "http://127.0.0.1:{HEALTH_PORT} {{\n\tbind 127.0.0.1\n\trespond /healthz 200\n}}\n"
-    ));
-    out
 }

@@ -15,6 +15,7 @@ mod hash;
 pub mod monitoring;
 pub mod monitoring_config;
 pub mod names;
+pub mod rollout;
 mod routes;
 pub mod rule_tests;
 pub mod wal;
@@ -254,6 +255,9 @@ pub struct Component {
     /// neighbours; the application images and PostgreSQL keep a writable one).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub read_only_root: bool,
+    /// `appstack deploy --migrate`'s command: not part of the container (nor its hash).
+    #[serde(skip)]
+    pub migrate: Option<Vec<String>>,
 }
 
 /// A command that must succeed before a component starts, with the component's config
@@ -299,6 +303,9 @@ pub struct Plan {
     pub store: Option<StoreAccess>,
     /// What ships the streamed WAL into the store (None unless the stack streams WAL).
     pub wal_shipper: Option<wal::WalShipper>,
+    /// Docker mode's edge configuration (None without an edge, and in Kubernetes mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edge: Option<edge::EdgeSite>,
 }
 
 impl Plan {
@@ -358,6 +365,7 @@ impl Plan {
     pub fn without_edge(mut self) -> Plan {
         self.components.retain(|c| c.role != Role::Edge);
         self.volumes.retain(|v| v.name != edge::DATA_VOLUME);
+        self.edge = None;
         self
     }
 

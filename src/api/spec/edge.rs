@@ -40,6 +40,16 @@ pub struct EdgeSpec {
     /// other sites).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_security_policy: Option<String>,
+    /// Seconds a replaced frontend or CMS container keeps serving the requests it already
+    /// has after the edge sends new ones to its successor (blue/green cutover), before it is
+    /// stopped (default 30, at most 3600).
+    #[serde(default = "d::edge_drain_seconds")]
+    pub drain_seconds: u32,
+    /// The HTML the edge answers with (status 503) while `appstack deploy --maintenance`
+    /// migrates (default: a short page naming the stack). One line of at most 64 KiB, no
+    /// braces (Caddy reads them as placeholders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_page: Option<String>,
 }
 
 impl Default for EdgeSpec {
@@ -52,6 +62,8 @@ impl Default for EdgeSpec {
             bind: d::edge_bind(),
             headers: BTreeMap::new(),
             content_security_policy: None,
+            drain_seconds: d::edge_drain_seconds(),
+            maintenance_page: None,
         }
     }
 }

@@ -130,6 +130,11 @@ pub struct FrontendSpec {
     /// Components that must be healthy before the frontend starts (default: `cms` when present).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depends_on: Option<Vec<String>>,
+    /// Command (argv, no shell) `appstack deploy --migrate` runs once, in a one-off container
+    /// of the new image with the component's environment and secrets, before the cutover;
+    /// the deploy stops unless it exits 0. Example: `["npx", "directus", "database", "migrate:latest"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrate: Option<Vec<String>>,
     /// CPU and memory limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourcesSpec>,
@@ -171,6 +176,11 @@ pub struct CmsSpec {
     /// Components that must be healthy before the CMS starts (default: database and cache).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depends_on: Option<Vec<String>>,
+    /// Command (argv, no shell) `appstack deploy --migrate` runs once, in a one-off container
+    /// of the new image with the component's environment and secrets, before the cutover;
+    /// the deploy stops unless it exits 0. Example: `["npx", "directus", "database", "migrate:latest"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrate: Option<Vec<String>>,
     /// CPU and memory limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourcesSpec>,

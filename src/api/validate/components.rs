@@ -160,6 +160,7 @@ pub(super) fn cms(
                 health_path: &cms.health_path,
                 depends_on: cms.depends_on.clone().unwrap_or(default_deps),
                 resources: cms.resources.as_ref(),
+                migrate: cms.migrate.as_ref(),
             },
         );
         let uploads = match &cms.uploads {
@@ -213,6 +214,7 @@ pub(super) fn frontend(c: &mut Collector, spec: &AppStackSpec, has_cms: bool) ->
                 health_path: &f.health_path,
                 depends_on: f.depends_on.clone().unwrap_or(default_deps),
                 resources: f.resources.as_ref(),
+                migrate: f.migrate.as_ref(),
             },
         )
     })
@@ -277,6 +279,7 @@ struct HttpInput<'a> {
     health_path: &'a str,
     depends_on: Vec<String>,
     resources: Option<&'a ResourcesSpec>,
+    migrate: Option<&'a Vec<String>>,
 }
 
 /// The characters RFC 3986 allows in a path and query unescaped (and `%` for escapes): no
@@ -312,5 +315,29 @@ fn http_app(c: &mut Collector, p: &str, input: HttpInput<'_>) -> HttpApp {
         health_path: input.health_path.to_string(),
         depends_on: input.depends_on,
         resources: resources(c, p, input.resources),
+        migrate: input.migrate.map(|m| migrate(c, p, m)).unwrap_or_default(),
     }
+}
+
+/// A migration command: an argv the engine runs without a shell, so each element must be a
+/// plain string (no NUL) and the program named.
+fn migrate(c: &mut Collector, p: &str, argv: &[String]) -> Vec<String> {
+    let field = format!("{p}.migrate");
+    if argv.is_empty() || argv[0].trim().is_empty() {
+        c.push(
+            field,
+            "must name the program to run, e.g. [\"npx\", \"directus\", \"database\", \"migrate:latest\"]",
+        );
+    } else if argv.len() > 256 {
+        c.push(field, format!("has {} arguments; at most 256", argv.len()));
+    } else if let Some(i) = argv
+        .iter()
+        .position(|a| a.contains('\0') || a.len() > 16 * 1024)
+    {
+        c.push(
+            format!("{field}[{i}]"),
+            "holds a NUL byte or is longer than 16 KiB",
+        );
+    }
+    argv.to_vec()
 }

@@ -45,6 +45,20 @@ pub(super) fn edge(c: &mut Collector, spec: &AppStackSpec, ing: &IngressSpec) ->
     });
     ports(c, ing, &e);
     headers(c, &e);
+    if e.drain_seconds > 3600 {
+        c.push(
+            format!("{P}.drainSeconds"),
+            format!("{} is more than 3600 (an hour)", e.drain_seconds),
+        );
+    }
+    if let Some(page) = &e.maintenance_page {
+        if page.len() > 64 * 1024 || page.contains(['{', '}', '\n', '\r', '\0']) {
+            c.push(
+                format!("{P}.maintenancePage"),
+                "must be one line of HTML of at most 64 KiB without braces",
+            );
+        }
+    }
     let tls = match &ing.tls {
         Some(t) if !t.enabled => EdgeTls::Off,
         Some(t) if t.internal => EdgeTls::Internal,
@@ -77,6 +91,8 @@ pub(super) fn edge(c: &mut Collector, spec: &AppStackSpec, ing: &IngressSpec) ->
         tls,
         headers: e.headers.clone(),
         content_security_policy: e.content_security_policy.clone(),
+        drain_secs: e.drain_seconds,
+        maintenance_page: e.maintenance_page.clone(),
     })
 }
 
