@@ -1,5 +1,5 @@
-//! A stack under maintenance (an in-place restore) is left alone by `appstack run` and
-//! refused by `appstack up`: the restore holds an exclusive lock on
+//! A stack under maintenance (an in-place restore, a deploy, a rollback) is left alone by
+//! `appstack run` and refused by `appstack up`: the process holds an exclusive lock on
 //! `<state>/stacks/<stack>/maintenance.lock`. An OS file lock, not a marker file, so a
 //! killed restore never leaves the stack locked.
 
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MaintenanceError {
-    #[error("stack {stack} is already being restored in place by another appstack process")]
+    #[error("stack {stack} is under maintenance by another appstack process (an in-place restore, a deploy or a rollback)")]
     Busy { stack: String },
     #[error("{}: {source}", path.display())]
     Io {
@@ -88,7 +88,10 @@ mod tests {
         assert!(active(dir.path(), "shop"));
         assert!(!active(dir.path(), "other"));
         let err = begin(dir.path(), "shop").unwrap_err().to_string();
-        assert!(err.contains("already being restored"), "{err}");
+        assert!(
+            err.contains("under maintenance by another appstack process"),
+            "{err}"
+        );
         drop(guard);
         assert!(!active(dir.path(), "shop"));
         begin(dir.path(), "shop").unwrap();

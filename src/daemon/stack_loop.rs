@@ -208,7 +208,7 @@ impl<E: Engine> StackLoop<E> {
         if due && paused != st.in_maintenance {
             st.in_maintenance = paused;
             if paused {
-                info!(stack = %current.stack, "stack is being restored in place; not reconciling until it finishes");
+                info!(stack = %current.stack, "stack is under maintenance (restore, deploy or rollback); not reconciling until it finishes");
             } else {
                 info!(stack = %current.stack, "in-place restore finished; reconciling");
             }

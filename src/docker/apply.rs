@@ -10,16 +10,16 @@ use futures::future::{join_all, try_join_all};
 use futures::StreamExt;
 use tokio::sync::{broadcast, watch};
 
-use super::diff::{diff, Step, PENDING_SUFFIX};
+use super::diff::{diff, Step, PREVIOUS_SUFFIX};
 use super::engine::{Engine, EngineEvent, Health, ObservedContainer};
 use super::error::{ignore_not_found, DockerError};
 use super::health::wait_healthy;
-use super::preflight::{port_error, preflight};
+use super::preflight::preflight;
 use super::progress::Reporter;
-use super::render::{container_body, container_hash, files_tars, later_networks};
+use super::render::container_hash;
 use super::tiers::{awaited_components, dependents, lead_components, Countdown};
-use crate::plan::names::{network_name, volume_name};
-use crate::plan::{Component, Condition, Plan, Tier};
+use crate::plan::rollout::{rollout, Rollout};
+use crate::plan::{Component, Condition, Plan};
 use crate::secrets::Resolved;
 
 /// What happened during an apply.
@@ -84,6 +84,7 @@ impl<E: Engine> Applier<E> {
             self.engine.list_volumes(&self.plan.stack)
         )?;
         let steps = diff(&self.plan, &hashes, &observed);
+        self.stop_running_previous(&observed).await?;
         let by_name: HashMap<String, ObservedContainer> =
             observed.into_iter().map(|o| (o.name.clone(), o)).collect();
         let all_ready = steps.is_empty()
@@ -112,7 +113,35 @@ impl<E: Engine> Applier<E> {
         self.remove_leftovers(&steps).await?;
 
         let results = self.run_components(&steps, &hashes, &by_name).await;
-        outcome(results, steps, start)
+        let report = outcome(results, steps, start)?;
+        if self.wait {
+            self.pin_edge().await;
+        }
+        Ok(report)
+    }
+
+    /// A previous version runs only while a deploy watches or a rollback drains, both under
+    /// the maintenance lock `up` and `run` respect: one found running was left so by an
+    /// interrupted run, and stops (kept for `rollback`).
+    async fn stop_running_previous(
+        &self,
+        observed: &[ObservedContainer],
+    ) -> Result<(), DockerError> {
+        for o in observed.iter().filter(|o| {
+            o.state == "running"
+                && o.name == format!("{}{PREVIOUS_SUFFIX}", self.plan.object_name(&o.component))
+        }) {
+            self.reporter.report(
+                &o.component,
+                "stopping the previous version an interrupted run left running",
+            );
+            let grace = self
+                .plan
+                .component(&o.component)
+                .map_or(10, |c| c.stop_grace_secs);
+            ignore_not_found(self.engine.stop(&o.name, grace).await)?;
+        }
+        Ok(())
     }
 
     /// Removes containers that are not (or no longer) in the plan.
@@ -222,68 +251,30 @@ impl<E: Engine> Applier<E> {
         results
     }
 
-    /// The stack's networks and every volume of the plan that is not in `existing`.
-    async fn ensure_network_and_volumes(&self, existing: &[String]) -> Result<(), DockerError> {
-        let labels: HashMap<String, String> = self.plan.stack_labels().into_iter().collect();
-        let mut tiers: Vec<Tier> = vec![Tier::App];
-        for c in &self.plan.components {
-            tiers.extend(self.plan.networks_of(c));
-        }
-        for tier in [Tier::App, Tier::Data] {
-            if tiers.contains(&tier) {
-                // The data network has no route off the host: PostgreSQL and Redis need none.
-                let internal = tier == Tier::Data;
-                let name = network_name(&self.plan.stack, tier);
-                self.engine
-                    .ensure_network(&name, internal, labels.clone())
-                    .await?;
+    /// Reports a component's health wait and turns it into its task's end.
+    fn ready(
+        &self,
+        c: &Component,
+        waited: Result<Duration, DockerError>,
+    ) -> Result<(bool, Instant), DockerError> {
+        match waited {
+            Ok(took) => {
+                self.reporter
+                    .report(&c.name, &format!("healthy ({:.1}s)", took.as_secs_f64()));
+                Ok((true, Instant::now()))
+            }
+            Err(e) => {
+                self.reporter.report(&c.name, &format!("failed: {e}"));
+                Err(e)
             }
         }
-        let creates = self
-            .plan
-            .volumes
-            .iter()
-            .filter(|v| !existing.contains(&volume_name(&self.plan.stack, &v.name)))
-            .map(|v| {
-                let mut l = labels.clone();
-                l.insert("appstack.io/volume".into(), v.name.clone());
-                let name = volume_name(&self.plan.stack, &v.name);
-                let engine = self.engine.clone();
-                async move { engine.create_volume(&name, l).await }
-            });
-        try_join_all(creates).await?;
-        Ok(())
     }
 
-    /// Creates the missing containers of `components` without starting them (with the
-    /// network and volumes): a restore fills the database's volume between the two, and the
-    /// create is what gives a new volume the image directory's owner. `apply` starts them.
-    pub async fn create_stopped(&self, components: &[&str]) -> Result<(), DockerError> {
-        let hashes = self.hashes();
-        let (observed, volumes) = tokio::try_join!(
-            self.engine.list_containers(&self.plan.stack),
-            self.engine.list_volumes(&self.plan.stack)
-        )?;
-        self.ensure_network_and_volumes(&volumes).await?;
-        for step in diff(&self.plan, &hashes, &observed) {
-            let Step::Create { component } = step else {
-                continue;
-            };
-            let Some(c) = self
-                .plan
-                .components
-                .iter()
-                .find(|c| c.name == component && components.contains(&c.name.as_str()))
-            else {
-                continue;
-            };
-            let name = self.plan.object_name(&c.name);
-            let hash = hashes.get(&c.name).cloned().unwrap_or_default();
-            self.engine.ensure_image(&c.image).await?;
-            self.prepare(c, &name, &hash).await?;
-            self.swap_in(c, &name, false).await?;
-        }
-        Ok(())
+    /// Whether a replacement of `c` starts beside the running container (blue/green).
+    fn beside(&self, c: &Component, observed: Option<&ObservedContainer>) -> bool {
+        self.wait
+            && rollout(c) == Rollout::BlueGreen
+            && observed.is_some_and(|o| o.state == "running")
     }
 
     async fn component_task(
@@ -333,6 +324,12 @@ impl<E: Engine> Applier<E> {
                 self.reporter.report(&c.name, "starting");
                 self.start(c, &name).await?;
             }
+            Some(Step::Recreate { .. }) if self.beside(c, observed.as_ref()) => {
+                let id = container_id.clone().unwrap_or_default();
+                let result = self.replace_beside(c, &id, &mut events).await;
+                drop(started);
+                return self.ready(c, result);
+            }
             Some(Step::Recreate { .. }) => {
                 self.reporter.report(&c.name, "replacing");
                 self.swap_in(c, &name, true).await?;
@@ -365,67 +362,8 @@ impl<E: Engine> Applier<E> {
             .or_else(|| observed.map(|o| o.id))
             .unwrap_or_default();
         let critical = dependents(&self.plan, &c.name).next().is_some();
-        match wait_healthy(self.engine.as_ref(), c, &name, &id, critical, &mut events).await {
-            Ok(took) => {
-                self.reporter
-                    .report(&c.name, &format!("healthy ({:.1}s)", took.as_secs_f64()));
-                Ok((true, Instant::now()))
-            }
-            Err(e) => {
-                self.reporter.report(&c.name, &format!("failed: {e}"));
-                Err(e)
-            }
-        }
-    }
-
-    /// Creates the container under a pending name and fills it with its files, so an
-    /// interrupted run leaves either the old container or a leftover the next run removes.
-    async fn prepare(&self, c: &Component, name: &str, hash: &str) -> Result<String, DockerError> {
-        let pending = format!("{name}{PENDING_SUFFIX}");
-        ignore_not_found(self.engine.remove(&pending).await)?;
-        let body = container_body(&self.plan, c, hash);
-        let id = match self.engine.create_container(&pending, body.clone()).await {
-            // A killed run's create can land after our remove (the engine finishes a request
-            // whose client is gone): that leftover goes too, once.
-            Err(DockerError::Conflict(_)) => {
-                ignore_not_found(self.engine.remove(&pending).await)?;
-                self.engine.create_container(&pending, body).await?
-            }
-            other => other?,
-        };
-        for (network, aliases) in later_networks(&self.plan, c) {
-            self.engine
-                .connect_network(&network, &pending, aliases)
-                .await?;
-        }
-        let tars = files_tars(c, &self.secrets)
-            .map_err(|e| DockerError::Other(format!("packing files of {}: {e}", c.name)))?;
-        for (dir, tar) in tars {
-            self.engine.upload(&pending, &dir, tar).await?;
-        }
-        Ok(id)
-    }
-
-    /// Renames the prepared container into place, replacing the old one when `replace`.
-    async fn swap_in(&self, c: &Component, name: &str, replace: bool) -> Result<(), DockerError> {
-        let pending = format!("{name}{PENDING_SUFFIX}");
-        if replace {
-            ignore_not_found(self.engine.stop(name, c.stop_grace_secs).await)?;
-            ignore_not_found(self.engine.remove(name).await)?;
-        }
-        match self.engine.rename(&pending, name).await {
-            Ok(()) => Ok(()),
-            // A container with the final name appeared meanwhile (another run): replace it.
-            Err(DockerError::Conflict(_)) => {
-                ignore_not_found(self.engine.remove(name).await)?;
-                self.engine.rename(&pending, name).await
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn start(&self, c: &Component, name: &str) -> Result<(), DockerError> {
-        self.engine.start(name).await.map_err(|e| port_error(e, c))
+        let result = wait_healthy(self.engine.as_ref(), c, &name, &id, critical, &mut events).await;
+        self.ready(c, result)
     }
 }
 

@@ -2,6 +2,7 @@
 //! recreation on a changed hash only, orphans, and the engine's conflict and crash states.
 
 use super::*;
+use crate::docker::diff::PENDING_SUFFIX;
 use crate::docker::fake::{FakeContainer, FakeEngine};
 use crate::secrets::SecretStore;
 
@@ -122,15 +123,52 @@ async fn only_the_component_whose_hash_changed_is_recreated() {
         let same = after[name].id == c.id;
         assert_eq!(same, !name.ends_with("-cms"), "{name}");
     }
-    // The replacement is prepared before the old one stops: stop, remove, rename, start.
+    // The CMS is blue/green: the replacement starts beside the running one, and only once
+    // it is healthy does the old one give up its name (kept as -prev) and stop.
     let calls = engine.calls();
     let cms = a.plan.object_name("cms");
     let order = [
         format!("create {cms}{PENDING_SUFFIX}"),
-        format!("stop {cms}"),
-        format!("remove {cms}"),
+        format!("start {cms}{PENDING_SUFFIX}"),
+        format!("rename {cms}-prev"),
         format!("rename {cms}"),
-        format!("start {cms}"),
+    ];
+    let positions: Vec<usize> = order.iter().map(|c| at(&calls, c)).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{calls:?}");
+    assert!(!calls.contains(&format!("stop {cms}")), "{calls:?}");
+    assert!(!calls.contains(&format!("remove {cms}")), "{calls:?}");
+    assert_eq!(
+        calls.iter().rposition(|c| *c == format!("stop {cms}-prev")),
+        Some(calls.len() - 1),
+        "{calls:?}"
+    );
+    let kept = &engine.containers()[&format!("{cms}-prev")];
+    assert_eq!(kept.id, before[&cms].id);
+}
+
+#[tokio::test]
+async fn a_stateful_component_is_stopped_before_its_replacement_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Arc::new(FakeEngine::default());
+    applier(&engine, plan(), dir.path()).apply().await.unwrap();
+    let mut changed = plan();
+    let cache = changed
+        .components
+        .iter_mut()
+        .find(|c| c.name == "cache")
+        .unwrap();
+    cache.env.insert("X".into(), "1".into());
+    engine.clear_calls();
+    let a = applier(&engine, changed, dir.path());
+    a.apply().await.unwrap();
+    let calls = engine.calls();
+    let cache = a.plan.object_name("cache");
+    let order = [
+        format!("create {cache}{PENDING_SUFFIX}"),
+        format!("stop {cache}"),
+        format!("remove {cache}"),
+        format!("rename {cache}"),
+        format!("start {cache}"),
     ];
     let positions: Vec<usize> = order.iter().map(|c| at(&calls, c)).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{calls:?}");

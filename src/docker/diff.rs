@@ -7,6 +7,8 @@ use crate::plan::Plan;
 
 /// Suffix of a container being prepared; a leftover one is from an interrupted run.
 pub const PENDING_SUFFIX: &str = "-new";
+/// Suffix of the stopped previous version of a blue/green component, kept for `rollback`.
+pub const PREVIOUS_SUFFIX: &str = "-prev";
 
 /// One change to a container.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,10 +58,11 @@ pub fn diff(
         by_name.insert(o.name.as_str(), o);
     }
     for o in observed {
-        let owned = plan
-            .components
-            .iter()
-            .any(|c| plan.object_name(&c.name) == o.name);
+        let owned = plan.components.iter().any(|c| {
+            let name = plan.object_name(&c.name);
+            name == o.name
+                || (o.name == format!("{name}{PREVIOUS_SUFFIX}") && o.component == c.name)
+        });
         if owned {
             continue;
         }
@@ -76,10 +79,16 @@ pub fn diff(
     for c in &plan.components {
         let name = plan.object_name(&c.name);
         let want = hashes.get(&c.name).cloned().unwrap_or_default();
+        let prev = by_name.get(format!("{name}{PREVIOUS_SUFFIX}").as_str());
         match by_name.get(name.as_str()) {
             None => steps.push(Step::Create {
                 component: c.name.clone(),
             }),
+            // An operator rolled back from the version the spec still asks for: held until
+            // the spec changes (or `deploy`/`rollback` moves it again).
+            Some(o)
+                if o.spec_hash.as_deref() != Some(want.as_str())
+                    && prev.is_some_and(|p| rolled_back_from(p, &want)) => {}
             Some(o) if o.spec_hash.as_deref() != Some(want.as_str()) => {
                 steps.push(Step::Recreate {
                     component: c.name.clone(),
@@ -96,6 +105,35 @@ pub fn diff(
         }
     }
     steps
+}
+
+/// Whether the kept previous container is the version `want` names, stopped: what a
+/// rollback leaves.
+fn rolled_back_from(prev: &ObservedContainer, want: &str) -> bool {
+    prev.spec_hash.as_deref() == Some(want) && prev.state != "running"
+}
+
+/// Components held at an older version by `rollback` (the spec's version is the one
+/// rolled back from): `plan` and `status` say so.
+pub fn held_back(
+    plan: &Plan,
+    hashes: &BTreeMap<String, String>,
+    observed: &[ObservedContainer],
+) -> Vec<String> {
+    plan.components
+        .iter()
+        .filter(|c| {
+            let name = plan.object_name(&c.name);
+            let want = hashes.get(&c.name).map(String::as_str).unwrap_or_default();
+            let current = observed.iter().find(|o| o.name == name);
+            let prev = observed
+                .iter()
+                .find(|o| o.name == format!("{name}{PREVIOUS_SUFFIX}"));
+            current.is_some_and(|o| o.spec_hash.as_deref() != Some(want))
+                && prev.is_some_and(|p| rolled_back_from(p, want))
+        })
+        .map(|c| c.name.clone())
+        .collect()
 }
 
 #[cfg(test)]

@@ -44,6 +44,10 @@ pub enum DockerError {
     },
     #[error("Docker engine error ({status}): {message}")]
     Engine { status: u16, message: String },
+    #[error("the edge's admin API refused a change: {0}")]
+    Edge(String),
+    #[error("no previous version of {0} is kept (a rollback needs a blue/green replacement of it first)")]
+    NoPrevious(String),
     #[error("Docker engine: {0}")]
     Other(String),
 }
@@ -62,6 +66,8 @@ impl DockerError {
             DockerError::Exited { .. } => "exited",
             DockerError::DependencyFailed { .. } => "dependency",
             DockerError::Engine { .. } => "engine",
+            DockerError::Edge(_) => "edge",
+            DockerError::NoPrevious(_) => "no_previous",
             DockerError::Other(_) => "other",
         }
     }

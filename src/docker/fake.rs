@@ -154,6 +154,11 @@ impl Containers for FakeEngine {
         Ok(None)
     }
 
+    async fn network_ip(&self, name: &str, _network: &str) -> DResult<Option<std::net::IpAddr>> {
+        self.call("ip", name)?;
+        Ok(None)
+    }
+
     async fn volume_mounts(&self, name: &str) -> DResult<Vec<(String, String)>> {
         self.call("mounts", name)?;
         Ok(Vec::new())

@@ -11,6 +11,7 @@ use bollard::models::{
 use sha2::{Digest, Sha256};
 
 use crate::plan::names::{daemon_host, network_name, volume_name};
+use crate::plan::rollout::{rollout, Rollout};
 use crate::plan::{
     spec_hash, Component, Mount, Plan, Tier, LABEL_SPEC_HASH, SECRETS_DIR, UNPRIVILEGED_PORT_START,
 };
@@ -40,7 +41,6 @@ pub fn container_hash(plan: &Plan, component: &Component, secrets: &Resolved) ->
 pub fn container_body(plan: &Plan, c: &Component, hash: &str) -> ContainerCreateBody {
     let mut labels: HashMap<String, String> = c.labels.clone().into_iter().collect();
     labels.insert(LABEL_SPEC_HASH.to_string(), hash.to_string());
-    let name = plan.object_name(&c.name);
     let first = plan.networks_of(c).first().copied().unwrap_or(Tier::App);
     let network = network_name(&plan.stack, first);
 
@@ -105,7 +105,7 @@ pub fn container_body(plan: &Plan, c: &Component, hash: &str) -> ContainerCreate
         ..Default::default()
     };
     let endpoint = EndpointSettings {
-        aliases: Some(vec![name.clone(), c.name.clone()]),
+        aliases: network_aliases(plan, c),
         ..Default::default()
     };
     ContainerCreateBody {
@@ -132,10 +132,17 @@ pub fn later_networks(plan: &Plan, c: &Component) -> Vec<(String, Vec<String>)> 
         .into_iter()
         .skip(1)
         .map(|t| {
-            let aliases = vec![plan.object_name(&c.name), c.name.clone()];
+            let aliases = network_aliases(plan, c).unwrap_or_default();
             (network_name(&plan.stack, t), aliases)
         })
         .collect()
+}
+
+/// The names a container answers to besides its own. A blue/green component has none: its
+/// replacement boots beside it under the pending name, and only a rename (after the health
+/// check) gives the new one the name clients resolve; an alias would send them to it early.
+fn network_aliases(plan: &Plan, c: &Component) -> Option<Vec<String>> {
+    (rollout(c) != Rollout::BlueGreen).then(|| vec![plan.object_name(&c.name), c.name.clone()])
 }
 
 /// The plan's mounts, plus a volume of the container's own for its secret files: they are

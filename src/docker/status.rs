@@ -57,7 +57,7 @@ pub fn stack_status(plan: &Plan, observed: &[ObservedContainer]) -> AppStackStat
     status
 }
 
-/// Observes the stack; a container whose engine health is still "starting" (the engine only
+/// Observes the stack's serving containers; a container whose engine health is still "starting" (the engine only
 /// probes once per interval) gets the same health command run now, so `status` agrees with
 /// what `up` just saw.
 pub async fn observe<E: super::Engine>(
@@ -65,6 +65,9 @@ pub async fn observe<E: super::Engine>(
     plan: &Plan,
 ) -> Result<Vec<ObservedContainer>, super::DockerError> {
     let mut observed = engine.list_containers(&plan.stack).await?;
+    // Each component's serving container: not the previous version kept for `rollback`, a
+    // replacement still booting or a migration's one-off container.
+    observed.retain(|o| o.name == plan.object_name(&o.component));
     let probes = observed
         .iter()
         .enumerate()

@@ -64,6 +64,14 @@ impl BollardEngine {
         })
     }
 
+    /// The engine's whole view of one container.
+    async fn inspect(&self, name: &str) -> DResult<bollard::models::ContainerInspectResponse> {
+        self.docker
+            .inspect_container(name, None::<q::InspectContainerOptions>)
+            .await
+            .map_err(|e| DockerError::from_bollard(e, name))
+    }
+
     fn stack_filter(stack: &str) -> HashMap<String, Vec<String>> {
         HashMap::from([("label".to_string(), vec![format!("{LABEL_STACK}={stack}")])])
     }
@@ -159,17 +167,27 @@ impl Containers for BollardEngine {
     }
 
     async fn container_ip(&self, name: &str) -> DResult<Option<std::net::IpAddr>> {
-        let info = self
-            .docker
-            .inspect_container(name, None::<q::InspectContainerOptions>)
-            .await
-            .map_err(|e| DockerError::from_bollard(e, name))?;
-        let networks = info.network_settings.and_then(|n| n.networks);
+        let networks = self
+            .inspect(name)
+            .await?
+            .network_settings
+            .and_then(|n| n.networks);
         Ok(networks
             .into_iter()
             .flat_map(|n| n.into_values())
             .filter_map(|e| e.ip_address)
             .find_map(|ip| ip.parse().ok()))
+    }
+
+    async fn network_ip(&self, name: &str, network: &str) -> DResult<Option<std::net::IpAddr>> {
+        Ok(self
+            .inspect(name)
+            .await?
+            .network_settings
+            .and_then(|n| n.networks)
+            .and_then(|mut n| n.remove(network))
+            .and_then(|e| e.ip_address)
+            .and_then(|ip| ip.parse().ok()))
     }
 
     async fn volume_mounts(&self, name: &str) -> DResult<Vec<(String, String)>> {

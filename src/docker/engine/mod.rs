@@ -86,6 +86,12 @@ pub trait Containers: Send + Sync + 'static {
         &self,
         name: &str,
     ) -> impl Future<Output = DResult<Option<std::net::IpAddr>>> + Send;
+    /// The container's address on `network`, if it is attached there.
+    fn network_ip(
+        &self,
+        name: &str,
+        network: &str,
+    ) -> impl Future<Output = DResult<Option<std::net::IpAddr>>> + Send;
     /// The container's writable data volume mounts (not its own secrets volume): (path on
     /// the engine's host, path inside).
     fn volume_mounts(
