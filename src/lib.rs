@@ -10,6 +10,7 @@ pub mod api;
 pub mod cli;
 pub mod compose;
 pub mod daemon;
+pub mod deploy;
 pub mod docker;
 pub mod drill;
 pub mod health;

@@ -4,6 +4,7 @@ mod alert_test;
 pub(crate) mod backup;
 mod common;
 mod crd;
+mod deploy;
 mod down;
 mod drill;
 mod export;
@@ -14,6 +15,7 @@ mod plan;
 mod recover;
 mod render;
 mod restore;
+mod rollback;
 mod run;
 mod source;
 mod status;
@@ -125,6 +127,19 @@ pub enum Command {
         after_help = "Examples:\n  appstack run -f examples/quickstart.yaml\n  appstack run -f a.yaml -f b.yaml --listen 127.0.0.1:9464"
     )]
     Run(run::Args),
+    /// Ship a new image of a stateless component without an outage: pre-flight, optional
+    /// maintenance page and migration, blue/green cutover, health check and a watch window
+    /// under a built-in probe, automatic rollback when the new version does worse.
+    #[command(
+        after_help = "The new container starts beside the running one; the edge switches new requests to it\nonce it is healthy (its config reloaded in place, never restarted), the old one finishes\nits requests (spec.ingress.edge.drainSeconds) and is kept, stopped, for `appstack rollback`.\nA probe sends --rate requests/s to the public route through the edge and prints sent,\nfailed and p50/p99 before, during and after the switch. Exit 0 when deployed, 1 when\nrefused, aborted (the old version kept serving) or rolled back, 2 on bad input.\nWithout --write the manifest still names the old image: the next `up` (or `run`) goes back to it.\n\nExamples:\n  appstack deploy -f examples/edge.yaml frontend --image registry.example/web:1.4.3\n  appstack deploy -f stack.yaml cms --image appstack/directus:11.17 --migrate --maintenance --write\n  appstack deploy -f stack.yaml frontend --image web:2 --watch 2m -o json\n  appstack deploy --stack shop --namespace prod frontend --image registry.example/web:1.4.3   # Kubernetes: patches the AppStack, waits for the rolling update, rolls the spec back on failure"
+    )]
+    Deploy(deploy::Args),
+    /// Switch a component back to the version it replaced (kept stopped after a blue/green
+    /// replacement); the spec's version is then held until the spec changes.
+    #[command(
+        after_help = "Examples:\n  appstack rollback -f examples/edge.yaml frontend\n  appstack rollback -f stack.yaml frontend   # again: forward to the version rolled back from"
+    )]
+    Rollback(rollback::Args),
     /// Take, list and verify backups.
     #[command(subcommand)]
     Backup(backup::Command),
@@ -192,6 +207,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::HealthCheck(a) => health_check::run(a, &cli.state_dir).await,
         Command::Logs(a) => logs::run(a).await,
         Command::Run(a) => run::run(a, &cli.state_dir).await,
+        Command::Deploy(a) => deploy::run(a, &cli.state_dir).await,
+        Command::Rollback(a) => rollback::run(a, &cli.state_dir).await,
         Command::Backup(c) => backup::run(c, &cli.state_dir).await,
         Command::Wal(c) => wal::run(c).await,
         Command::Restore(a) => restore::run(a, &cli.state_dir).await,
@@ -215,6 +232,8 @@ fn uses_state_dir(c: &Command) -> bool {
             | Command::AlertTest(_)
             | Command::HealthCheck(_)
             | Command::Run(_)
+            | Command::Deploy(_)
+            | Command::Rollback(_)
             | Command::Restore(_)
             | Command::Drill(_)
             | Command::Recover(_)

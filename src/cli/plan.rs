@@ -6,6 +6,7 @@ use super::{CliError, FileArg};
 use crate::docker::apply::Applier;
 use crate::docker::diff::Step;
 use crate::docker::progress::Silent;
+use crate::plan::rollout::rollout;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -25,7 +26,8 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
         reporter: Arc::new(Silent),
         wait: false,
     };
-    let (steps, _) = applier.steps().await?;
+    let (steps, observed) = applier.steps().await?;
+    let held = crate::docker::diff::held_back(&plan, &applier.hashes(), &observed);
     let mut rows = Vec::new();
     for c in &plan.components {
         let step = steps
@@ -33,10 +35,18 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
             .find(|s| s.component() == Some(c.name.as_str()));
         let (action, why) = match step {
             Some(Step::Create { .. }) => ("create", "missing".to_string()),
-            Some(Step::Recreate { old_hash, .. }) => {
-                ("recreate", format!("spec changed ({old_hash} -> new)"))
-            }
+            Some(Step::Recreate { old_hash, .. }) => (
+                "recreate",
+                format!(
+                    "spec changed ({old_hash} -> new); {}",
+                    rollout(c).describe()
+                ),
+            ),
             Some(Step::Start { .. }) => ("start", "not running".to_string()),
+            _ if held.contains(&c.name) => (
+                "hold",
+                "rolled back from the spec's version; held until the spec changes".to_string(),
+            ),
             _ => ("-", "up to date".to_string()),
         };
         rows.push(vec![c.name.clone(), action.into(), c.image.clone(), why]);

@@ -19,7 +19,7 @@ pub async fn run(args: Args, state_dir: &Path) -> Result<(), CliError> {
     let (validated, plan) = load(&args.file.file)?;
     if crate::maintenance::active(state_dir, &plan.stack) {
         return Err(CliError::Runtime(format!(
-            "stack {} is being restored in place; run `up` again when the restore has finished",
+            "stack {} is under maintenance (an in-place restore, a deploy or a rollback); run `up` again when it has finished",
             plan.stack
         )));
     }

@@ -16,6 +16,7 @@ pub mod operator;
 pub mod pod;
 pub mod policy;
 pub mod report;
+pub mod rollout;
 pub mod runner;
 pub mod source;
 pub mod status;
