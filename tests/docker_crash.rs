@@ -37,7 +37,12 @@ fn kill_9_at_random_moments_then_up_converges() {
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         s.run_ok(&["up"]);
-        let cs = s.containers();
+        // A replaced CMS is kept, stopped, as the version `rollback` returns to.
+        let (cs, kept) = s.serving_and_kept();
+        assert!(
+            kept.iter().all(|c| c.2 != "running"),
+            "round {round}: {kept:?}"
+        );
         let names: Vec<&str> = cs.iter().map(|c| c.0.as_str()).collect();
         assert_eq!(
             names,

@@ -91,7 +91,10 @@ fn daemon_repairs_drift_restarts_unhealthy_and_follows_edits() {
         d.get("/metrics")
             .is_some_and(|m| m.contains("appstack_spec_valid{stack=\"it-daemon\"} 0"))
     });
-    assert_eq!(s.containers().len(), 5);
+    // Five components, and the CMS's previous version kept (stopped) for `rollback`.
+    let (serving, kept) = s.serving_and_kept();
+    assert_eq!(serving.len(), 5, "{serving:?}");
+    assert!(kept.iter().all(|c| c.2 != "running"), "{kept:?}");
     assert!(d.get("/healthz").unwrap().starts_with("HTTP/1.1 200"));
 
     // Secrets never reach the log, even at debug level.

@@ -321,8 +321,15 @@ fn changed_spec_recreates_only_that_component_and_orphans_go() {
         "{table}"
     );
     s.run_ok(&["up"]);
-    let after = s.containers();
+    // The CMS was replaced blue/green: its old container is kept, stopped, for `rollback`.
+    let (after, kept) = s.serving_and_kept();
     assert_eq!(after.len(), 4, "{after:?}");
+    let old_cms = before.iter().find(|b| b.0 == "it-change-cms").unwrap();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(
+        (&kept[0].0[..], &kept[0].1, &kept[0].2[..]),
+        ("it-change-cms-prev", &old_cms.1, "exited")
+    );
     for (name, id, _, _) in &after {
         let old = before.iter().find(|b| &b.0 == name).unwrap();
         if name == "it-change-cms" {

@@ -42,27 +42,14 @@ fn the_edge_serves_both_hosts_over_https_with_headers_and_alone_on_the_host() {
     if !engine_available() {
         return;
     }
-    let text = std::fs::read_to_string("examples/edge.yaml").unwrap();
-    let spec = text
-        .split_once("spec:\n")
-        .unwrap()
-        .1
-        .replace("httpPort: 8080", &format!("httpPort: {HTTP}"))
-        .replace("httpsPort: 8443", &format!("httpsPort: {HTTPS}"));
+    let spec = edge_spec(HTTP, HTTPS);
     let s = TestStack::new("it-edge", &spec);
     let up = s.run_ok(&["up"]);
     let log = String::from_utf8_lossy(&up.stderr);
     assert!(log.contains("all healthy"), "{log}");
 
     // The client trusts the edge's own root, read from its volume.
-    let ca = s.state_dir().join("edge-root.crt");
-    let root = docker_ok(&[
-        "exec",
-        "it-edge-edge",
-        "cat",
-        "/data/caddy/pki/authorities/local/root.crt",
-    ]);
-    std::fs::write(&ca, root + "\n").unwrap();
+    let ca = std::path::PathBuf::from(s.edge_root_ca());
 
     let (head, body) = fetch(&ca, "app.localtest", HTTPS, "https", "/");
     assert!(

@@ -1,4 +1,4 @@
-//! The import direction, enforced: `cli → daemon → drill → kube runtime (controller,
+//! The import direction, enforced: `cli → deploy → health → daemon → drill → kube runtime (controller,
 //! operator, sync, lease, status, pods' own API calls) → protect → renderers (docker,
 //! compose, kube builders) → shared leaves (secrets, maintenance, telemetry, progress) →
 //! plan → api`. A file may name its own part or anything below it; never anything above,
@@ -16,6 +16,7 @@ const KUBE_RUNTIME: &[&str] = &[
     "lease",
     "operator",
     "report",
+    "rollout",
     "runner",
     "source",
     "status",
@@ -36,7 +37,8 @@ fn floor(part: &str) -> Option<u32> {
         "drill" => 7,
         "daemon" => 8,
         "health" => 9,
-        "cli" => 10,
+        "deploy" => 10,
+        "cli" => 11,
         _ => return None,
     })
 }
@@ -187,7 +189,7 @@ fn imports_run_one_way() {
     let found = violations(Path::new(env!("CARGO_MANIFEST_DIR")));
     assert!(
         found.is_empty(),
-        "imports against the direction cli → health → daemon → drill → kube runtime → ops → protect → renderers → leaves → plan → api:\n{}",
+        "imports against the direction cli → deploy → health → daemon → drill → kube runtime → ops → protect → renderers → leaves → plan → api:\n{}",
         found.join("\n")
     );
 }

@@ -64,6 +64,9 @@ pub fn engine_available() -> bool {
     ok
 }
 
+/// (name, id, state, status) of a container, as `TestStack::containers` lists it.
+pub type Seen = (String, String, String, String);
+
 /// A stack under test: its manifest, state dir, and cleanup of everything it created.
 pub struct TestStack {
     pub name: String,
@@ -117,6 +120,29 @@ impl TestStack {
             String::from_utf8_lossy(&out.stdout)
         );
         out
+    }
+
+    /// The containers serving the stack, and the previous versions blue/green replacements
+    /// kept (stopped) for `rollback`.
+    pub fn serving_and_kept(&self) -> (Vec<Seen>, Vec<Seen>) {
+        let (kept, serving) = self
+            .containers()
+            .into_iter()
+            .partition(|c| c.0.ends_with("-prev"));
+        (serving, kept)
+    }
+
+    /// Writes the edge's own CA root (read from its volume) into the state dir: its path.
+    pub fn edge_root_ca(&self) -> String {
+        let ca = self.state_dir().join("edge-root.crt");
+        let root = docker_ok(&[
+            "exec",
+            &format!("{}-edge", self.name),
+            "cat",
+            "/data/caddy/pki/authorities/local/root.crt",
+        ]);
+        std::fs::write(&ca, root + "\n").unwrap();
+        ca.display().to_string()
     }
 
     /// (name, id, state, status) of every container of the stack.
@@ -458,4 +484,14 @@ pub fn keygen(path: &Path) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `examples/edge.yaml`'s spec with the edge on the given host ports.
+pub fn edge_spec(http: &str, https: &str) -> String {
+    let text = std::fs::read_to_string("examples/edge.yaml").unwrap();
+    text.split_once("spec:\n")
+        .unwrap()
+        .1
+        .replace("httpPort: 8080", &format!("httpPort: {http}"))
+        .replace("httpsPort: 8443", &format!("httpsPort: {https}"))
 }

@@ -28,6 +28,9 @@ export default async function Home() {
           </li>
         ))}
       </ul>
+      <footer>
+        release <span id="release">{process.env.APP_RELEASE ?? "dev"}</span>
+      </footer>
     </main>
   );
 }
