@@ -7,14 +7,17 @@
 )]
 
 pub mod api;
+pub mod audit;
 pub mod cli;
 pub mod compose;
+pub mod cost;
 pub mod daemon;
 pub mod deploy;
 pub mod docker;
 pub mod drill;
 pub mod health;
 pub mod kube;
+pub mod load;
 pub mod maintenance;
 pub mod ops;
 pub mod plan;

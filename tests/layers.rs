@@ -29,16 +29,17 @@ fn floor(part: &str) -> Option<u32> {
     Some(match part {
         "api" => 0,
         "plan" => 1,
-        "secrets" | "maintenance" | "telemetry" | "progress" => 2,
+        "secrets" | "maintenance" | "telemetry" | "progress" | "load" => 2,
         "docker" | "compose" | "kube-builders" => 3,
         "protect" => 4,
-        "ops" => 5,
+        "ops" | "cost" => 5,
         "kube-runtime" => 6,
         "drill" => 7,
         "daemon" => 8,
         "health" => 9,
         "deploy" => 10,
-        "cli" => 11,
+        "audit" => 11,
+        "cli" => 12,
         _ => return None,
     })
 }

@@ -242,6 +242,41 @@ pub struct HealthChecks {
     pub queue: Option<Queue>,
 }
 
+/// What `appstack audit` measures and judges against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audit {
+    /// The frontend's paths (at least `/`).
+    pub routes: Vec<String>,
+    pub queues: Vec<AuditQueue>,
+    pub targets: AuditTargets,
+}
+
+/// A job queue of the audit: its pending and failed counts, each from Redis or SQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditQueue {
+    pub name: String,
+    pub pending: Option<JobCount>,
+    pub failed: Option<JobCount>,
+}
+
+/// Where a count of jobs comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobCount {
+    /// A Redis key: a list, stream, sorted set or set.
+    RedisKey(String),
+    /// A read-only query returning one number.
+    Sql(String),
+}
+
+/// The audit's targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditTargets {
+    pub ttfb: std::time::Duration,
+    pub page: std::time::Duration,
+    pub failed_jobs: u64,
+    pub missing_indexes: u64,
+}
+
 /// A stack that passed validation; the only input of the planner.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidatedStack {
@@ -260,6 +295,7 @@ pub struct ValidatedStack {
     pub backup: Option<Backup>,
     pub recovery: Recovery,
     pub health_check: HealthChecks,
+    pub audit: Audit,
     /// The spec as written (before defaults): what the store keeps as the manifest applied.
     pub spec: super::AppStackSpec,
 }

@@ -136,3 +136,9 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     }
     out
 }
+
+/// A duration argument (60s, 2m, 1h30m).
+pub(super) fn duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::api::quantity::parse_duration(text)
+        .ok_or_else(|| format!("{text:?} is not a duration such as 60s, 2m or 1h30m"))
+}

@@ -4,16 +4,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::common::duration;
 use super::common::{connect, load, secrets};
 use super::source::Source;
 use super::CliError;
 use crate::deploy::{self, DeployError, DeployRequest, Outcome};
 use crate::docker::progress::Lines;
-
-fn duration(text: &str) -> Result<Duration, String> {
-    crate::api::quantity::parse_duration(text)
-        .ok_or_else(|| format!("{text:?} is not a duration such as 60s, 2m or 1h30m"))
-}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -1,14 +1,17 @@
 //! The command line: one file per subcommand; this file holds the argument types.
 
 mod alert_test;
+mod audit;
 pub(crate) mod backup;
 mod common;
+mod cost;
 mod crd;
 mod deploy;
 mod down;
 mod drill;
 mod export;
 mod health_check;
+mod load;
 mod logs;
 mod operator;
 mod plan;
@@ -140,6 +143,29 @@ pub enum Command {
         after_help = "Examples:\n  appstack rollback -f examples/edge.yaml frontend\n  appstack rollback -f stack.yaml frontend   # again: forward to the version rolled back from"
     )]
     Rollback(rollback::Args),
+    /// Audit the running stack's performance: each route's DNS, connect, TLS, TTFB and total
+    /// (p50/p95/p99 over new connections), the host's and every component's CPU and memory
+    /// headroom (cgroup files), the job queues of spec.audit.queues, and verdicts against
+    /// spec.audit.targets. Bounded by --max-duration; traffic stays on this host.
+    #[command(
+        after_help = "Exit 0 with the report (verdicts included), 1 when the stack cannot be reached, 2 on bad input.\n\nExamples:\n  appstack audit -f examples/quickstart.yaml\n  appstack audit -f stack.yaml --samples 50 -o json --out audit-2026-12-04"
+    )]
+    Audit(audit::Args),
+    /// Put a bounded HTTP load on one URL and print throughput and latency percentiles
+    /// (the audit's load generator: closed model with --users and --think, or open model
+    /// with --rate; latencies corrected for coordinated omission).
+    #[command(
+        after_help = "Examples:\n  appstack load http://127.0.0.1:3000/ --users 50 --duration 20s\n  appstack load https://app.localtest/ --connect-to 127.0.0.1:8443 --cacert root.crt --rate 200\n  appstack load http://127.0.0.1:8080/ --users 64 --threads 1 -o json"
+    )]
+    Load(load::Args),
+    /// Estimate the monthly cost of running the stack: the smallest VPS (or node pool)
+    /// that holds its resources with headroom, block storage for its volumes, object
+    /// storage for its backups (measured from the store), a load balancer, and a managed
+    /// database as the alternative, from a dated price table naming its sources.
+    #[command(
+        after_help = "Exit 0 with the estimate, 1 when no offer fits, 2 on bad input (an unknown provider, a\nprice table with a bad field).\n\nExamples:\n  appstack cost -f examples/crm.yaml\n  appstack cost -f examples/crm.yaml --provider hetzner --load-balancer\n  appstack cost -f stack.yaml --runtime kubernetes -o json\n  appstack cost -f stack.yaml --prices my-prices.yaml --provider mycloud"
+    )]
+    Cost(cost::Args),
     /// Take, list and verify backups.
     #[command(subcommand)]
     Backup(backup::Command),
@@ -209,6 +235,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Run(a) => run::run(a, &cli.state_dir).await,
         Command::Deploy(a) => deploy::run(a, &cli.state_dir).await,
         Command::Rollback(a) => rollback::run(a, &cli.state_dir).await,
+        Command::Cost(a) => cost::run(a).await,
+        Command::Audit(a) => audit::run(a).await,
+        Command::Load(a) => load::run(a),
         Command::Backup(c) => backup::run(c, &cli.state_dir).await,
         Command::Wal(c) => wal::run(c).await,
         Command::Restore(a) => restore::run(a, &cli.state_dir).await,

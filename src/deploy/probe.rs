@@ -331,29 +331,6 @@ fn summarise(url: &str, rate: u32, samples: &[Sample]) -> ProbeReport {
     }
 }
 
-/// A TLS client trusting `roots_pem` (PEM certificates) only.
-pub fn tls_config(roots_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::CertificateDer;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(roots_pem) {
-        let cert = cert.map_err(|e| format!("reading a root certificate: {e}"))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("adding a root certificate: {e}"))?;
-    }
-    if roots.is_empty() {
-        return Err("no root certificate to trust".into());
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let cfg = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(cfg))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use super::probe::{self, Probe, Target};
+use super::probe::{Probe, Target};
 use super::{DeployError, DeployRequest};
 use crate::api::validated::{EdgeTls, ValidatedStack};
 use crate::docker::apply::Applier;
@@ -13,7 +13,6 @@ use crate::plan::Component;
 
 /// The probe's quiet baseline before anything changes.
 pub(super) const BASELINE: Duration = Duration::from_secs(2);
-const CA_ROOT: &str = "/data/caddy/pki/authorities/local/root.crt";
 const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// A probe of the component's public route through the edge, when the edge serves it.
@@ -47,9 +46,10 @@ pub(super) async fn start_probe<E: Engine>(
         }
     };
     let tls = match tls {
-        Some(pem) => {
-            Some(probe::tls_config(&pem).map_err(|e| DeployError::Refused(format!("probe: {e}")))?)
-        }
+        Some(pem) => Some(
+            crate::load::tls_config(&pem)
+                .map_err(|e| DeployError::Refused(format!("probe: {e}")))?,
+        ),
         None => None,
     };
     let target = Target {
@@ -66,16 +66,7 @@ pub(super) async fn start_probe<E: Engine>(
 
 /// The edge's own CA root (internal TLS), read from its volume through the engine.
 async fn edge_root<E: Engine>(a: &Applier<E>) -> Result<Vec<u8>, DeployError> {
-    let edge = a.plan.object_name(crate::plan::edge::EDGE);
-    let out = a
-        .engine
-        .exec(&edge, vec!["cat".into(), CA_ROOT.into()])
-        .await?;
-    if out.exit_code != 0 {
-        return Err(DeployError::Refused(format!(
-            "probe: the edge's CA root is not readable yet ({})",
-            out.output.trim()
-        )));
-    }
-    Ok(out.output.into_bytes())
+    crate::docker::edge_admin::root_ca(&*a.engine, &a.plan)
+        .await
+        .map_err(|e| DeployError::Refused(format!("probe: {e}")))
 }

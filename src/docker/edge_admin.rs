@@ -113,3 +113,23 @@ pub async fn config_for<E: Engine>(
     }
     Ok(site.render(&upstreams, maintenance))
 }
+
+/// Where Caddy keeps its internal CA's root certificate (in its data volume).
+const CA_ROOT: &str = "/data/caddy/pki/authorities/local/root.crt";
+
+/// The edge's internal CA root (PEM), read through the engine: what a client on this host
+/// trusts to reach the stack's routes over HTTPS without ACME.
+pub async fn root_ca<E: Engine>(engine: &E, plan: &Plan) -> Result<Vec<u8>, String> {
+    let edge = plan.object_name(EDGE);
+    let out = engine
+        .exec(&edge, vec!["cat".into(), CA_ROOT.into()])
+        .await
+        .map_err(|e| e.to_string())?;
+    if out.exit_code != 0 {
+        return Err(format!(
+            "the edge's CA root is not readable yet ({})",
+            out.output.trim()
+        ));
+    }
+    Ok(out.output.into_bytes())
+}

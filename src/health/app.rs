@@ -50,7 +50,7 @@ pub async fn core_tables(f: &Facts) -> Option<Check> {
 
 /// The queue's length in one round trip, whatever kind of key holds it; the key travels as
 /// an argument, never inside the script.
-const BACKLOG_LUA: &str = "local t = redis.call('TYPE', KEYS[1])['ok'] \
+pub const BACKLOG_LUA: &str = "local t = redis.call('TYPE', KEYS[1])['ok'] \
     if t == 'list' then return redis.call('LLEN', KEYS[1]) end \
     if t == 'stream' then return redis.call('XLEN', KEYS[1]) end \
     if t == 'zset' then return redis.call('ZCARD', KEYS[1]) end \
@@ -59,7 +59,7 @@ const BACKLOG_LUA: &str = "local t = redis.call('TYPE', KEYS[1])['ok'] \
     return redis.error_reply('the key holds a ' .. t .. ', not a list, stream, sorted set or set')";
 
 /// `redis-cli` signed in with the cache's password file; `args` are passed as argv.
-fn redis_argv(args: &[&str]) -> Vec<String> {
+pub fn redis_argv(args: &[&str]) -> Vec<String> {
     let mut argv: Vec<String> = [
         "/bin/sh",
         "-c",

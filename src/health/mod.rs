@@ -4,7 +4,7 @@
 //! connectivity, storage, recoverability, runtime. It sits beside the daemon and the drill,
 //! whose facts (heartbeat, shipper state, drill reports) it reads.
 
-mod app;
+pub mod app;
 mod docker_facts;
 mod facts;
 mod kube_exposure;

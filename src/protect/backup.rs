@@ -33,7 +33,7 @@ pub struct Target {
     pub meter: Option<Meter>,
 }
 
-pub(super) const SOCKET: &str = "/var/run/postgresql";
+pub const SOCKET: &str = "/var/run/postgresql";
 
 /// A fresh backup id: kind and UTC time, sortable.
 pub fn new_id(kind: Kind) -> String {

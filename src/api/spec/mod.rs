@@ -10,10 +10,12 @@ use serde::{Deserialize, Serialize};
 use super::defaults as d;
 use super::status::AppStackStatus;
 
+pub mod audit;
 mod checks;
 mod edge;
 mod protection;
 
+pub use audit::*;
 pub use checks::*;
 pub use edge::*;
 pub use protection::*;
@@ -86,6 +88,10 @@ pub struct AppStackSpec {
     /// Application-specific checks of `appstack health-check` (core tables, queue backlog).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheckSpec>,
+    /// What `appstack audit` times and loads (the frontend's pages), the job queues it
+    /// reports, and the targets it judges against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditSpec>,
 }
 
 /// CPU and memory of a component. Unset memory takes the component's default budget

@@ -1,6 +1,7 @@
 //! Semantic validation: `AppStack` → `ValidatedStack`, every error collected and named by
 //! field path. Nothing is applied unless this succeeds.
 
+mod audit;
 mod checks;
 mod components;
 mod edge;
@@ -78,6 +79,8 @@ pub fn validate(stack: &AppStack, origin: &str) -> Result<ValidatedStack, Valida
         cache.is_some(),
     );
 
+    let audit = audit::audit(&mut c, spec, database.is_some(), cache.is_some());
+
     c.finish(origin)?;
     Ok(ValidatedStack {
         name,
@@ -99,6 +102,7 @@ pub fn validate(stack: &AppStack, origin: &str) -> Result<ValidatedStack, Valida
         backup,
         recovery,
         health_check,
+        audit,
         spec: spec.clone(),
     })
 }

@@ -163,6 +163,11 @@ impl Containers for BollardEngine {
             env: info.config.and_then(|c| c.env).unwrap_or_default(),
             bindings,
             restart_count: info.restart_count.unwrap_or(0),
+            pid: info
+                .state
+                .and_then(|s| s.pid)
+                .and_then(|p| u32::try_from(p).ok())
+                .filter(|&p| p > 0),
         })
     }
 

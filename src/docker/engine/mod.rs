@@ -132,6 +132,9 @@ pub struct RuntimeFacts {
     /// (host address, host port, container port) of each published port.
     pub bindings: Vec<(String, u16, u16)>,
     pub restart_count: i64,
+    /// The main process's id on the engine's host while running (its cgroup holds the
+    /// container's CPU and memory accounting).
+    pub pid: Option<u32>,
 }
 
 impl RuntimeFacts {

@@ -1,0 +1,125 @@
+//! The job queues of spec.audit.queues: pending and failed counts, from Redis keys (any of
+//! list, stream, sorted set, set) or read-only SQL.
+
+use serde::Serialize;
+
+use crate::api::validated::{AuditQueue, JobCount, ValidatedStack};
+use crate::docker::Engine;
+use crate::plan::Plan;
+
+/// A queue as found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueFigures {
+    pub name: String,
+    pub pending: Option<u64>,
+    pub failed: Option<u64>,
+    /// Why a count is missing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+pub async fn measure<E: Engine>(
+    engine: &E,
+    stack: &ValidatedStack,
+    plan: &Plan,
+) -> Vec<QueueFigures> {
+    let mut out = Vec::new();
+    for q in &stack.audit.queues {
+        out.push(queue(engine, stack, plan, q).await);
+    }
+    out
+}
+
+async fn queue<E: Engine>(
+    engine: &E,
+    stack: &ValidatedStack,
+    plan: &Plan,
+    q: &AuditQueue,
+) -> QueueFigures {
+    let mut errors = Vec::new();
+    let mut count = |r: Option<Result<u64, String>>, what: &str| match r {
+        Some(Ok(n)) => Some(n),
+        Some(Err(e)) => {
+            errors.push(format!("{what}: {e}"));
+            None
+        }
+        None => None,
+    };
+    let pending = match &q.pending {
+        Some(c) => Some(one(engine, stack, plan, c).await),
+        None => None,
+    };
+    let failed = match &q.failed {
+        Some(c) => Some(one(engine, stack, plan, c).await),
+        None => None,
+    };
+    let pending = count(pending, "pending");
+    let failed = count(failed, "failed");
+    QueueFigures {
+        name: q.name.clone(),
+        pending,
+        failed,
+        errors,
+    }
+}
+
+async fn one<E: Engine>(
+    engine: &E,
+    stack: &ValidatedStack,
+    plan: &Plan,
+    c: &JobCount,
+) -> Result<u64, String> {
+    let (component, argv) = match c {
+        JobCount::RedisKey(key) => (
+            "cache",
+            crate::health::app::redis_argv(&["EVAL", crate::health::app::BACKLOG_LUA, "1", key]),
+        ),
+        JobCount::Sql(sql) => {
+            let db = stack.database.as_ref().ok_or("no database")?;
+            let argv = [
+                "psql",
+                "-h",
+                crate::protect::backup::SOCKET,
+                "-U",
+                &db.user,
+                "-d",
+                &db.name,
+                "-XtAq",
+                "-c",
+                "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+                "-c",
+                sql,
+            ];
+            ("database", argv.iter().map(|s| s.to_string()).collect())
+        }
+    };
+    let out = engine
+        .exec(&plan.object_name(component), argv)
+        .await
+        .map_err(|e| e.to_string())?;
+    if out.exit_code != 0 {
+        return Err(out.output.trim().to_string());
+    }
+    parse_count(&out.output)
+}
+
+/// A count as redis-cli (`(integer) N`) or psql (`N`) prints it.
+fn parse_count(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let n = t.strip_prefix("(integer) ").unwrap_or(t).trim();
+    n.parse()
+        .map_err(|_| format!("expected one number, got {t:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_parse_from_either_client() {
+        assert_eq!(parse_count("(integer) 250\n"), Ok(250));
+        assert_eq!(parse_count("12\n"), Ok(12));
+        assert!(parse_count("(error) WRONGTYPE").is_err());
+    }
+}

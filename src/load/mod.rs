@@ -1,0 +1,12 @@
+//! A load generator for the audit and the benchmarks: keep-alive HTTP/1.1 (plain or TLS)
+//! with closed (virtual users) and open (fixed rate) models and HDR latency histograms.
+
+pub mod conn;
+pub mod run;
+pub mod summary;
+pub mod target;
+
+pub use conn::{Conn, Endpoint, Reply, Setup};
+pub use run::{run, run_on_threads, Load, Pace, Route, Stats};
+pub use summary::Summary;
+pub use target::{endpoint, tls_config};

@@ -1,0 +1,436 @@
+//! The load generator: virtual users with think time (closed model) or a fixed arrival
+//! rate (open model), over keep-alive connections, latencies in HDR histograms.
+//!
+//! Coordinated omission: in the open model each request is timed from when it was due, not
+//! from when a connection got to send it, so a stalled server shows in the percentiles; in
+//! the closed model with think time, a response slower than the think time is recorded
+//! with the samples a user who had not waited would have seen (`record_correct`).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::conn::{Conn, Endpoint};
+
+/// The slowest latency the histograms hold (longer ones are clamped to it).
+const MAX_LATENCY_US: u64 = 60_000_000;
+
+/// A path and its share of requests.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub path: String,
+    pub weight: u32,
+}
+
+/// How requests arrive.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pace {
+    /// `users` each send a request, wait for it, think (0.5–1.5 × `think`), and repeat.
+    Closed { users: u32, think: Duration },
+    /// `rate` requests per second in all, due at fixed intervals, on `connections`.
+    Open { rate: f64, connections: u32 },
+}
+
+/// One load run.
+#[derive(Clone)]
+pub struct Load {
+    pub endpoint: Endpoint,
+    pub routes: Vec<Route>,
+    pub pace: Pace,
+    pub duration: Duration,
+    /// A hard bound on requests sent, whatever the duration.
+    pub max_requests: u64,
+}
+
+/// What a run measured.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    pub sent: u64,
+    /// Answers below 500.
+    pub ok: u64,
+    /// Transport errors and 5xx answers.
+    pub failed: u64,
+    pub statuses: BTreeMap<u16, u64>,
+    pub errors: BTreeMap<String, u64>,
+    pub elapsed: Duration,
+    /// Microseconds, corrected for coordinated omission.
+    pub latency: Histogram<u64>,
+}
+
+impl Stats {
+    fn new() -> Self {
+        Stats {
+            sent: 0,
+            ok: 0,
+            failed: 0,
+            statuses: BTreeMap::new(),
+            errors: BTreeMap::new(),
+            elapsed: Duration::ZERO,
+            latency: new_histogram(),
+        }
+    }
+
+    /// Completed requests per second.
+    pub fn rps(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            (self.ok + self.failed) as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    /// A latency quantile (0–1) in milliseconds.
+    pub fn quantile_ms(&self, q: f64) -> f64 {
+        self.latency.value_at_quantile(q) as f64 / 1000.0
+    }
+
+    fn merge(&mut self, other: Stats) {
+        self.sent += other.sent;
+        self.ok += other.ok;
+        self.failed += other.failed;
+        for (k, v) in other.statuses {
+            *self.statuses.entry(k).or_default() += v;
+        }
+        for (k, v) in other.errors {
+            *self.errors.entry(k).or_default() += v;
+        }
+        self.elapsed = self.elapsed.max(other.elapsed);
+        // Same bounds on both sides: adding cannot fail.
+        let _ = self.latency.add(&other.latency);
+    }
+}
+
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
+        .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable_histogram()))
+}
+
+// Both constructors only fail for bounds or precisions out of range, which the constants
+// above are not.
+#[allow(clippy::panic)]
+fn unreachable_histogram() -> Histogram<u64> {
+    panic!("hdrhistogram refused constant bounds")
+}
+
+/// What the workers share: the request counter and the clock.
+struct Shared {
+    claimed: AtomicU64,
+    start: Instant,
+    stop_at: Instant,
+    max: u64,
+}
+
+/// Runs `load` on the current runtime.
+pub async fn run(load: &Load) -> Stats {
+    let shared = shared(load);
+    let (workers, _) = split(load.pace, 1);
+    let stats = run_workers(load, &shared, workers, 0).await;
+    finish(stats, &shared)
+}
+
+/// Runs `load` on `threads` OS threads, each with its own single-threaded runtime (what
+/// `--threads 1` measures: the generator on one core).
+pub fn run_on_threads(load: &Load, threads: u32) -> std::io::Result<Stats> {
+    let shared = shared(load);
+    let threads = threads.max(1);
+    let (per_thread, pace) = split(load.pace, threads);
+    let mut load = load.clone();
+    load.pace = pace;
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (load, shared) = (load.clone(), shared.clone());
+            std::thread::Builder::new().name(format!("load-{t}")).spawn(
+                move || -> std::io::Result<Stats> {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    Ok(rt.block_on(run_workers(&load, &shared, per_thread, t)))
+                },
+            )
+        })
+        .collect::<Result<_, _>>()?;
+    let mut all = Stats::new();
+    for h in handles {
+        let stats = h
+            .join()
+            .map_err(|_| std::io::Error::other("a load thread panicked"))??;
+        all.merge(stats);
+    }
+    Ok(finish(all, &shared))
+}
+
+fn shared(load: &Load) -> Arc<Shared> {
+    let start = Instant::now();
+    Arc::new(Shared {
+        claimed: AtomicU64::new(0),
+        start,
+        stop_at: start + load.duration,
+        max: load.max_requests,
+    })
+}
+
+fn finish(mut stats: Stats, shared: &Shared) -> Stats {
+    stats.elapsed = shared
+        .start
+        .elapsed()
+        .min(shared.stop_at - shared.start)
+        .max(Duration::from_millis(1));
+    stats
+}
+
+/// Workers per thread; the pace is global (the counter spaces open-model requests).
+fn split(pace: Pace, threads: u32) -> (u32, Pace) {
+    let n = match pace {
+        Pace::Closed { users, .. } => users,
+        Pace::Open { connections, .. } => connections,
+    };
+    (n.div_ceil(threads).max(1), pace)
+}
+
+async fn run_workers(load: &Load, shared: &Arc<Shared>, workers: u32, thread: u32) -> Stats {
+    let requests: Arc<Vec<(Vec<u8>, u32)>> = Arc::new(
+        load.routes
+            .iter()
+            .map(|r| (load.endpoint.get(&r.path), r.weight.max(1)))
+            .collect(),
+    );
+    let mut set = tokio::task::JoinSet::new();
+    for w in 0..workers {
+        let (ep, reqs, shared, pace) = (
+            load.endpoint.clone(),
+            requests.clone(),
+            shared.clone(),
+            load.pace,
+        );
+        let seed = u64::from(thread) << 32 | u64::from(w);
+        set.spawn(async move { worker(ep, reqs, pace, shared, seed).await });
+    }
+    let mut all = Stats::new();
+    while let Some(done) = set.join_next().await {
+        if let Ok(stats) = done {
+            all.merge(stats);
+        }
+    }
+    all
+}
+
+async fn worker(
+    ep: Endpoint,
+    reqs: Arc<Vec<(Vec<u8>, u32)>>,
+    pace: Pace,
+    shared: Arc<Shared>,
+    seed: u64,
+) -> Stats {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let total_weight: u32 = reqs.iter().map(|(_, w)| w).sum();
+    let mut stats = Stats::new();
+    let mut conn: Option<Conn> = None;
+    loop {
+        let i = shared.claimed.fetch_add(1, Ordering::Relaxed);
+        if i >= shared.max || Instant::now() >= shared.stop_at {
+            break;
+        }
+        let due = match pace {
+            Pace::Open { rate, .. } => shared.start + Duration::from_secs_f64(i as f64 / rate),
+            Pace::Closed { .. } => Instant::now(),
+        };
+        if due >= shared.stop_at {
+            break;
+        }
+        // A request this worker was free for is timed from when it was actually sent (the
+        // timer wakes up to a millisecond late, which is not the server's latency); one it
+        // was still busy past is timed from when it was due (coordinated omission).
+        let now = Instant::now();
+        let start = if due > now {
+            tokio::time::sleep_until(due.into()).await;
+            Instant::now()
+        } else {
+            due
+        };
+        let req = pick(&reqs, total_weight, &mut rng);
+        stats.sent += 1;
+        let result = send(&ep, &mut conn, req).await;
+        let latency_us = (start.elapsed().as_micros() as u64).clamp(1, MAX_LATENCY_US);
+        match result {
+            Ok(status) => {
+                *stats.statuses.entry(status).or_default() += 1;
+                if status >= 500 {
+                    stats.failed += 1;
+                } else {
+                    stats.ok += 1;
+                }
+            }
+            Err(e) => {
+                stats.failed += 1;
+                *stats.errors.entry(e.kind().to_string()).or_default() += 1;
+                // A refused connection answers at once: do not spin on it.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        if let Pace::Closed { think, .. } = pace {
+            let think_us = think.as_micros() as u64;
+            let _ = stats.latency.record_correct(latency_us, think_us);
+            if !think.is_zero() {
+                let factor: f64 = rng.random_range(0.5..1.5);
+                tokio::time::sleep(think.mul_f64(factor)).await;
+            }
+        } else {
+            let _ = stats.latency.record(latency_us);
+        }
+    }
+    stats
+}
+
+fn pick<'a>(reqs: &'a [(Vec<u8>, u32)], total: u32, rng: &mut StdRng) -> &'a [u8] {
+    let mut roll = rng.random_range(0..total.max(1));
+    for (bytes, w) in reqs {
+        if roll < *w {
+            return bytes;
+        }
+        roll -= w;
+    }
+    reqs.first().map(|(b, _)| b.as_slice()).unwrap_or(&[])
+}
+
+/// One request on the worker's connection, opening it when needed and dropping it when
+/// it failed or the server closes it.
+async fn send(ep: &Endpoint, conn: &mut Option<Conn>, req: &[u8]) -> std::io::Result<u16> {
+    if conn.is_none() {
+        *conn = Some(Conn::open(ep).await?.0);
+    }
+    let Some(c) = conn.as_mut() else {
+        return Err(std::io::ErrorKind::NotConnected.into());
+    };
+    match c.send(req).await {
+        Ok(reply) => {
+            if !reply.keep_alive {
+                *conn = None;
+            }
+            Ok(reply.status)
+        }
+        Err(e) => {
+            *conn = None;
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A keep-alive HTTP/1.1 server on loopback answering each request after `delay`,
+    /// alternating Content-Length and chunked bodies.
+    async fn server(delay: Duration) -> std::net::SocketAddr {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (mut s, _) = l.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut n = 0u64;
+                    loop {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => {}
+                        }
+                        tokio::time::sleep(delay).await;
+                        n += 1;
+                        let reply: &[u8] = if n.is_multiple_of(2) {
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+                        } else {
+                            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+                        };
+                        if s.write_all(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    fn load(addr: std::net::SocketAddr, pace: Pace, duration: Duration, max: u64) -> Load {
+        Load {
+            endpoint: Endpoint {
+                addr,
+                host: "test".into(),
+                server_name: "test".into(),
+                tls: None,
+            },
+            routes: vec![Route {
+                path: "/".into(),
+                weight: 1,
+            }],
+            pace,
+            duration,
+            max_requests: max,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_closed_run_stops_at_its_request_bound() {
+        let addr = server(Duration::ZERO).await;
+        let pace = Pace::Closed {
+            users: 4,
+            think: Duration::ZERO,
+        };
+        let s = run(&load(addr, pace, Duration::from_secs(30), 200)).await;
+        assert_eq!((s.sent, s.ok, s.failed), (200, 200, 0), "{s:?}");
+        assert_eq!(s.statuses.get(&200), Some(&200));
+        assert_eq!(s.latency.len(), 200);
+    }
+
+    #[tokio::test]
+    async fn an_open_run_keeps_its_rate() {
+        let addr = server(Duration::ZERO).await;
+        let pace = Pace::Open {
+            rate: 200.0,
+            connections: 4,
+        };
+        let s = run(&load(addr, pace, Duration::from_secs(1), 10_000)).await;
+        assert!((190..=201).contains(&s.sent), "{s:?}");
+        assert_eq!(s.failed, 0);
+    }
+
+    #[tokio::test]
+    async fn a_stalled_server_shows_in_the_open_models_percentiles() {
+        // 20 ms per answer on one connection can serve 50/s; at 100/s requests queue and
+        // their latency, counted from when each was due, keeps growing.
+        let addr = server(Duration::from_millis(20)).await;
+        let pace = Pace::Open {
+            rate: 100.0,
+            connections: 1,
+        };
+        let s = run(&load(addr, pace, Duration::from_secs(2), 10_000)).await;
+        assert!(s.quantile_ms(0.5) > 100.0, "p50 {}", s.quantile_ms(0.5));
+        assert!(s.quantile_ms(0.99) > 500.0, "p99 {}", s.quantile_ms(0.99));
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_a_failure_not_a_hang() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let pace = Pace::Closed {
+            users: 1,
+            think: Duration::ZERO,
+        };
+        let s = run(&load(addr, pace, Duration::from_millis(300), 5)).await;
+        assert_eq!((s.sent, s.failed), (5, 5));
+        assert!(
+            s.errors.contains_key("connection refused"),
+            "{:?}",
+            s.errors
+        );
+    }
+}
