@@ -4,9 +4,11 @@
 # one worker (one core), the generator on the other.
 #   throughput: closed loop, 64 connections, no think time, one thread each (`wrk -t1`,
 #               `appstack load --threads 1`); target: appstack's req/s within 10 % of wrk's.
-#   latency:    at a fixed rate below saturation: wrk paced by a Lua delay() (each
-#               connection waits between requests), appstack with --rate set to the rate
-#               wrk reached; target: p50 and p99 within 10 % of wrk's.
+#   latency:    at a fixed rate below saturation: wrk on one connection paced by a Lua
+#               delay() (1 ms between an answer and the next request; wrk 4.1 has no rate
+#               option, and several paced connections start in step and stay in bursts),
+#               appstack with --rate set to the rate wrk reached, on one connection;
+#               target: p50 and p99 within 10 % of wrk's.
 # Rounds alternate the two tools (ROUNDS, default 3); every round and the median ratios
 # are printed.
 set -euo pipefail
@@ -35,7 +37,7 @@ CONF
 nginx -c "$work/nginx.conf" -p "$work"
 trap 'kill "$(cat "$work/nginx.pid")" 2>/dev/null; rm -rf "$work"' EXIT
 url="http://127.0.0.1:$port/index.html"
-DURATION="${DURATION:-10}" ROUNDS="${ROUNDS:-3}" CONNS=64 PACED=20 DELAY_MS=10
+DURATION="${DURATION:-10}" ROUNDS="${ROUNDS:-3}" CONNS=64 PACED=1 DELAY_MS=1
 cat > "$work/delay.lua" <<LUA
 function delay() return $DELAY_MS end
 LUA

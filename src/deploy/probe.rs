@@ -56,6 +56,8 @@ struct Sample {
     sent: Duration,
     latency: Duration,
     outcome: Outcome,
+    /// What failed, for a failed request.
+    why: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +91,9 @@ pub struct ProbeReport {
     pub failed: u64,
     /// The longest time between two successful answers (ms).
     pub longest_gap_ms: f64,
+    /// Failed requests by what failed (a status, a transport error, no answer in time).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub failures: std::collections::BTreeMap<String, u64>,
 }
 
 impl ProbeReport {
@@ -183,7 +188,8 @@ async fn send_loop(
         let p = Phase::ALL[usize::from(phase.load(Ordering::SeqCst)).min(2)];
         let sent_at = start.elapsed();
         let Ok(permit) = in_flight.clone().try_acquire_owned() else {
-            push(&samples, p, sent_at, Duration::ZERO, Outcome::Failed);
+            let why = Some(format!("more than {MAX_IN_FLIGHT} requests in flight"));
+            push(&samples, p, sent_at, Duration::ZERO, (Outcome::Failed, why));
             continue;
         };
         let target = target.clone();
@@ -191,8 +197,15 @@ async fn send_loop(
         tokio::spawn(async move {
             let t0 = Instant::now();
             let outcome = match tokio::time::timeout(REQUEST_TIMEOUT, request(&target)).await {
-                Ok(Ok(o)) => o,
-                _ => Outcome::Failed,
+                Ok(Ok((Outcome::Failed, status))) => {
+                    (Outcome::Failed, Some(format!("status {status}")))
+                }
+                Ok(Ok((o, _))) => (o, None),
+                Ok(Err(e)) => (Outcome::Failed, Some(format!("{}", e.kind()))),
+                Err(_) => (
+                    Outcome::Failed,
+                    Some(format!("no answer in {}s", REQUEST_TIMEOUT.as_secs())),
+                ),
             };
             push(&samples, p, sent_at, t0.elapsed(), outcome);
             drop(permit);
@@ -205,7 +218,7 @@ fn push(
     phase: Phase,
     sent: Duration,
     latency: Duration,
-    outcome: Outcome,
+    (outcome, why): (Outcome, Option<String>),
 ) {
     if let Ok(mut s) = samples.lock() {
         s.push(Sample {
@@ -213,12 +226,13 @@ fn push(
             sent,
             latency,
             outcome,
+            why,
         });
     }
 }
 
 /// One GET on a fresh connection: the outcome by status (and the maintenance mark).
-async fn request(t: &Target) -> std::io::Result<Outcome> {
+async fn request(t: &Target) -> std::io::Result<(Outcome, u16)> {
     let tcp = TcpStream::connect(t.addr).await?;
     tcp.set_nodelay(true)?;
     let head = format!(
@@ -241,7 +255,7 @@ async fn request(t: &Target) -> std::io::Result<Outcome> {
             read_bounded(&mut s).await?
         }
     };
-    Ok(classify(&raw))
+    Ok((classify(&raw), status_of(&raw)))
 }
 
 async fn read_bounded<R: AsyncReadExt + Unpin>(r: &mut R) -> std::io::Result<Vec<u8>> {
@@ -261,14 +275,19 @@ async fn read_bounded<R: AsyncReadExt + Unpin>(r: &mut R) -> std::io::Result<Vec
     }
 }
 
-fn classify(raw: &[u8]) -> Outcome {
-    let text = String::from_utf8_lossy(&raw[..raw.len().min(8192)]).to_ascii_lowercase();
-    let status: u16 = text
-        .strip_prefix("http/1.1 ")
+/// The status of a raw answer (0 when there is none).
+fn status_of(raw: &[u8]) -> u16 {
+    let text = String::from_utf8_lossy(&raw[..raw.len().min(16)]).to_ascii_lowercase();
+    text.strip_prefix("http/1.1 ")
         .or_else(|| text.strip_prefix("http/1.0 "))
         .and_then(|r| r.get(..3))
         .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+        .unwrap_or(0)
+}
+
+fn classify(raw: &[u8]) -> Outcome {
+    let text = String::from_utf8_lossy(&raw[..raw.len().min(8192)]).to_ascii_lowercase();
+    let status = status_of(raw);
     let head = text.split("\r\n\r\n").next().unwrap_or("");
     match status {
         503 if head.contains(&format!("\r\n{MAINTENANCE_HEADER}:")) => Outcome::Maintenance,
@@ -327,6 +346,13 @@ fn summarise(url: &str, rate: u32, samples: &[Sample]) -> ProbeReport {
             .filter(|s| s.outcome == Outcome::Failed)
             .count() as u64,
         longest_gap_ms: longest_gap.as_secs_f64() * 1000.0,
+        failures: samples.iter().filter_map(|s| s.why.clone()).fold(
+            std::collections::BTreeMap::new(),
+            |mut m, why| {
+                *m.entry(why).or_default() += 1;
+                m
+            },
+        ),
         phases,
     }
 }
@@ -361,6 +387,7 @@ mod tests {
             sent: Duration::from_millis(sent_ms),
             latency: Duration::from_millis(10),
             outcome,
+            why: (outcome == Outcome::Failed).then(|| "status 502".to_string()),
         };
         let samples = vec![
             s(Phase::Before, 0, Outcome::Ok),
@@ -372,5 +399,6 @@ mod tests {
         assert_eq!((r.sent, r.failed), (4, 1));
         assert_eq!(r.phase(Phase::During).unwrap().maintenance, 1);
         assert_eq!(r.longest_gap_ms.round(), 400.0);
+        assert_eq!(r.failures.get("status 502"), Some(&1));
     }
 }

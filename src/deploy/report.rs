@@ -27,6 +27,9 @@ pub fn probe_table(p: &ProbeReport) -> String {
             phase, s.sent, s.failed, s.maintenance, s.p50_ms, s.p99_ms
         ));
     }
+    for (why, n) in &p.failures {
+        out.push_str(&format!("  failed: {why} ×{n}\n"));
+    }
     out
 }
 

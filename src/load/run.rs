@@ -1,8 +1,9 @@
 //! The load generator: virtual users with think time (closed model) or a fixed arrival
 //! rate (open model), over keep-alive connections, latencies in HDR histograms.
 //!
-//! Coordinated omission: in the open model each request is timed from when it was due, not
-//! from when a connection got to send it, so a stalled server shows in the percentiles; in
+//! Coordinated omission: in the open model each request is timed from when the pacer
+//! released it, not from when a connection got to send it, so a stalled server shows in
+//! the percentiles; in
 //! the closed model with think time, a response slower than the think time is recorded
 //! with the samples a user who had not waited would have seen (`record_correct`).
 
@@ -130,7 +131,7 @@ struct Shared {
 pub async fn run(load: &Load) -> Stats {
     let shared = shared(load);
     let (workers, _) = split(load.pace, 1);
-    let stats = run_workers(load, &shared, workers, 0).await;
+    let stats = run_workers(load, &shared, workers, 1, 0).await;
     finish(stats, &shared)
 }
 
@@ -150,7 +151,7 @@ pub fn run_on_threads(load: &Load, threads: u32) -> std::io::Result<Stats> {
                     let rt = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()?;
-                    Ok(rt.block_on(run_workers(&load, &shared, per_thread, t)))
+                    Ok(rt.block_on(run_workers(&load, &shared, per_thread, threads, t)))
                 },
             )
         })
@@ -193,13 +194,33 @@ fn split(pace: Pace, threads: u32) -> (u32, Pace) {
     (n.div_ceil(threads).max(1), pace)
 }
 
-async fn run_workers(load: &Load, shared: &Arc<Shared>, workers: u32, thread: u32) -> Stats {
+async fn run_workers(
+    load: &Load,
+    shared: &Arc<Shared>,
+    workers: u32,
+    threads: u32,
+    thread: u32,
+) -> Stats {
     let requests: Arc<Vec<(Vec<u8>, u32)>> = Arc::new(
         load.routes
             .iter()
             .map(|r| (load.endpoint.get(&r.path), r.weight.max(1)))
             .collect(),
     );
+    // The open model's requests are released by one pacer per thread, each stamped with
+    // when it was released: a worker that picks one up late (all busy) counts the wait.
+    let releases = match load.pace {
+        Pace::Open { rate, .. } => {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(pace_releases(
+                tx,
+                rate / f64::from(threads.max(1)),
+                shared.clone(),
+            ));
+            Some(Arc::new(tokio::sync::Mutex::new(rx)))
+        }
+        Pace::Closed { .. } => None,
+    };
     let mut set = tokio::task::JoinSet::new();
     for w in 0..workers {
         let (ep, reqs, shared, pace) = (
@@ -208,8 +229,9 @@ async fn run_workers(load: &Load, shared: &Arc<Shared>, workers: u32, thread: u3
             shared.clone(),
             load.pace,
         );
+        let releases = releases.clone();
         let seed = u64::from(thread) << 32 | u64::from(w);
-        set.spawn(async move { worker(ep, reqs, pace, shared, seed).await });
+        set.spawn(async move { worker(ep, reqs, pace, shared, releases, seed).await });
     }
     let mut all = Stats::new();
     while let Some(done) = set.join_next().await {
@@ -220,39 +242,59 @@ async fn run_workers(load: &Load, shared: &Arc<Shared>, workers: u32, thread: u3
     all
 }
 
+type Releases = Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Instant>>>;
+
+/// Releases requests at `rate`, each stamped with when it was released: the timer wakes
+/// up to a millisecond late, which is neither the server's latency nor queueing, so the
+/// stamp is the later of when it was due and when it went out.
+async fn pace_releases(
+    tx: tokio::sync::mpsc::UnboundedSender<Instant>,
+    rate: f64,
+    shared: Arc<Shared>,
+) {
+    let start = Instant::now();
+    for i in 0u64.. {
+        let due = start + Duration::from_secs_f64(i as f64 / rate);
+        if due >= shared.stop_at || shared.claimed.fetch_add(1, Ordering::Relaxed) >= shared.max {
+            break;
+        }
+        if due > Instant::now() {
+            tokio::time::sleep_until(due.into()).await;
+        }
+        if tx.send(Instant::now().max(due)).is_err() {
+            break;
+        }
+    }
+}
+
+/// The next request's start: now (closed model), or the next release (open model).
+async fn next_start(pace: Pace, shared: &Shared, releases: Option<&Releases>) -> Option<Instant> {
+    match (pace, releases) {
+        (Pace::Open { .. }, Some(r)) => {
+            let stamp = r.lock().await.recv().await?;
+            (Instant::now() < shared.stop_at).then_some(stamp)
+        }
+        _ => {
+            let i = shared.claimed.fetch_add(1, Ordering::Relaxed);
+            let now = Instant::now();
+            (i < shared.max && now < shared.stop_at).then_some(now)
+        }
+    }
+}
+
 async fn worker(
     ep: Endpoint,
     reqs: Arc<Vec<(Vec<u8>, u32)>>,
     pace: Pace,
     shared: Arc<Shared>,
+    releases: Option<Releases>,
     seed: u64,
 ) -> Stats {
     let mut rng = StdRng::seed_from_u64(seed);
     let total_weight: u32 = reqs.iter().map(|(_, w)| w).sum();
     let mut stats = Stats::new();
     let mut conn: Option<Conn> = None;
-    loop {
-        let i = shared.claimed.fetch_add(1, Ordering::Relaxed);
-        if i >= shared.max || Instant::now() >= shared.stop_at {
-            break;
-        }
-        let due = match pace {
-            Pace::Open { rate, .. } => shared.start + Duration::from_secs_f64(i as f64 / rate),
-            Pace::Closed { .. } => Instant::now(),
-        };
-        if due >= shared.stop_at {
-            break;
-        }
-        // A request this worker was free for is timed from when it was actually sent (the
-        // timer wakes up to a millisecond late, which is not the server's latency); one it
-        // was still busy past is timed from when it was due (coordinated omission).
-        let now = Instant::now();
-        let start = if due > now {
-            tokio::time::sleep_until(due.into()).await;
-            Instant::now()
-        } else {
-            due
-        };
+    while let Some(start) = next_start(pace, &shared, releases.as_ref()).await {
         let req = pick(&reqs, total_weight, &mut rng);
         stats.sent += 1;
         let result = send(&ep, &mut conn, req).await;
