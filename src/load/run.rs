@@ -294,7 +294,15 @@ async fn worker(
     let total_weight: u32 = reqs.iter().map(|(_, w)| w).sum();
     let mut stats = Stats::new();
     let mut conn: Option<Conn> = None;
-    while let Some(start) = next_start(pace, &shared, releases.as_ref()).await {
+    loop {
+        let free_at = Instant::now();
+        let Some(released) = next_start(pace, &shared, releases.as_ref()).await else {
+            break;
+        };
+        // Released while this worker was busy: the wait counts (coordinated omission).
+        // Released while it waited: it starts when it wakes; the wake-up is the generator's
+        // own scheduling, not the server's latency.
+        let start = if released < free_at { released } else { Instant::now() };
         let req = pick(&reqs, total_weight, &mut rng);
         stats.sent += 1;
         let result = send(&ep, &mut conn, req).await;
