@@ -302,7 +302,11 @@ async fn worker(
         // Released while this worker was busy: the wait counts (coordinated omission).
         // Released while it waited: it starts when it wakes; the wake-up is the generator's
         // own scheduling, not the server's latency.
-        let start = if released < free_at { released } else { Instant::now() };
+        let start = if released < free_at {
+            released
+        } else {
+            Instant::now()
+        };
         let req = pick(&reqs, total_weight, &mut rng);
         stats.sent += 1;
         let result = send(&ep, &mut conn, req).await;
