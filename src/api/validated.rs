@@ -133,6 +133,16 @@ pub struct Edge {
 }
 
 impl Edge {
+    /// The edge's address as a client on this host reaches it: loopback unless it binds one
+    /// other address.
+    pub fn local_ip(&self) -> IpAddr {
+        if self.bind.is_unspecified() || self.bind.is_loopback() {
+            IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+        } else {
+            self.bind
+        }
+    }
+
     /// Whether the edge terminates HTTPS (ACME or its own CA) rather than plain HTTP.
     pub fn serves_https(&self) -> bool {
         self.tls != EdgeTls::Off

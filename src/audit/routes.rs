@@ -114,10 +114,7 @@ async fn base_for<E: Engine>(
     let edge = stack.ingress.as_ref().and_then(|i| i.edge.as_ref());
     let route = plan.edge.as_ref().and_then(|s| s.route(w.component));
     if let (Some(e), Some(r)) = (edge, route) {
-        let ip = match e.bind {
-            ip if ip.is_unspecified() || ip.is_loopback() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            ip => ip,
-        };
+        let ip = e.local_ip();
         let (scheme, port) = if tls.is_some() {
             ("https", e.https_port)
         } else {

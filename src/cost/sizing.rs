@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::prices::{DatabasePlan, Machine};
+use super::prices::DatabasePlan;
 use crate::plan::{Plan, Role};
 
 const GIB: f64 = (1u64 << 30) as f64;
@@ -83,24 +83,6 @@ pub fn database_volumes(plan: &Plan) -> Vec<String> {
             _ => None,
         })
         .collect()
-}
-
-/// The cheapest machine with at least `cpu` cores and `memory_gib` of memory.
-pub fn cheapest_machine(
-    plans: &[Machine],
-    cpu: f64,
-    memory_gib: f64,
-    hours: f64,
-) -> Option<&Machine> {
-    plans
-        .iter()
-        .filter(|m| m.vcpu + 1e-9 >= cpu && m.memory_gi_b + 1e-9 >= memory_gib)
-        .min_by(|a, b| {
-            a.price
-                .per_month(hours)
-                .0
-                .total_cmp(&b.price.per_month(hours).0)
-        })
 }
 
 /// The cheapest managed database with the memory of the stack's database; storage beyond

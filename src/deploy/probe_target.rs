@@ -1,7 +1,7 @@
 //! Where the deploy probe sends its requests: the component's route on the edge, on this
 //! host, trusting the edge's own CA (internal TLS) or the system's roots (ACME).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::probe::{Probe, Target};
@@ -31,11 +31,7 @@ pub(super) async fn start_probe<E: Engine>(
     let Some(route) = site.route(&c.name) else {
         return Ok(None);
     };
-    // This host's own address for the edge's port: loopback unless it binds one address.
-    let ip = match edge.bind {
-        ip if ip.is_unspecified() || ip.is_loopback() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        ip => ip,
-    };
+    let ip = edge.local_ip();
     let (port, tls) = match &edge.tls {
         EdgeTls::Off => (edge.http_port, None),
         EdgeTls::Internal => (edge.https_port, Some(edge_root(a).await?)),
