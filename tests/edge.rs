@@ -109,20 +109,7 @@ fn the_edge_serves_both_hosts_over_https_with_headers_and_alone_on_the_host() {
 
 fn audit_finds_the_routes_headroom_and_backlog(s: &TestStack) {
     for (key, n) in [("queue:emails", 250), ("queue:emails:failed", 3)] {
-        let args: Vec<String> = (0..n).map(|i| format!("job{i}")).collect();
-        let mut argv = vec![
-            "exec".to_string(),
-            "it-edge-cache".into(),
-            "sh".into(),
-            "-c".into(),
-            r#"REDISCLI_AUTH="$(cat /run/secrets/cache-password)" exec redis-cli -h 127.0.0.1 "$@""#.into(),
-            "redis-cli".into(),
-            "RPUSH".into(),
-            key.into(),
-        ];
-        argv.extend(args);
-        let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
-        docker_ok(&refs);
+        push_jobs("it-edge", key, n);
     }
     let out = s.run_ok(&["audit", "--samples", "5", "-o", "json"]);
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -3,6 +3,7 @@
 //! time, against the stack's own addresses on this host.
 
 pub mod cgroup;
+pub mod database;
 pub mod host;
 pub mod http;
 pub mod jobs;
@@ -47,6 +48,8 @@ pub struct AuditRequest {
     pub max_duration: Duration,
     /// Requests per route for the timings.
     pub samples: u32,
+    /// Create the proven missing indexes (concurrently) and measure again.
+    pub apply_indexes: bool,
 }
 
 /// Everything the audit found.
@@ -63,6 +66,8 @@ pub struct AuditReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unmeasured: Vec<String>,
     pub queues: Vec<jobs::QueueFigures>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<database::DatabaseAudit>,
     pub targets: report::Targets,
     pub verdicts: Vec<report::Verdict>,
 }
@@ -96,8 +101,10 @@ pub async fn run<E: Engine>(
         timings.push(http::time_route(t, req.samples).await);
     }
     let queues = jobs::measure(engine, stack, plan).await;
+    let deadline = started + req.max_duration;
+    let database = database::audit(engine, stack, plan, req.apply_indexes, deadline).await;
     let targets = report::Targets::of(stack);
-    let verdicts = report::verdicts(&targets, &timings, &queues);
+    let verdicts = report::verdicts(&targets, &timings, &queues, database.as_ref());
     Ok(AuditReport {
         stack: stack.name.clone(),
         started_at,
@@ -107,6 +114,7 @@ pub async fn run<E: Engine>(
         components,
         unmeasured: sampler.unreadable.clone(),
         queues,
+        database,
         targets,
         verdicts,
     })

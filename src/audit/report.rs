@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use super::database::DatabaseAudit;
 use super::http::RouteTiming;
 use super::jobs::QueueFigures;
 use super::AuditReport;
@@ -42,7 +43,12 @@ pub struct Verdict {
 }
 
 /// Each route's p95 TTFB and total against the targets, and the failed jobs.
-pub fn verdicts(t: &Targets, routes: &[RouteTiming], queues: &[QueueFigures]) -> Vec<Verdict> {
+pub fn verdicts(
+    t: &Targets,
+    routes: &[RouteTiming],
+    queues: &[QueueFigures],
+    db: Option<&DatabaseAudit>,
+) -> Vec<Verdict> {
     let mut out = Vec::new();
     for r in routes {
         out.push(Verdict {
@@ -70,6 +76,15 @@ pub fn verdicts(t: &Targets, routes: &[RouteTiming], queues: &[QueueFigures]) ->
                 failed.to_string()
             },
             pass: failed <= t.failed_jobs && !unread,
+        });
+    }
+    if let Some(db) = db {
+        let missing = db.proven_missing().count() as u64;
+        out.push(Verdict {
+            check: "missing indexes".into(),
+            target: format!("≤ {}", t.missing_indexes),
+            measured: missing.to_string(),
+            pass: missing <= t.missing_indexes,
         });
     }
     out
@@ -104,6 +119,9 @@ pub fn markdown(r: &AuditReport) -> String {
                 q.errors.join("; ")
             );
         }
+    }
+    if let Some(db) = &r.database {
+        super::database::render::markdown(&mut o, db);
     }
     let _ = writeln!(
         o,

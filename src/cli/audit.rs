@@ -17,6 +17,9 @@ pub struct Args {
     /// Requests per route for the timings (each on a new connection).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub samples: u32,
+    /// Create the proven missing indexes (CREATE INDEX CONCURRENTLY) and measure again.
+    #[arg(long)]
+    pub apply_indexes: bool,
     #[arg(short = 'o', long, default_value = "md", value_parser = ["md", "json"])]
     pub output: String,
     /// Also write audit.md and audit.json into this directory.
@@ -39,6 +42,7 @@ pub async fn run(args: Args) -> Result<(), CliError> {
     let req = AuditRequest {
         max_duration: args.max_duration,
         samples: args.samples,
+        apply_indexes: args.apply_indexes,
     };
     let report = audit::run(engine.as_ref(), &stack, &plan, &req).await?;
     let md = audit::report::markdown(&report);

@@ -42,6 +42,15 @@ pub(super) fn database(stack: &ValidatedStack, parts: &mut Parts) {
     params.insert("wal_level".into(), "replica".into());
     params.insert("max_wal_senders".into(), "10".into());
     params.insert("max_replication_slots".into(), "10".into());
+    // The audit's top queries come from pg_stat_statements, which must be preloaded; a
+    // spec's own preload list keeps its libraries.
+    let preload = params.entry("shared_preload_libraries".into()).or_default();
+    if !preload.split(',').any(|l| l.trim() == "pg_stat_statements") {
+        if !preload.trim().is_empty() {
+            preload.push(',');
+        }
+        preload.push_str("pg_stat_statements");
+    }
     for (k, val) in params {
         args.push("-c".into());
         args.push(format!("{k}={val}"));

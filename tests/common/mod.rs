@@ -495,3 +495,22 @@ pub fn edge_spec(http: &str, https: &str) -> String {
         .replace("httpPort: 8080", &format!("httpPort: {http}"))
         .replace("httpsPort: 8443", &format!("httpsPort: {https}"))
 }
+
+/// Pushes `n` jobs onto a Redis list of the stack's cache, signed in with its password
+/// (read inside the container; the jobs pass as arguments, never pasted into the script).
+pub fn push_jobs(stack: &str, key: &str, n: usize) {
+    let mut argv = vec![
+        "exec".to_string(),
+        format!("{stack}-cache"),
+        "sh".into(),
+        "-c".into(),
+        r#"REDISCLI_AUTH="$(cat /run/secrets/cache-password)" exec redis-cli -h 127.0.0.1 "$@""#
+            .into(),
+        "redis-cli".into(),
+        "RPUSH".into(),
+        key.into(),
+    ];
+    argv.extend((0..n).map(|i| format!("job{i}")));
+    let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
+    docker_ok(&refs);
+}

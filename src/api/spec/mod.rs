@@ -235,6 +235,7 @@ pub struct DatabaseSpec {
     #[serde(default = "d::database_user")]
     pub user: String,
     /// Extra server parameters (`postgresql.conf` settings), e.g. `shared_buffers: 256MB`.
+    /// `pg_stat_statements` is always added to `shared_preload_libraries` (the audit reads it).
     #[serde(default = "d::empty_map", skip_serializing_if = "BTreeMap::is_empty")]
     pub parameters: BTreeMap<String, String>,
     /// CPU and memory limits.
