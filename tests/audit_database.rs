@@ -48,6 +48,7 @@ fn audit_json(s: &TestStack, extra: &[&str]) -> Value {
         "audit",
         "--samples",
         "3",
+        "--no-load",
         "--max-duration",
         "5m",
         "-o",

@@ -183,3 +183,6 @@ pub fn edge_bind() -> String {
 pub fn edge_drain_seconds() -> u32 {
     30
 }
+
+/// Directus' unauthenticated liveness endpoint (what its own health check calls).
+pub const CMS_PING: &str = "/server/ping";

@@ -257,6 +257,8 @@ pub struct HealthChecks {
 pub struct Audit {
     /// The frontend's paths (at least `/`).
     pub routes: Vec<String>,
+    /// The CMS API paths of the heavy and peak scenarios.
+    pub api_routes: Vec<String>,
     pub queues: Vec<AuditQueue>,
     pub targets: AuditTargets,
 }

@@ -12,6 +12,8 @@ use crate::load::{Conn, Endpoint};
 pub struct RouteTarget {
     /// What the report calls it: `frontend /`, `cms /server/ping`.
     pub name: String,
+    /// The component that answers it.
+    pub component: String,
     /// The public URL (what a visitor types).
     pub url: String,
     pub endpoint: Endpoint,

@@ -2,6 +2,7 @@
 //! the host's and every component's headroom, the job queues — bounded in requests and
 //! time, against the stack's own addresses on this host.
 
+pub mod capacity;
 pub mod cgroup;
 pub mod database;
 pub mod host;
@@ -50,6 +51,8 @@ pub struct AuditRequest {
     pub samples: u32,
     /// Create the proven missing indexes (concurrently) and measure again.
     pub apply_indexes: bool,
+    /// The capacity test; None skips it (no load beyond the timings).
+    pub capacity: Option<capacity::CapacityRequest>,
 }
 
 /// Everything the audit found.
@@ -68,6 +71,11 @@ pub struct AuditReport {
     pub queues: Vec<jobs::QueueFigures>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<database::DatabaseAudit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<capacity::Capacity>,
+    /// Why the capacity test did not run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity_error: Option<String>,
     pub targets: report::Targets,
     pub verdicts: Vec<report::Verdict>,
 }
@@ -101,8 +109,33 @@ pub async fn run<E: Engine>(
         timings.push(http::time_route(t, req.samples).await);
     }
     let queues = jobs::measure(engine, stack, plan).await;
-    let deadline = started + req.max_duration;
+    // The database's trials get a share of the bound when the load test follows.
+    let db_share = if req.capacity.is_some() { 0.4 } else { 0.95 };
+    let deadline = started + req.max_duration.mul_f64(db_share);
     let database = database::audit(engine, stack, plan, req.apply_indexes, deadline).await;
+    let (capacity, capacity_error) = match &req.capacity {
+        Some(creq) => {
+            let cx = capacity::Context {
+                stack,
+                plan,
+                targets: &targets,
+                sampler: &sampler,
+                psql: database::psql::Psql::of(engine, stack, plan),
+                idle: (
+                    components.iter().map(|c| c.cpu_cores).sum(),
+                    components.iter().map(|c| c.memory_bytes).sum(),
+                ),
+                cores: host.cores,
+                page_ms: stack.audit.targets.page.as_secs_f64() * 1000.0,
+            };
+            let until = started + req.max_duration.mul_f64(0.98);
+            match capacity::run(&cx, creq, until).await {
+                Ok(c) => (Some(c), None),
+                Err(e) => (None, Some(e)),
+            }
+        }
+        None => (None, None),
+    };
     let targets = report::Targets::of(stack);
     let verdicts = report::verdicts(&targets, &timings, &queues, database.as_ref());
     Ok(AuditReport {
@@ -115,6 +148,8 @@ pub async fn run<E: Engine>(
         unmeasured: sampler.unreadable.clone(),
         queues,
         database,
+        capacity,
+        capacity_error,
         targets,
         verdicts,
     })

@@ -123,6 +123,12 @@ pub fn markdown(r: &AuditReport) -> String {
     if let Some(db) = &r.database {
         super::database::render::markdown(&mut o, db);
     }
+    if let Some(c) = &r.capacity {
+        super::capacity::render::markdown(&mut o, c);
+    }
+    if let Some(e) = &r.capacity_error {
+        let _ = writeln!(o, "\n## Capacity\n\nNot measured: {e}");
+    }
     let _ = writeln!(
         o,
         "\n## Against the targets\n\n| Check | Target | Measured | |\n|---|---|---|---|"

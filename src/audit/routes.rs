@@ -12,8 +12,7 @@ use crate::docker::Engine;
 use crate::load::Endpoint;
 use crate::plan::{Plan, Role, Tier};
 
-/// Directus' unauthenticated liveness endpoint (what its own health check calls).
-pub const CMS_PING: &str = "/server/ping";
+pub use crate::api::defaults::CMS_PING;
 
 /// A component and the paths the audit sends it.
 struct Wanted<'a> {
@@ -22,8 +21,8 @@ struct Wanted<'a> {
     paths: Vec<String>,
 }
 
-/// The routes of the audit: the frontend's pages (spec.audit.routes), its health path, and
-/// the CMS's ping; each as one target.
+/// The routes of the audit: the frontend's pages (spec.audit.routes), its health path, the
+/// CMS's API paths (spec.audit.apiRoutes) and its ping; each as one target.
 pub async fn targets<E: Engine>(
     engine: &E,
     stack: &ValidatedStack,
@@ -41,7 +40,13 @@ pub async fn targets<E: Engine>(
             .map(|h| h.path.clone());
         let mut paths = match c.role {
             Role::Frontend => stack.audit.routes.clone(),
-            Role::Cms => vec![CMS_PING.to_string()],
+            Role::Cms => {
+                let mut p = stack.audit.api_routes.clone();
+                if !p.iter().any(|x| x == CMS_PING) {
+                    p.push(CMS_PING.to_string());
+                }
+                p
+            }
             _ => continue,
         };
         if let Some(h) = health.filter(|h| !paths.contains(h)) {
@@ -60,6 +65,7 @@ pub async fn targets<E: Engine>(
         for path in &w.paths {
             out.push(RouteTarget {
                 name: format!("{} {path}", w.component),
+                component: w.component.to_string(),
                 url: format!("{}://{}{path}", base.scheme, base.shown),
                 endpoint: base.endpoint.clone(),
                 path: path.clone(),

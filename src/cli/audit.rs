@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::common::{connect, duration, load};
 use super::{CliError, FileArg};
+use crate::audit::capacity::{render, CapacityRequest};
 use crate::audit::{self, AuditError, AuditRequest};
 
 #[derive(Debug, clap::Args)]
@@ -20,6 +21,17 @@ pub struct Args {
     /// Create the proven missing indexes (CREATE INDEX CONCURRENTLY) and measure again.
     #[arg(long)]
     pub apply_indexes: bool,
+    /// The user counts of the capacity table.
+    #[arg(long, value_delimiter = ',', default_value = "50,100,200",
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub users: Vec<u32>,
+    /// Run one row of the capacity table for real and compare its p95 with the prediction:
+    /// SCENARIO:USERS, SCENARIO one of browsing, heavy, peak (e.g. `peak:50`).
+    #[arg(long, value_name = "SCENARIO:USERS", value_parser = verify_row)]
+    pub verify: Option<(String, u32)>,
+    /// Skip the capacity test (no load beyond the route timings).
+    #[arg(long, conflicts_with = "verify")]
+    pub no_load: bool,
     #[arg(short = 'o', long, default_value = "md", value_parser = ["md", "json"])]
     pub output: String,
     /// Also write audit.md and audit.json into this directory.
@@ -43,7 +55,19 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         max_duration: args.max_duration,
         samples: args.samples,
         apply_indexes: args.apply_indexes,
+        capacity: (!args.no_load).then(|| CapacityRequest {
+            users: args.users.clone(),
+            verify: args.verify.clone(),
+        }),
     };
+    if let Some((name, users)) = &args.verify {
+        if !args.users.contains(users) {
+            return Err(CliError::Invalid(format!(
+                "--verify {name}:{users}: {users} is not one of --users {:?}",
+                args.users
+            )));
+        }
+    }
     let report = audit::run(engine.as_ref(), &stack, &plan, &req).await?;
     let md = audit::report::markdown(&report);
     let json =
@@ -56,6 +80,12 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         };
         write("audit.md", &md)?;
         write("audit.json", &json)?;
+        if let Some(c) = &report.capacity {
+            let p95 = render::svg(c, "p95 latency against users", "ms", |s| s.p95_ms);
+            let cpu = render::svg(c, "stack CPU against users", "cores", |s| s.stack_cpu_cores);
+            write("capacity-latency.svg", &p95)?;
+            write("capacity-cpu.svg", &cpu)?;
+        }
     }
     if args.output == "json" {
         println!("{json}");
@@ -63,4 +93,22 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         print!("{md}");
     }
     Ok(())
+}
+
+/// `SCENARIO:USERS` of `--verify`.
+fn verify_row(text: &str) -> Result<(String, u32), String> {
+    let (name, users) = text
+        .split_once(':')
+        .ok_or("expected SCENARIO:USERS, e.g. peak:50")?;
+    if audit::capacity::scenario(name).is_none() {
+        return Err(format!(
+            "unknown scenario {name:?}: expected browsing, heavy or peak"
+        ));
+    }
+    let users = users
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{users:?} is not a number of users"))?;
+    Ok((name.to_string(), users))
 }

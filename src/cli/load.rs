@@ -63,7 +63,11 @@ pub fn run(args: Args) -> Result<(), CliError> {
     };
     let spec = Load {
         endpoint,
-        routes: vec![Route { path, weight: 1 }],
+        routes: vec![Route {
+            path,
+            weight: 1,
+            endpoint: None,
+        }],
         pace,
         duration: args.duration,
         max_requests: args.max_requests,

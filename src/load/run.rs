@@ -22,16 +22,20 @@ use super::conn::{Conn, Endpoint};
 const MAX_LATENCY_US: u64 = 60_000_000;
 
 /// A path and its share of requests.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Route {
     pub path: String,
     pub weight: u32,
+    /// Another server than the load's own (a user's requests may mix a site's pages and
+    /// its API); each user keeps one connection per server.
+    pub endpoint: Option<Endpoint>,
 }
 
 /// How requests arrive.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Pace {
-    /// `users` each send a request, wait for it, think (0.5–1.5 × `think`), and repeat.
+    /// `users` each send a request, wait for it, think (0.5–1.5 × `think`), and repeat;
+    /// they arrive spread over the first think time.
     Closed { users: u32, think: Duration },
     /// `rate` requests per second in all, due at fixed intervals, on `connections`.
     Open { rate: f64, connections: u32 },
@@ -63,8 +67,14 @@ pub struct Stats {
     pub latency: Histogram<u64>,
 }
 
+impl Default for Stats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Stats {
-    fn new() -> Self {
+    pub fn new() -> Self {
         Stats {
             sent: 0,
             ok: 0,
@@ -91,7 +101,8 @@ impl Stats {
         self.latency.value_at_quantile(q) as f64 / 1000.0
     }
 
-    fn merge(&mut self, other: Stats) {
+    /// Adds another run's counts and latencies (runs side by side: the longer elapsed).
+    pub fn merge(&mut self, other: Stats) {
         self.sent += other.sent;
         self.ok += other.ok;
         self.failed += other.failed;
@@ -201,12 +212,27 @@ async fn run_workers(
     threads: u32,
     thread: u32,
 ) -> Stats {
-    let requests: Arc<Vec<(Vec<u8>, u32)>> = Arc::new(
-        load.routes
+    let mut endpoints = vec![load.endpoint.clone()];
+    let mut requests: Vec<Request> = Vec::new();
+    for r in &load.routes {
+        let ep = r.endpoint.as_ref().unwrap_or(&load.endpoint);
+        let at = match endpoints
             .iter()
-            .map(|r| (load.endpoint.get(&r.path), r.weight.max(1)))
-            .collect(),
-    );
+            .position(|e| e.addr == ep.addr && e.host == ep.host)
+        {
+            Some(i) => i,
+            None => {
+                endpoints.push(ep.clone());
+                endpoints.len() - 1
+            }
+        };
+        requests.push(Request {
+            endpoint: at,
+            bytes: ep.get(&r.path),
+            weight: r.weight.max(1),
+        });
+    }
+    let (requests, endpoints) = (Arc::new(requests), Arc::new(endpoints));
     // The open model's requests are released by one pacer per thread, each stamped with
     // when it was released: a worker that picks one up late (all busy) counts the wait.
     let releases = match load.pace {
@@ -224,7 +250,7 @@ async fn run_workers(
     let mut set = tokio::task::JoinSet::new();
     for w in 0..workers {
         let (ep, reqs, shared, pace) = (
-            load.endpoint.clone(),
+            endpoints.clone(),
             requests.clone(),
             shared.clone(),
             load.pace,
@@ -282,18 +308,32 @@ async fn next_start(pace: Pace, shared: &Shared, releases: Option<&Releases>) ->
     }
 }
 
+/// A route's request, ready to send, and which server it goes to.
+struct Request {
+    endpoint: usize,
+    bytes: Vec<u8>,
+    weight: u32,
+}
+
 async fn worker(
-    ep: Endpoint,
-    reqs: Arc<Vec<(Vec<u8>, u32)>>,
+    eps: Arc<Vec<Endpoint>>,
+    reqs: Arc<Vec<Request>>,
     pace: Pace,
     shared: Arc<Shared>,
     releases: Option<Releases>,
     seed: u64,
 ) -> Stats {
     let mut rng = StdRng::seed_from_u64(seed);
-    let total_weight: u32 = reqs.iter().map(|(_, w)| w).sum();
+    let total_weight: u32 = reqs.iter().map(|r| r.weight).sum();
     let mut stats = Stats::new();
-    let mut conn: Option<Conn> = None;
+    let mut conns: Vec<Option<Conn>> = eps.iter().map(|_| None).collect();
+    // Users arrive spread over one think time, as visitors do, not all in the first instant.
+    if let Pace::Closed { think, .. } = pace {
+        if !think.is_zero() {
+            let arrive = Instant::now() + think.mul_f64(rng.random_range(0.0..1.0));
+            tokio::time::sleep_until(arrive.min(shared.stop_at).into()).await;
+        }
+    }
     loop {
         let free_at = Instant::now();
         let Some(released) = next_start(pace, &shared, releases.as_ref()).await else {
@@ -307,9 +347,11 @@ async fn worker(
         } else {
             Instant::now()
         };
-        let req = pick(&reqs, total_weight, &mut rng);
+        let Some(req) = pick(&reqs, total_weight, &mut rng) else {
+            break;
+        };
         stats.sent += 1;
-        let result = send(&ep, &mut conn, req).await;
+        let result = send(&eps[req.endpoint], &mut conns[req.endpoint], &req.bytes).await;
         let latency_us = (start.elapsed().as_micros() as u64).clamp(1, MAX_LATENCY_US);
         match result {
             Ok(status) => {
@@ -332,7 +374,8 @@ async fn worker(
             let _ = stats.latency.record_correct(latency_us, think_us);
             if !think.is_zero() {
                 let factor: f64 = rng.random_range(0.5..1.5);
-                tokio::time::sleep(think.mul_f64(factor)).await;
+                let wake = Instant::now() + think.mul_f64(factor);
+                tokio::time::sleep_until(wake.min(shared.stop_at).into()).await;
             }
         } else {
             let _ = stats.latency.record(latency_us);
@@ -341,20 +384,39 @@ async fn worker(
     stats
 }
 
-fn pick<'a>(reqs: &'a [(Vec<u8>, u32)], total: u32, rng: &mut StdRng) -> &'a [u8] {
+fn pick<'a>(reqs: &'a [Request], total: u32, rng: &mut StdRng) -> Option<&'a Request> {
     let mut roll = rng.random_range(0..total.max(1));
-    for (bytes, w) in reqs {
-        if roll < *w {
-            return bytes;
+    for r in reqs {
+        if roll < r.weight {
+            return Some(r);
         }
-        roll -= w;
+        roll -= r.weight;
     }
-    reqs.first().map(|(b, _)| b.as_slice()).unwrap_or(&[])
+    reqs.first()
 }
 
 /// One request on the worker's connection, opening it when needed and dropping it when
-/// it failed or the server closes it.
+/// it failed or the server closes it. A kept-alive connection the server closed while it
+/// sat idle (Node.js closes them after 5 s) fails before any answer: the GET is sent again
+/// once on a new connection, as browsers do.
 async fn send(ep: &Endpoint, conn: &mut Option<Conn>, req: &[u8]) -> std::io::Result<u16> {
+    let reused = conn.is_some();
+    match send_once(ep, conn, req).await {
+        Err(e) if reused && stale(&e) => send_once(ep, conn, req).await,
+        other => other,
+    }
+}
+
+/// How a request on a connection the server already closed fails.
+fn stale(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        UnexpectedEof | ConnectionReset | BrokenPipe | ConnectionAborted
+    )
+}
+
+async fn send_once(ep: &Endpoint, conn: &mut Option<Conn>, req: &[u8]) -> std::io::Result<u16> {
     if conn.is_none() {
         *conn = Some(Conn::open(ep).await?.0);
     }
@@ -422,6 +484,7 @@ mod tests {
                 tls: None,
             },
             routes: vec![Route {
+                endpoint: None,
                 path: "/".into(),
                 weight: 1,
             }],

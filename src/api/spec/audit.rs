@@ -12,6 +12,10 @@ pub struct AuditSpec {
     /// optional query (`/`, `/listings?page=2`); at most 50. Default: `/`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routes: Option<Vec<String>>,
+    /// The CMS API paths the heavy and peak scenarios of the capacity test send besides the
+    /// pages (`/items/articles?limit=20`); at most 50. Default: the CMS's `/server/ping`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_routes: Option<Vec<String>>,
     /// Job queues whose backlog and failed jobs the audit reports; at most 20.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub queues: Vec<AuditQueueSpec>,

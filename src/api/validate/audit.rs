@@ -18,26 +18,13 @@ pub(super) fn audit(
 ) -> Audit {
     let p = "spec.audit";
     let a = spec.audit.clone().unwrap_or_default();
-    let routes = match &a.routes {
-        None => vec!["/".to_string()],
-        Some(list) => {
-            if list.is_empty() || list.len() > MAX_ROUTES {
-                c.push(
-                    format!("{p}.routes"),
-                    format!("expected 1 to {MAX_ROUTES} paths"),
-                );
-            }
-            for (i, r) in list.iter().enumerate() {
-                if !is_path(r) {
-                    c.push(
-                        format!("{p}.routes[{i}]"),
-                        format!("{r:?} is not a path: expected `/` then at most 2048 visible ASCII characters"),
-                    );
-                }
-            }
-            list.clone()
-        }
-    };
+    let routes = paths(c, &format!("{p}.routes"), a.routes.as_deref(), "/");
+    let api_routes = paths(
+        c,
+        &format!("{p}.apiRoutes"),
+        a.api_routes.as_deref(),
+        crate::api::defaults::CMS_PING,
+    );
     if a.queues.len() > MAX_QUEUES {
         c.push(
             format!("{p}.queues"),
@@ -69,9 +56,34 @@ pub(super) fn audit(
     };
     Audit {
         routes,
+        api_routes,
         queues,
         targets,
     }
+}
+
+/// A list of 1 to MAX_ROUTES paths, or the default's one.
+fn paths(c: &mut Collector, field: &str, list: Option<&[String]>, default: &str) -> Vec<String> {
+    let Some(list) = list else {
+        return vec![default.to_string()];
+    };
+    if list.is_empty() || list.len() > MAX_ROUTES {
+        c.push(
+            field.to_string(),
+            format!("expected 1 to {MAX_ROUTES} paths"),
+        );
+    }
+    for (i, r) in list.iter().enumerate() {
+        if !is_path(r) {
+            c.push(
+                format!("{field}[{i}]"),
+                format!(
+                    "{r:?} is not a path: expected `/` then at most 2048 visible ASCII characters"
+                ),
+            );
+        }
+    }
+    list.to_vec()
 }
 
 fn is_path(r: &str) -> bool {

@@ -90,7 +90,7 @@ const TABLES: &str = "SELECT n.nspname AS schema, c.relname AS name, \
 pub const TOP_QUERIES: &str = "SELECT queryid, query, calls, total_exec_time AS \"totalMs\", \
   mean_exec_time AS \"meanMs\", rows FROM pg_stat_statements \
   WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-  AND toplevel AND query !~ 'appstack-audit' AND query !~* '(pg_catalog|pg_stat|information_schema)' \
+  AND toplevel AND query ~* '^\\s*(select|insert|update|delete|with)\\M' AND query !~ 'appstack-audit' AND query !~* '(pg_catalog|pg_stat|information_schema)' \
   ORDER BY total_exec_time DESC LIMIT 10";
 
 const UNUSED: &str = "SELECT s.schemaname AS schema, s.relname AS table, s.indexrelname AS index, \
