@@ -4,10 +4,12 @@
 
 pub mod capacity;
 pub mod cgroup;
+pub mod compare;
 pub mod database;
 pub mod host;
 pub mod http;
 pub mod jobs;
+pub mod recommend;
 pub mod report;
 pub mod routes;
 pub mod usage;
@@ -53,6 +55,8 @@ pub struct AuditRequest {
     pub apply_indexes: bool,
     /// The capacity test; None skips it (no load beyond the timings).
     pub capacity: Option<capacity::CapacityRequest>,
+    /// An earlier report (`-o json`) to compare with.
+    pub previous: Option<serde_json::Value>,
 }
 
 /// Everything the audit found.
@@ -76,6 +80,9 @@ pub struct AuditReport {
     /// Why the capacity test did not run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capacity_error: Option<String>,
+    pub recommendations: Vec<recommend::Recommendation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<compare::Comparison>,
     pub targets: report::Targets,
     pub verdicts: Vec<report::Verdict>,
 }
@@ -115,20 +122,12 @@ pub async fn run<E: Engine>(
     let database = database::audit(engine, stack, plan, req.apply_indexes, deadline).await;
     let (capacity, capacity_error) = match &req.capacity {
         Some(creq) => {
-            let cx = capacity::Context {
-                stack,
-                plan,
-                targets: &targets,
-                sampler: &sampler,
-                psql: database::psql::Psql::of(engine, stack, plan),
-                idle: (
-                    components.iter().map(|c| c.cpu_cores).sum(),
-                    components.iter().map(|c| c.memory_bytes).sum(),
-                ),
-                cores: host.cores,
-                page_ms: stack.audit.targets.page.as_secs_f64() * 1000.0,
-            };
+            let idle = (
+                components.iter().map(|c| c.cpu_cores).sum(),
+                components.iter().map(|c| c.memory_bytes).sum(),
+            );
             let until = started + req.max_duration.mul_f64(0.98);
+            let cx = capacity_context(engine, stack, plan, &targets, &sampler, idle, host.cores);
             match capacity::run(&cx, creq, until).await {
                 Ok(c) => (Some(c), None),
                 Err(e) => (None, Some(e)),
@@ -136,9 +135,11 @@ pub async fn run<E: Engine>(
         }
         None => (None, None),
     };
+    let share = recommend::HostShare::of(&host, &components);
+    let recommendations = recommend::recommend(stack, database.as_ref(), capacity.as_ref(), &share);
     let targets = report::Targets::of(stack);
     let verdicts = report::verdicts(&targets, &timings, &queues, database.as_ref());
-    Ok(AuditReport {
+    let mut report = AuditReport {
         stack: stack.name.clone(),
         started_at,
         seconds: started.elapsed().as_secs_f64(),
@@ -150,7 +151,34 @@ pub async fn run<E: Engine>(
         database,
         capacity,
         capacity_error,
+        recommendations,
+        comparison: None,
         targets,
         verdicts,
-    })
+    };
+    if let Some(previous) = &req.previous {
+        report.comparison = Some(compare::compare(previous, &report));
+    }
+    Ok(report)
+}
+
+fn capacity_context<'a, E: Engine>(
+    engine: &'a E,
+    stack: &'a ValidatedStack,
+    plan: &'a Plan,
+    targets: &'a [http::RouteTarget],
+    sampler: &'a usage::Sampler,
+    idle: (f64, u64),
+    cores: u32,
+) -> capacity::Context<'a, E> {
+    capacity::Context {
+        stack,
+        plan,
+        targets,
+        sampler,
+        psql: database::psql::Psql::of(engine, stack, plan),
+        idle,
+        cores,
+        page_ms: stack.audit.targets.page.as_secs_f64() * 1000.0,
+    }
 }

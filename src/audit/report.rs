@@ -129,6 +129,21 @@ pub fn markdown(r: &AuditReport) -> String {
     if let Some(e) = &r.capacity_error {
         let _ = writeln!(o, "\n## Capacity\n\nNot measured: {e}");
     }
+    if !r.recommendations.is_empty() {
+        let _ = writeln!(o, "\n## Recommendations\n");
+        for (i, rec) in r.recommendations.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "{}. {}:\n\n```yaml\n{}```\n",
+                i + 1,
+                rec.finding,
+                rec.patch
+            );
+        }
+    }
+    if let Some(c) = &r.comparison {
+        super::compare::markdown(&mut o, c);
+    }
     let _ = writeln!(
         o,
         "\n## Against the targets\n\n| Check | Target | Measured | |\n|---|---|---|---|"

@@ -32,6 +32,9 @@ pub struct Args {
     /// Skip the capacity test (no load beyond the route timings).
     #[arg(long, conflicts_with = "verify")]
     pub no_load: bool,
+    /// An earlier report (`-o json`, or audit.json of --out) to compare with, check by check.
+    #[arg(long, value_name = "PREVIOUS.json")]
+    pub compare: Option<PathBuf>,
     #[arg(short = 'o', long, default_value = "md", value_parser = ["md", "json"])]
     pub output: String,
     /// Also write audit.md and audit.json into this directory.
@@ -49,6 +52,10 @@ impl From<AuditError> for CliError {
 }
 
 pub async fn run(args: Args) -> Result<(), CliError> {
+    let previous = match &args.compare {
+        Some(path) => Some(read_previous(path)?),
+        None => None,
+    };
     let (stack, plan) = load(&args.file.file)?;
     let engine = connect().await?;
     let req = AuditRequest {
@@ -59,6 +66,7 @@ pub async fn run(args: Args) -> Result<(), CliError> {
             users: args.users.clone(),
             verify: args.verify.clone(),
         }),
+        previous,
     };
     if let Some((name, users)) = &args.verify {
         if !args.users.contains(users) {
@@ -111,4 +119,13 @@ fn verify_row(text: &str) -> Result<(String, u32), String> {
         .filter(|n| *n > 0)
         .ok_or_else(|| format!("{users:?} is not a number of users"))?;
     Ok((name.to_string(), users))
+}
+
+/// The report `--compare` names, read and checked before the audit runs.
+fn read_previous(path: &std::path::Path) -> Result<serde_json::Value, CliError> {
+    let bad = |e: String| CliError::Invalid(format!("--compare {}: {e}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    audit::compare::check_shape(&value).map_err(bad)?;
+    Ok(value)
 }
