@@ -31,6 +31,9 @@ pub struct Scenario {
     pub api: bool,
 }
 
+/// Each step of the probe (no think time: its throughput settles at once).
+const PROBE_STEP: Duration = Duration::from_secs(3);
+
 pub const SCENARIOS: [Scenario; 3] = [
     Scenario {
         name: "browsing",
@@ -111,7 +114,6 @@ pub struct Verification {
 #[serde(rename_all = "camelCase")]
 pub struct Capacity {
     pub cores: u32,
-    pub step_seconds: f64,
     pub curves: Vec<Curve>,
     pub rows: Vec<Row>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -173,9 +175,10 @@ fn mix_of<'a>(mixes: &'a [Mix], s: &Scenario) -> Option<&'a Mix> {
     }
 }
 
-/// How long the verification of a scenario runs: five think times, at least 30 s.
+/// How long the verification of a scenario runs: five think times, at least 45 s (the
+/// p95 of shorter runs of one same load varies by a third on a small stack).
 pub fn verify_time(s: &Scenario) -> Duration {
-    (s.think * 5).max(Duration::from_secs(30))
+    (s.think * 5).max(Duration::from_secs(45))
 }
 
 pub fn scenario(name: &str) -> Option<Scenario> {
@@ -216,24 +219,14 @@ pub async fn run<E: Engine>(
         verify_time(&s) + Duration::from_secs(5)
     });
     let curves_until = until.checked_sub(reserve).unwrap_or(until);
-    let budget = curves_until.saturating_duration_since(Instant::now());
-    // Per mix: the probe's three short steps and the curve's six.
-    let step_time =
-        (budget / (mixes.len() as u32 * 8)).clamp(Duration::from_secs(4), Duration::from_secs(10));
-    let probe_time = step_time / 2;
     let mut curves = Vec::new();
-    for mix in &mixes {
-        let probe = steps::probe(mix, probe_time, curves_until, cx.sampler, cx.psql.as_ref()).await;
+    for (i, mix) in mixes.iter().enumerate() {
+        // Each mix gets an even share of what is left.
+        let left = curves_until.saturating_duration_since(Instant::now());
+        let mix_until = Instant::now() + left / (mixes.len() - i) as u32;
+        let probe = steps::probe(mix, PROBE_STEP, mix_until, cx.sampler, cx.psql.as_ref()).await;
         let best = probe.iter().map(|s| s.rps).fold(0.0, f64::max);
-        let steps = steps::curve(
-            mix,
-            best,
-            step_time,
-            curves_until,
-            cx.sampler,
-            cx.psql.as_ref(),
-        )
-        .await;
+        let steps = steps::curve(mix, best, mix_until, cx.sampler, cx.psql.as_ref()).await;
         let max_conns = cx.stack.database.as_ref().map(|d| d.max_connections);
         let role_of = |c: &str| cx.plan.component(c).map(|p| p.role);
         let all: Vec<Step> = probe.iter().chain(&steps).cloned().collect();
@@ -252,7 +245,6 @@ pub async fn run<E: Engine>(
     };
     Ok(Capacity {
         cores: cx.cores,
-        step_seconds: step_time.as_secs_f64(),
         curves,
         rows,
         verification,

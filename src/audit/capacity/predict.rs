@@ -54,12 +54,39 @@ fn rising(steps: &[Step]) -> Vec<&Step> {
     by_users
 }
 
-/// `(rps, figure)` points from no load up the rising steps.
+/// `(rps, figure)` points from no load up the rising steps, made non-decreasing (pool
+/// adjacent violators): latency and CPU do not fall as the load grows, so a step that
+/// dips below its neighbour is noise and is averaged with it.
 fn by_rate(rising: &[&Step], at_zero: f64, figure: impl Fn(&Step) -> f64) -> Vec<(f64, f64)> {
     let mut pts = vec![(0.0, at_zero)];
     pts.extend(rising.iter().map(|s| (s.rps, figure(s))));
     pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-    pts
+    let ys = monotone(&pts.iter().map(|p| p.1).collect::<Vec<_>>());
+    pts.iter().zip(ys).map(|(p, y)| (p.0, y)).collect()
+}
+
+/// The least-squares non-decreasing fit of `ys` (equal weights).
+fn monotone(ys: &[f64]) -> Vec<f64> {
+    // Blocks of (sum, count), merged while a block's mean is below its predecessor's.
+    let mut blocks: Vec<(f64, usize)> = Vec::new();
+    for &y in ys {
+        blocks.push((y, 1));
+        while blocks.len() > 1 {
+            let (s1, n1) = blocks[blocks.len() - 1];
+            let (s0, n0) = blocks[blocks.len() - 2];
+            if s0 / n0 as f64 <= s1 / n1 as f64 {
+                break;
+            }
+            blocks.pop();
+            if let Some(last) = blocks.last_mut() {
+                *last = (s0 + s1, n0 + n1);
+            }
+        }
+    }
+    blocks
+        .into_iter()
+        .flat_map(|(s, n)| std::iter::repeat_n(s / n as f64, n))
+        .collect()
 }
 
 /// The operating point of `users` thinking `think_s` seconds on the curve; `idle` is the
@@ -219,6 +246,13 @@ mod tests {
         assert_eq!(p.rps, 80.0);
         assert!((p.p95_ms - 2750.0 * 600.0 / 250.0).abs() < 1e-6, "{p:?}");
         assert_eq!(verdict(&p, 2000.0, 2, knee(&curve())), Verdict::Fail);
+    }
+
+    #[test]
+    fn a_dip_is_averaged_with_its_neighbour() {
+        assert_eq!(monotone(&[1.0, 5.0, 3.0, 6.0]), vec![1.0, 4.0, 4.0, 6.0]);
+        assert_eq!(monotone(&[3.0, 2.0, 1.0]), vec![2.0, 2.0, 2.0]);
+        assert_eq!(monotone(&[1.0, 2.0]), vec![1.0, 2.0]);
     }
 
     #[test]

@@ -138,28 +138,47 @@ pub async fn probe<E: Engine>(
     out
 }
 
-/// Users thinking [`THINK`] who offer 20 % … 120 % of `best` requests/s; stops early when a
-/// step's failures pass 5 % or the next would not end before `until`.
+/// Requests a curve step aims at, so a few slow stalls do not make its p95.
+const STEP_REQUESTS: f64 = 1000.0;
+const STEP_MIN: Duration = Duration::from_secs(4);
+const STEP_MAX: Duration = Duration::from_secs(20);
+
+/// Users thinking [`THINK`] who offer 20 % … 120 % of `best` requests/s, each step long
+/// enough for about a thousand requests (4–20 s, shortened evenly to end by `until`);
+/// stops early when a step's failures pass 5 %.
 pub async fn curve<E: Engine>(
     mix: &Mix,
     best: f64,
-    step_time: Duration,
     until: Instant,
     sampler: &Sampler,
     psql: Option<&Psql<'_, E>>,
 ) -> Vec<Step> {
-    let mut steps: Vec<Step> = Vec::new();
+    let mut users: Vec<u32> = Vec::new();
     for share in OFFERED {
-        let users = (share * best * THINK.as_secs_f64())
+        let n = (share * best * THINK.as_secs_f64())
             .clamp(1.0, MAX_USERS)
             .ceil() as u32;
-        if steps.last().is_some_and(|s| s.users >= users) {
-            continue;
+        if users.last().is_none_or(|last| n > *last) {
+            users.push(n);
         }
-        if Instant::now() + step_time > until {
+    }
+    let wanted: Vec<Duration> = users
+        .iter()
+        .map(|n| {
+            let rate = f64::from(*n) / THINK.as_secs_f64();
+            Duration::from_secs_f64(STEP_REQUESTS / rate.max(1e-3)).clamp(STEP_MIN, STEP_MAX)
+        })
+        .collect();
+    let total: Duration = wanted.iter().sum();
+    let room = until.saturating_duration_since(Instant::now());
+    let scale = (room.as_secs_f64() / total.as_secs_f64().max(1e-3)).min(1.0);
+    let mut steps: Vec<Step> = Vec::new();
+    for (n, want) in users.into_iter().zip(wanted) {
+        let time = want.mul_f64(scale).max(Duration::from_secs(2));
+        if Instant::now() + time > until {
             break;
         }
-        let s = step(mix, users, THINK, step_time, sampler, psql).await;
+        let s = step(mix, n, THINK, time, sampler, psql).await;
         let failed_share = s.failed as f64 / (s.sent.max(1)) as f64;
         steps.push(s);
         if failed_share > MAX_FAILED {
