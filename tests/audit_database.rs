@@ -23,8 +23,12 @@ fn quickstart_spec() -> String {
     let spec = text.split_once("spec:\n").unwrap().1;
     let (head, tail) = spec.split_once("  ingress:\n").unwrap();
     let tail = tail.split_once("  backup:\n").unwrap().1;
+    let api = "    apiRoutes: [\"/items/articles?limit=20&sort=-id\"]\n";
+    assert!(tail.contains(api), "the quickstart's audit section changed");
+    let queues = "    queues:\n      - {name: emails, key: \"queue:emails\", failedKey: \"queue:emails:failed\"}\n";
     format!(
-        "{head}  backup:\n{tail}  audit:\n    queues:\n      - {{name: emails, key: \"queue:emails\", failedKey: \"queue:emails:failed\"}}\n"
+        "{head}  backup:\n{}",
+        tail.replace(api, &format!("{api}{queues}"))
     )
 }
 
