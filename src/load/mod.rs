@@ -3,10 +3,12 @@
 
 pub mod conn;
 pub mod run;
+pub mod stats;
 pub mod summary;
 pub mod target;
 
 pub use conn::{Conn, Endpoint, Reply, Setup};
-pub use run::{run, run_on_threads, Load, Pace, Route, Stats};
+pub use run::{run, run_on_threads, Load, Pace, Route};
+pub use stats::Stats;
 pub use summary::Summary;
 pub use target::{endpoint, tls_config};

@@ -7,19 +7,15 @@
 //! the closed model with think time, a response slower than the think time is recorded
 //! with the samples a user who had not waited would have seen (`record_correct`).
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::conn::{Conn, Endpoint};
-
-/// The slowest latency the histograms hold (longer ones are clamped to it).
-const MAX_LATENCY_US: u64 = 60_000_000;
+use super::stats::{Stats, MAX_LATENCY_US};
 
 /// A path and its share of requests.
 #[derive(Clone)]
@@ -50,84 +46,6 @@ pub struct Load {
     pub duration: Duration,
     /// A hard bound on requests sent, whatever the duration.
     pub max_requests: u64,
-}
-
-/// What a run measured.
-#[derive(Debug, Clone)]
-pub struct Stats {
-    pub sent: u64,
-    /// Answers below 500.
-    pub ok: u64,
-    /// Transport errors and 5xx answers.
-    pub failed: u64,
-    pub statuses: BTreeMap<u16, u64>,
-    pub errors: BTreeMap<String, u64>,
-    pub elapsed: Duration,
-    /// Microseconds, corrected for coordinated omission.
-    pub latency: Histogram<u64>,
-}
-
-impl Default for Stats {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Stats {
-    pub fn new() -> Self {
-        Stats {
-            sent: 0,
-            ok: 0,
-            failed: 0,
-            statuses: BTreeMap::new(),
-            errors: BTreeMap::new(),
-            elapsed: Duration::ZERO,
-            latency: new_histogram(),
-        }
-    }
-
-    /// Completed requests per second.
-    pub fn rps(&self) -> f64 {
-        let secs = self.elapsed.as_secs_f64();
-        if secs > 0.0 {
-            (self.ok + self.failed) as f64 / secs
-        } else {
-            0.0
-        }
-    }
-
-    /// A latency quantile (0–1) in milliseconds.
-    pub fn quantile_ms(&self, q: f64) -> f64 {
-        self.latency.value_at_quantile(q) as f64 / 1000.0
-    }
-
-    /// Adds another run's counts and latencies (runs side by side: the longer elapsed).
-    pub fn merge(&mut self, other: Stats) {
-        self.sent += other.sent;
-        self.ok += other.ok;
-        self.failed += other.failed;
-        for (k, v) in other.statuses {
-            *self.statuses.entry(k).or_default() += v;
-        }
-        for (k, v) in other.errors {
-            *self.errors.entry(k).or_default() += v;
-        }
-        self.elapsed = self.elapsed.max(other.elapsed);
-        // Same bounds on both sides: adding cannot fail.
-        let _ = self.latency.add(&other.latency);
-    }
-}
-
-fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
-        .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable_histogram()))
-}
-
-// Both constructors only fail for bounds or precisions out of range, which the constants
-// above are not.
-#[allow(clippy::panic)]
-fn unreachable_histogram() -> Histogram<u64> {
-    panic!("hdrhistogram refused constant bounds")
 }
 
 /// What the workers share: the request counter and the clock.

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::run::Stats;
+use super::stats::Stats;
 
 /// The figures of one run.
 #[derive(Debug, Clone, Serialize)]
