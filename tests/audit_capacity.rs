@@ -13,17 +13,6 @@ use std::process::Command;
 use common::*;
 use serde_json::Value;
 
-/// The quickstart's spec, unpublished (tests share this host).
-fn quickstart_spec() -> String {
-    let text = std::fs::read_to_string("examples/quickstart.yaml").unwrap();
-    let spec = text.split_once("spec:\n").unwrap().1;
-    let (head, tail) = spec.split_once("  ingress:\n").unwrap();
-    format!(
-        "{head}  backup:\n{}",
-        tail.split_once("  backup:\n").unwrap().1
-    )
-}
-
 fn cms_url(stack: &str) -> String {
     let ip = docker_ok(&[
         "inspect",
@@ -39,7 +28,7 @@ fn the_capacity_table_names_a_bottleneck_and_a_verified_row_is_measured_beside_i
     if !engine_available() {
         return;
     }
-    let s = TestStack::new("it-audit-cap", &quickstart_spec());
+    let s = TestStack::new("it-audit-cap", &quickstart_unpublished());
     s.run_ok(&["up"]);
     // The collection the page renders and the API route reads, as the quickstart makes it.
     let password = s

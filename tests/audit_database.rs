@@ -17,19 +17,13 @@ const SEED: &str = "CREATE TABLE places AS SELECT g AS id, 'cat-' || (g % 5000) 
   ST_SetSRID(ST_MakePoint(random() * 360 - 180, random() * 170 - 85), 4326) AS geom \
   FROM generate_series(1, 1000000) g; ALTER TABLE places ADD PRIMARY KEY (id); ANALYZE places";
 
-/// The quickstart's spec, unpublished (tests share this host), with a queue to audit.
+/// The quickstart's spec, unpublished, with a queue to audit.
 fn quickstart_spec() -> String {
-    let text = std::fs::read_to_string("examples/quickstart.yaml").unwrap();
-    let spec = text.split_once("spec:\n").unwrap().1;
-    let (head, tail) = spec.split_once("  ingress:\n").unwrap();
-    let tail = tail.split_once("  backup:\n").unwrap().1;
+    let spec = quickstart_unpublished();
     let api = "    apiRoutes: [\"/items/articles?limit=20&sort=-id\"]\n";
-    assert!(tail.contains(api), "the quickstart's audit section changed");
+    assert!(spec.contains(api), "the quickstart's audit section changed");
     let queues = "    queues:\n      - {name: emails, key: \"queue:emails\", failedKey: \"queue:emails:failed\"}\n";
-    format!(
-        "{head}  backup:\n{}",
-        tail.replace(api, &format!("{api}{queues}"))
-    )
+    spec.replace(api, &format!("{api}{queues}"))
 }
 
 /// One workload query with constants, as an application sends it.

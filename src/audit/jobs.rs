@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::database::psql::Psql;
 use crate::api::validated::{AuditQueue, JobCount, ValidatedStack};
 use crate::docker::Engine;
 use crate::plan::Plan;
@@ -70,32 +71,19 @@ async fn one<E: Engine>(
     plan: &Plan,
     c: &JobCount,
 ) -> Result<u64, String> {
-    let (component, argv) = match c {
-        JobCount::RedisKey(key) => (
-            "cache",
-            crate::health::app::redis_argv(&["EVAL", crate::health::app::BACKLOG_LUA, "1", key]),
-        ),
+    let argv = match c {
+        JobCount::RedisKey(key) => {
+            crate::health::app::redis_argv(&["EVAL", crate::health::app::BACKLOG_LUA, "1", key])
+        }
         JobCount::Sql(sql) => {
-            let db = stack.database.as_ref().ok_or("no database")?;
-            let argv = [
-                "psql",
-                "-h",
-                crate::protect::backup::SOCKET,
-                "-U",
-                &db.user,
-                "-d",
-                &db.name,
-                "-XtAq",
-                "-c",
-                "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
-                "-c",
-                sql,
-            ];
-            ("database", argv.iter().map(|s| s.to_string()).collect())
+            let psql = Psql::of(engine, stack, plan).ok_or("no database")?;
+            let read_only = "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY".to_string();
+            let lines = psql.session(&[read_only, sql.clone()]).await?;
+            return parse_count(&lines.join("\n"));
         }
     };
     let out = engine
-        .exec(&plan.object_name(component), argv)
+        .exec(&plan.object_name("cache"), argv)
         .await
         .map_err(|e| e.to_string())?;
     if out.exit_code != 0 {

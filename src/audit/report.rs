@@ -90,7 +90,8 @@ pub fn verdicts(
     out
 }
 
-const MIB: f64 = (1u64 << 20) as f64;
+/// Bytes per MiB and GiB, for the report's tables.
+pub(crate) const MIB: f64 = (1u64 << 20) as f64;
 const GIB: f64 = (1u64 << 30) as f64;
 
 /// The report as Markdown.

@@ -514,3 +514,14 @@ pub fn push_jobs(stack: &str, key: &str, n: usize) {
     let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
     docker_ok(&refs);
 }
+
+/// `examples/quickstart.yaml`'s spec without its published ports (tests share this host).
+pub fn quickstart_unpublished() -> String {
+    let text = std::fs::read_to_string("examples/quickstart.yaml").unwrap();
+    let spec = text.split_once("spec:\n").unwrap().1;
+    let (head, tail) = spec.split_once("  ingress:\n").unwrap();
+    format!(
+        "{head}  backup:\n{}",
+        tail.split_once("  backup:\n").unwrap().1
+    )
+}

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use super::Capacity;
 
-const MIB: f64 = (1u64 << 20) as f64;
+use crate::audit::report::MIB;
 
 pub fn markdown(o: &mut String, c: &Capacity) {
     let _ = writeln!(

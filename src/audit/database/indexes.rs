@@ -47,11 +47,15 @@ impl Suggestion {
     }
 
     pub fn index_name(&self) -> String {
-        let mut name = format!("{}_{}_idx", self.table, self.columns.join("_"));
-        if self.method == Method::Gist {
-            name = format!("{}_{}_gist_idx", self.table, self.columns.join("_"));
-        }
-        name.chars().take(63).collect()
+        let kind = if self.method == Method::Gist {
+            "_gist"
+        } else {
+            ""
+        };
+        format!("{}_{}{kind}_idx", self.table, self.columns.join("_"))
+            .chars()
+            .take(63)
+            .collect()
     }
 }
 

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use super::indexes::Suggestion;
 use super::DatabaseAudit;
 
-const MIB: f64 = (1u64 << 20) as f64;
+use crate::audit::report::MIB;
 
 fn short(query: &str) -> String {
     let one_line = query.split_whitespace().collect::<Vec<_>>().join(" ");
