@@ -33,6 +33,8 @@ pub struct Scenario {
 
 /// Each step of the probe (no think time: its throughput settles at once).
 const PROBE_STEP: Duration = Duration::from_secs(3);
+/// What a step costs besides its load: the samples read around it.
+const STEP_GAP: Duration = Duration::from_millis(300);
 
 pub const SCENARIOS: [Scenario; 3] = [
     Scenario {
@@ -67,7 +69,8 @@ pub struct Curve {
     pub mix: String,
     /// Without think time: the most the stack serves, and what runs out.
     pub probe: Vec<Step>,
-    /// Users thinking a second, offering 20 % … 120 % of the probe's best.
+    /// Users thinking a second, offering the rates the rows run at and 60 % … 120 % of the
+    /// probe's best.
     pub steps: Vec<Step>,
     /// The highest throughput before the p95 doubles.
     pub knee_rps: Option<f64>,
@@ -219,14 +222,42 @@ pub async fn run<E: Engine>(
         verify_time(&s) + Duration::from_secs(5)
     });
     let curves_until = until.checked_sub(reserve).unwrap_or(until);
+    // Every mix's probe first: the steps of all curves are then planned and fitted into
+    // the time left together, each keeping its share of what it asks for.
+    let probe_until = Instant::now()
+        + curves_until.saturating_duration_since(Instant::now()) / (3 * mixes.len() as u32);
+    let mut probes = Vec::new();
+    for mix in &mixes {
+        probes.push(steps::probe(mix, PROBE_STEP, probe_until, cx.sampler, cx.psql.as_ref()).await);
+    }
+    let planned: Vec<Vec<steps::Planned>> = mixes
+        .iter()
+        .zip(&probes)
+        .map(|(mix, probe)| {
+            let best = probe.iter().map(|s| s.rps).fold(0.0, f64::max);
+            steps::plan(&steps::step_rates(
+                best,
+                &wanted_rates(&mixes, mix, &req.users),
+            ))
+        })
+        .collect();
+    let times: Vec<Duration> = planned.iter().flatten().map(|s| s.time).collect();
+    let overhead = STEP_GAP * times.len() as u32 + steps::SETTLE * mixes.len() as u32;
+    let room = curves_until
+        .saturating_duration_since(Instant::now())
+        .saturating_sub(overhead);
+    let scale = steps::fit_scale(&times, room);
     let mut curves = Vec::new();
-    for (i, mix) in mixes.iter().enumerate() {
-        // Each mix gets an even share of what is left.
-        let left = curves_until.saturating_duration_since(Instant::now());
-        let mix_until = Instant::now() + left / (mixes.len() - i) as u32;
-        let probe = steps::probe(mix, PROBE_STEP, mix_until, cx.sampler, cx.psql.as_ref()).await;
-        let best = probe.iter().map(|s| s.rps).fold(0.0, f64::max);
-        let steps = steps::curve(mix, best, mix_until, cx.sampler, cx.psql.as_ref()).await;
+    for ((mix, probe), planned) in mixes.iter().zip(probes).zip(&planned) {
+        let steps = steps::curve(
+            mix,
+            planned,
+            scale,
+            curves_until,
+            cx.sampler,
+            cx.psql.as_ref(),
+        )
+        .await;
         let max_conns = cx.stack.database.as_ref().map(|d| d.max_connections);
         let role_of = |c: &str| cx.plan.component(c).map(|p| p.role);
         let all: Vec<Step> = probe.iter().chain(&steps).cloned().collect();
@@ -249,6 +280,19 @@ pub async fn run<E: Engine>(
         rows,
         verification,
     })
+}
+
+/// The rates the table's rows on `mix` run at when not saturated: users over think time.
+fn wanted_rates(mixes: &[Mix], mix: &Mix, users: &[u32]) -> Vec<f64> {
+    SCENARIOS
+        .iter()
+        .filter(|s| mix_of(mixes, s).is_some_and(|m| m.name == mix.name))
+        .flat_map(|s| {
+            users
+                .iter()
+                .map(move |u| f64::from(*u) / s.think.as_secs_f64())
+        })
+        .collect()
 }
 
 fn rows<E: Engine>(

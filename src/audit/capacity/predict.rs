@@ -144,14 +144,18 @@ pub fn operating_point(
     })
 }
 
-/// The knee: the highest throughput of the rising steps whose p95 stays within twice the
-/// lightest step's.
+/// The knee: the highest throughput of the rising steps whose p95 (fitted non-decreasing)
+/// stays within twice the lightest step's.
 pub fn knee(steps: &[Step]) -> Option<f64> {
     let up = rising(steps);
-    let base = up.first()?.p95_ms;
-    up.iter()
-        .take_while(|s| s.p95_ms <= 2.0 * base)
-        .map(|s| s.rps)
+    let first = up.first()?;
+    // On the monotone fit, so one noisy light step neither hides nor invents the knee.
+    let fit = by_rate(&up, first.p95_ms, |s| s.p95_ms);
+    let base = fit.get(1).map_or(first.p95_ms, |p| p.1);
+    fit.iter()
+        .skip(1)
+        .take_while(|p| p.1 <= 2.0 * base)
+        .map(|p| p.0)
         .last()
 }
 
