@@ -33,8 +33,6 @@ pub struct Scenario {
 
 /// Each step of the probe (no think time: its throughput settles at once).
 const PROBE_STEP: Duration = Duration::from_secs(3);
-/// What a step costs besides its load: the samples read around it.
-const STEP_GAP: Duration = Duration::from_millis(300);
 
 pub const SCENARIOS: [Scenario; 3] = [
     Scenario {
@@ -242,10 +240,9 @@ pub async fn run<E: Engine>(
         })
         .collect();
     let times: Vec<Duration> = planned.iter().flatten().map(|s| s.time).collect();
-    let overhead = STEP_GAP * times.len() as u32 + steps::SETTLE * mixes.len() as u32;
     let room = curves_until
         .saturating_duration_since(Instant::now())
-        .saturating_sub(overhead);
+        .saturating_sub(steps::overhead(mixes.len(), times.len()));
     let scale = steps::fit_scale(&times, room);
     let mut curves = Vec::new();
     for ((mix, probe), planned) in mixes.iter().zip(probes).zip(&planned) {

@@ -19,7 +19,7 @@ const PROBE_USERS: [u32; 3] = [1, 4, 16];
 /// The think time of the curve's users.
 pub const THINK: Duration = Duration::from_secs(1);
 /// The curve's offered load, as shares of the probe's best throughput.
-pub const OFFERED: [f64; 6] = [0.2, 0.4, 0.6, 0.8, 1.0, 1.2];
+const OFFERED: [f64; 6] = [0.2, 0.4, 0.6, 0.8, 1.0, 1.2];
 /// A step bound for any one run of users.
 const MAX_USERS: f64 = 5000.0;
 /// A step whose failures pass this share ends the curve.
@@ -150,7 +150,9 @@ const SAME_RATE: f64 = 0.1;
 /// Past this share of the best throughput a rate is covered by the knee's steps.
 const NEAR_BEST: f64 = 0.9;
 /// Waited after the probe's saturating runs, so queued work does not spill into a step.
-pub const SETTLE: Duration = Duration::from_secs(2);
+const SETTLE: Duration = Duration::from_secs(2);
+/// What a step costs besides its load: the samples read around it.
+const STEP_GAP: Duration = Duration::from_millis(300);
 
 /// A step to run: its users (thinking [`THINK`]) and how long it would like to run.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -211,6 +213,11 @@ pub fn plan(rates: &[(f64, bool)]) -> Vec<Planned> {
         out.push(Planned { users, time });
     }
     out
+}
+
+/// What `curves` curves of `steps` steps in all take besides their steps' load.
+pub fn overhead(curves: usize, steps: usize) -> Duration {
+    SETTLE * curves as u32 + STEP_GAP * steps as u32
 }
 
 /// No step runs shorter: a shorter one holds too few answers to say anything.
