@@ -18,12 +18,7 @@ const NS: &str = "shop";
 const WEAK: &str = "admin123";
 
 fn put(fake: &FakeApi, collection: &str, name: &str, object: Value) {
-    fake.objects
-        .lock()
-        .unwrap()
-        .entry(collection.into())
-        .or_default()
-        .insert(name.into(), object);
+    fake.put(collection, name, object);
 }
 
 fn ago(d: Duration) -> String {

@@ -4,9 +4,8 @@
 use serde::Serialize;
 
 use super::database::psql::Psql;
+use super::exec::Exec;
 use crate::api::validated::{AuditQueue, JobCount, ValidatedStack};
-use crate::docker::Engine;
-use crate::plan::Plan;
 
 /// A queue as found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -20,24 +19,15 @@ pub struct QueueFigures {
     pub errors: Vec<String>,
 }
 
-pub async fn measure<E: Engine>(
-    engine: &E,
-    stack: &ValidatedStack,
-    plan: &Plan,
-) -> Vec<QueueFigures> {
+pub async fn measure<X: Exec>(exec: &X, stack: &ValidatedStack) -> Vec<QueueFigures> {
     let mut out = Vec::new();
     for q in &stack.audit.queues {
-        out.push(queue(engine, stack, plan, q).await);
+        out.push(queue(exec, stack, q).await);
     }
     out
 }
 
-async fn queue<E: Engine>(
-    engine: &E,
-    stack: &ValidatedStack,
-    plan: &Plan,
-    q: &AuditQueue,
-) -> QueueFigures {
+async fn queue<X: Exec>(exec: &X, stack: &ValidatedStack, q: &AuditQueue) -> QueueFigures {
     let mut errors = Vec::new();
     let mut count = |r: Option<Result<u64, String>>, what: &str| match r {
         Some(Ok(n)) => Some(n),
@@ -48,11 +38,11 @@ async fn queue<E: Engine>(
         None => None,
     };
     let pending = match &q.pending {
-        Some(c) => Some(one(engine, stack, plan, c).await),
+        Some(c) => Some(one(exec, stack, c).await),
         None => None,
     };
     let failed = match &q.failed {
-        Some(c) => Some(one(engine, stack, plan, c).await),
+        Some(c) => Some(one(exec, stack, c).await),
         None => None,
     };
     let pending = count(pending, "pending");
@@ -65,31 +55,23 @@ async fn queue<E: Engine>(
     }
 }
 
-async fn one<E: Engine>(
-    engine: &E,
-    stack: &ValidatedStack,
-    plan: &Plan,
-    c: &JobCount,
-) -> Result<u64, String> {
+async fn one<X: Exec>(exec: &X, stack: &ValidatedStack, c: &JobCount) -> Result<u64, String> {
     let argv = match c {
         JobCount::RedisKey(key) => {
             crate::health::app::redis_argv(&["EVAL", crate::health::app::BACKLOG_LUA, "1", key])
         }
         JobCount::Sql(sql) => {
-            let psql = Psql::of(engine, stack, plan).ok_or("no database")?;
+            let psql = Psql::of(exec, stack).ok_or("no database")?;
             let read_only = "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY".to_string();
             let lines = psql.session(&[read_only, sql.clone()]).await?;
             return parse_count(&lines.join("\n"));
         }
     };
-    let out = engine
-        .exec(&plan.object_name("cache"), argv)
-        .await
-        .map_err(|e| e.to_string())?;
+    let out = exec.run("cache", argv).await?;
     if out.exit_code != 0 {
-        return Err(out.output.trim().to_string());
+        return Err(format!("{}{}", out.stdout.trim(), out.stderr.trim()));
     }
-    parse_count(&out.output)
+    parse_count(&out.stdout)
 }
 
 /// A count as redis-cli (`(integer) N`) or psql (`N`) prints it.

@@ -1,14 +1,19 @@
 //! `appstack audit`: the users' performance audit as one command — each route's phases,
 //! the host's and every component's headroom, the job queues — bounded in requests and
-//! time, against the stack's own addresses on this host.
+//! time, against the stack's own addresses on this host (Docker mode) or through the
+//! cluster's API (Kubernetes mode, `kube`).
 
 pub mod capacity;
 pub mod cgroup;
 pub mod compare;
 pub mod database;
+pub mod exec;
+pub mod forward;
 pub mod host;
 pub mod http;
 pub mod jobs;
+pub mod kube;
+pub mod kube_usage;
 pub mod recommend;
 pub mod report;
 pub mod routes;
@@ -31,6 +36,8 @@ pub enum AuditError {
     Unreachable(String),
     #[error(transparent)]
     Docker(#[from] crate::docker::DockerError),
+    #[error("the cluster: {0}")]
+    Cluster(String),
 }
 
 impl AuditError {
@@ -40,6 +47,7 @@ impl AuditError {
             AuditError::Invalid(_) => "invalid",
             AuditError::Unreachable(_) => "unreachable",
             AuditError::Docker(_) => "engine",
+            AuditError::Cluster(_) => "cluster",
         }
     }
 }
@@ -64,10 +72,17 @@ pub struct AuditRequest {
 #[serde(rename_all = "camelCase")]
 pub struct AuditReport {
     pub stack: String,
+    /// Where it ran: `docker`, or `kubernetes (namespace NS)`.
+    pub runtime: String,
     pub started_at: String,
     pub seconds: f64,
     pub routes: Vec<http::RouteTiming>,
-    pub host: host::Host,
+    /// This host (Docker mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<host::Host>,
+    /// The cluster's nodes (Kubernetes mode).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<kube_usage::NodeUsage>,
     pub components: Vec<usage::ComponentUsage>,
     /// Containers whose cgroup could not be read, and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -95,31 +110,14 @@ pub async fn run<E: Engine>(
     req: &AuditRequest,
 ) -> Result<AuditReport, AuditError> {
     let started = Instant::now();
-    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let targets = routes::targets(engine, stack, plan).await?;
-    if targets.is_empty() {
-        return Err(AuditError::Invalid(format!(
-            "{}: the stack has no frontend or CMS to audit",
-            stack.name
-        )));
-    }
     // Idle headroom first, so the timings' own load does not show in it.
     let sampler = usage::Sampler::new(engine, plan).await?;
     let before = sampler.snapshot();
     let host = host::measure(Duration::from_secs(2), &["/", "/var/lib/docker"]).await;
     let components = sampler.between(&before, &sampler.snapshot());
-    let mut timings = Vec::new();
-    for t in &targets {
-        if started.elapsed() >= req.max_duration {
-            break;
-        }
-        timings.push(http::time_route(t, req.samples).await);
-    }
-    let queues = jobs::measure(engine, stack, plan).await;
-    // The database's trials get a share of the bound when the load test follows.
-    let db_share = if req.capacity.is_some() { 0.4 } else { 0.95 };
-    let deadline = started + req.max_duration.mul_f64(db_share);
-    let database = database::audit(engine, stack, plan, req.apply_indexes, deadline).await;
+    let exec = exec::InContainer { engine, plan };
+    let measured = measure(&exec, stack, &targets, req, started).await?;
     let (capacity, capacity_error) = match &req.capacity {
         Some(creq) => {
             let idle = (
@@ -127,7 +125,16 @@ pub async fn run<E: Engine>(
                 components.iter().map(|c| c.memory_bytes).sum(),
             );
             let until = started + req.max_duration.mul_f64(0.98);
-            let cx = capacity_context(engine, stack, plan, &targets, &sampler, idle, host.cores);
+            let cx = capacity::Context {
+                stack,
+                plan,
+                targets: &targets,
+                sampler: &sampler,
+                psql: database::psql::Psql::of(&exec, stack),
+                idle,
+                cores: host.cores,
+                page_ms: stack.audit.targets.page.as_secs_f64() * 1000.0,
+            };
             match capacity::run(&cx, creq, until).await {
                 Ok(c) => (Some(c), None),
                 Err(e) => (None, Some(e)),
@@ -136,19 +143,100 @@ pub async fn run<E: Engine>(
         None => (None, None),
     };
     let share = recommend::HostShare::of(&host, &components);
-    let recommendations = recommend::recommend(stack, database.as_ref(), capacity.as_ref(), &share);
-    let targets = report::Targets::of(stack);
-    let verdicts = report::verdicts(&targets, &timings, &queues, database.as_ref());
-    let mut report = AuditReport {
-        stack: stack.name.clone(),
-        started_at,
-        seconds: started.elapsed().as_secs_f64(),
-        routes: timings,
-        host,
+    let headroom = Headroom {
+        host: Some(host),
+        nodes: Vec::new(),
         components,
         unmeasured: sampler.unreadable.clone(),
+    };
+    Ok(assemble(
+        stack,
+        req,
+        measured,
+        headroom,
+        (capacity, capacity_error),
+        &share,
+    ))
+}
+
+/// What every runtime measures the same way: the routes' timings, the queues, the database.
+pub struct Measured {
+    started: Instant,
+    started_at: String,
+    routes: Vec<http::RouteTiming>,
+    queues: Vec<jobs::QueueFigures>,
+    database: Option<database::DatabaseAudit>,
+}
+
+/// The headroom as the runtime reports it: this host's (Docker) or the nodes' (Kubernetes).
+pub struct Headroom {
+    pub host: Option<host::Host>,
+    pub nodes: Vec<kube_usage::NodeUsage>,
+    pub components: Vec<usage::ComponentUsage>,
+    pub unmeasured: Vec<String>,
+}
+
+/// Times the routes, counts the queues and audits the database, within the bound (the
+/// database's trials get a share of it when the load test follows).
+pub async fn measure<X: exec::Exec>(
+    exec: &X,
+    stack: &ValidatedStack,
+    targets: &[http::RouteTarget],
+    req: &AuditRequest,
+    started: Instant,
+) -> Result<Measured, AuditError> {
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    if targets.is_empty() {
+        return Err(AuditError::Invalid(format!(
+            "{}: the stack has no frontend or CMS to audit",
+            stack.name
+        )));
+    }
+    let mut routes = Vec::new();
+    for t in targets {
+        if started.elapsed() >= req.max_duration {
+            break;
+        }
+        routes.push(http::time_route(t, req.samples).await);
+    }
+    let queues = jobs::measure(exec, stack).await;
+    let db_share = if req.capacity.is_some() { 0.4 } else { 0.95 };
+    let deadline = started + req.max_duration.mul_f64(db_share);
+    let database = database::audit(exec, stack, req.apply_indexes, deadline).await;
+    Ok(Measured {
+        started,
+        started_at,
+        routes,
         queues,
         database,
+    })
+}
+
+/// The report from its parts: recommendations, verdicts and the comparison added.
+pub fn assemble(
+    stack: &ValidatedStack,
+    req: &AuditRequest,
+    m: Measured,
+    headroom: Headroom,
+    (capacity, capacity_error): (Option<capacity::Capacity>, Option<String>),
+    share: &recommend::HostShare,
+) -> AuditReport {
+    let recommendations =
+        recommend::recommend(stack, m.database.as_ref(), capacity.as_ref(), share);
+    let targets = report::Targets::of(stack);
+    let verdicts = report::verdicts(&targets, &m.routes, &m.queues, m.database.as_ref());
+    let mut report = AuditReport {
+        stack: stack.name.clone(),
+        runtime: "docker".into(),
+        started_at: m.started_at,
+        seconds: m.started.elapsed().as_secs_f64(),
+        routes: m.routes,
+        host: headroom.host,
+        nodes: headroom.nodes,
+        components: headroom.components,
+        unmeasured: headroom.unmeasured,
+        queues: m.queues,
+        database: m.database,
         capacity,
         capacity_error,
         recommendations,
@@ -159,26 +247,5 @@ pub async fn run<E: Engine>(
     if let Some(previous) = &req.previous {
         report.comparison = Some(compare::compare(previous, &report));
     }
-    Ok(report)
-}
-
-fn capacity_context<'a, E: Engine>(
-    engine: &'a E,
-    stack: &'a ValidatedStack,
-    plan: &'a Plan,
-    targets: &'a [http::RouteTarget],
-    sampler: &'a usage::Sampler,
-    idle: (f64, u64),
-    cores: u32,
-) -> capacity::Context<'a, E> {
-    capacity::Context {
-        stack,
-        plan,
-        targets,
-        sampler,
-        psql: database::psql::Psql::of(engine, stack, plan),
-        idle,
-        cores,
-        page_ms: stack.audit.targets.page.as_secs_f64() * 1000.0,
-    }
+    report
 }

@@ -111,8 +111,13 @@ pub fn recommend(
 ) -> Vec<Recommendation> {
     let mut out = Vec::new();
     let (host_ram, host_cpus) = (host.ram, host.cpus);
-    if let Some(d) = &stack.database {
-        // Without a limit, the database may use what the others leave of the host.
+    // Without a limit, the database may use what the others leave of the host; with
+    // neither a limit nor the host's memory known, nothing can be sized.
+    let database = stack
+        .database
+        .as_ref()
+        .filter(|d| d.resources.memory_bytes.is_some() || host_ram > 0);
+    if let Some(d) = database {
         let ram = d.resources.memory_bytes.unwrap_or_else(|| {
             host_ram
                 .saturating_sub(host.others_memory + OS_RESERVE)
@@ -140,13 +145,15 @@ pub fn recommend(
                     if d.resources.memory_bytes.is_some() {
                         "its memory limit"
                     } else {
-                        "what the host has beside the other containers"
+                        "what its host has beside the other containers"
                     },
                     tuned["shared_buffers"]
                 ),
                 patch: yaml(json!({"spec": {"database": {"parameters": changes}}})),
             });
         }
+    }
+    if let Some(d) = &stack.database {
         out.extend(connections(d.max_connections, db, capacity));
     }
     out.extend(cms_cache(stack));

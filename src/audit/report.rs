@@ -99,9 +99,16 @@ pub fn markdown(r: &AuditReport) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "# Performance audit of `{}` ({}, {:.0} s)\n",
-        r.stack, r.started_at, r.seconds
+        "# Performance audit of `{}` ({}, {}, {:.0} s)\n",
+        r.stack, r.runtime, r.started_at, r.seconds
     );
+    if r.host.is_none() {
+        let _ = writeln!(
+            o,
+            "Routes are timed through port-forwards by the API server: connect is to this \
+             host's end of the forward, and the TTFB includes the tunnel to the pod.\n"
+        );
+    }
     routes(&mut o, &r.routes);
     headroom(&mut o, r);
     if !r.queues.is_empty() {
@@ -188,24 +195,38 @@ fn routes(o: &mut String, routes: &[RouteTiming]) {
 }
 
 fn headroom(o: &mut String, r: &AuditReport) {
-    let h = &r.host;
-    let _ = writeln!(
-        o,
-        "\n## Headroom\n\nHost: {} cores, {:.0} % busy, load {:.2} / {:.2}; memory {:.1} GiB available of {:.1} GiB.\n",
-        h.cores,
-        h.cpu_busy_percent,
-        h.load1,
-        h.load5,
-        h.memory_available_bytes as f64 / GIB,
-        h.memory_total_bytes as f64 / GIB
-    );
-    for d in &h.disks {
+    let _ = writeln!(o, "\n## Headroom\n");
+    if let Some(h) = &r.host {
         let _ = writeln!(
             o,
-            "- disk {}: {:.1} GiB free of {:.1} GiB",
-            d.path,
-            d.free_bytes as f64 / GIB,
-            d.total_bytes as f64 / GIB
+            "Host: {} cores, {:.0} % busy, load {:.2} / {:.2}; memory {:.1} GiB available of {:.1} GiB.\n",
+            h.cores,
+            h.cpu_busy_percent,
+            h.load1,
+            h.load5,
+            h.memory_available_bytes as f64 / GIB,
+            h.memory_total_bytes as f64 / GIB
+        );
+        for d in &h.disks {
+            let _ = writeln!(
+                o,
+                "- disk {}: {:.1} GiB free of {:.1} GiB",
+                d.path,
+                d.free_bytes as f64 / GIB,
+                d.total_bytes as f64 / GIB
+            );
+        }
+    }
+    for n in &r.nodes {
+        let _ = writeln!(
+            o,
+            "- node {}: CPU {:.2} of {:.2} allocatable cores, memory {:.1} of {:.1} GiB (pods: {})",
+            n.name,
+            n.cpu_cores,
+            n.cpu_allocatable,
+            n.memory_bytes as f64 / GIB,
+            n.memory_allocatable as f64 / GIB,
+            n.pods.join(", ")
         );
     }
     let _ = writeln!(o, "\n| Component | CPU (cores) | of limit | Memory (MiB) | of limit |\n|---|---:|---:|---:|---:|");

@@ -15,10 +15,10 @@ use crate::plan::{Plan, Role, Tier};
 pub use crate::api::defaults::CMS_PING;
 
 /// A component and the paths the audit sends it.
-struct Wanted<'a> {
-    component: &'a str,
-    port: u16,
-    paths: Vec<String>,
+pub struct Wanted<'a> {
+    pub component: &'a str,
+    pub port: u16,
+    pub paths: Vec<String>,
 }
 
 /// The routes of the audit: the frontend's pages (spec.audit.routes), its health path, the
@@ -28,6 +28,17 @@ pub async fn targets<E: Engine>(
     stack: &ValidatedStack,
     plan: &Plan,
 ) -> Result<Vec<RouteTarget>, AuditError> {
+    let tls = edge_tls(engine, stack, plan).await?;
+    let mut out = Vec::new();
+    for w in wanted(stack, plan) {
+        let base = base_for(engine, stack, plan, &w, tls.clone()).await?;
+        out.extend(base.targets(&w));
+    }
+    Ok(out)
+}
+
+/// What the audit asks of each component that serves HTTP.
+pub fn wanted<'a>(stack: &ValidatedStack, plan: &'a Plan) -> Vec<Wanted<'a>> {
     let mut wanted = Vec::new();
     for c in &plan.components {
         let Some(port) = c.ports.first().map(|p| p.container_port) else {
@@ -58,22 +69,7 @@ pub async fn targets<E: Engine>(
             paths,
         });
     }
-    let tls = edge_tls(engine, stack, plan).await?;
-    let mut out = Vec::new();
-    for w in wanted {
-        let base = base_for(engine, stack, plan, &w, tls.clone()).await?;
-        for path in &w.paths {
-            out.push(RouteTarget {
-                name: format!("{} {path}", w.component),
-                component: w.component.to_string(),
-                url: format!("{}://{}{path}", base.scheme, base.shown),
-                endpoint: base.endpoint.clone(),
-                path: path.clone(),
-                public: base.public.clone(),
-            });
-        }
-    }
-    Ok(out)
+    wanted
 }
 
 /// The TLS client for the edge's HTTPS (its internal CA, or the system's roots for ACME).
@@ -100,13 +96,30 @@ async fn edge_tls<E: Engine>(
 }
 
 /// How one component is reached.
-struct Base {
-    scheme: &'static str,
+pub struct Base {
+    pub scheme: &'static str,
     /// The public name and port, for the DNS phase.
-    public: Option<(String, u16)>,
-    endpoint: Endpoint,
+    pub public: Option<(String, u16)>,
+    pub endpoint: Endpoint,
     /// The host (and port) as the report shows it.
-    shown: String,
+    pub shown: String,
+}
+
+impl Base {
+    /// A target per path of the component.
+    pub fn targets(&self, w: &Wanted<'_>) -> Vec<RouteTarget> {
+        w.paths
+            .iter()
+            .map(|path| RouteTarget {
+                name: format!("{} {path}", w.component),
+                component: w.component.to_string(),
+                url: format!("{}://{}{path}", self.scheme, self.shown),
+                endpoint: self.endpoint.clone(),
+                path: path.clone(),
+                public: self.public.clone(),
+            })
+            .collect()
+    }
 }
 
 /// How the audit reaches a component from this host.

@@ -3,15 +3,16 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::common::{connect, duration, load};
-use super::{CliError, FileArg};
+use super::common::{connect, duration};
+use super::source::Source;
+use super::CliError;
 use crate::audit::capacity::{render, CapacityRequest};
 use crate::audit::{self, AuditError, AuditRequest};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    pub file: FileArg,
+    pub source: Source,
     /// The whole audit's time bound.
     #[arg(long, default_value = "5m", value_parser = duration)]
     pub max_duration: Duration,
@@ -56,8 +57,14 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         Some(path) => Some(read_previous(path)?),
         None => None,
     };
-    let (stack, plan) = load(&args.file.file)?;
-    let engine = connect().await?;
+    if args.verify.is_some() && args.source.stack.is_some() {
+        return Err(CliError::Invalid(format!(
+            "--verify: the capacity test is {}",
+            audit::kube::NO_CAPACITY
+        )));
+    }
+    let loaded = args.source.load().await?;
+    let (stack, plan) = (&loaded.stack, &loaded.plan);
     let req = AuditRequest {
         max_duration: args.max_duration,
         samples: args.samples,
@@ -76,7 +83,10 @@ pub async fn run(args: Args) -> Result<(), CliError> {
             )));
         }
     }
-    let report = audit::run(engine.as_ref(), &stack, &plan, &req).await?;
+    let report = match &loaded.cluster {
+        Some((client, ns)) => audit::kube::run(client.clone(), ns, stack, plan, &req).await?,
+        None => audit::run(connect().await?.as_ref(), stack, plan, &req).await?,
+    };
     let md = audit::report::markdown(&report);
     let json =
         serde_json::to_string_pretty(&report).map_err(|e| CliError::Runtime(e.to_string()))?;

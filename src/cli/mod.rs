@@ -145,10 +145,13 @@ pub enum Command {
     Rollback(rollback::Args),
     /// Audit the running stack's performance: each route's DNS, connect, TLS, TTFB and total
     /// (p50/p95/p99 over new connections), the host's and every component's CPU and memory
-    /// headroom (cgroup files), the job queues of spec.audit.queues, and verdicts against
-    /// spec.audit.targets. Bounded by --max-duration; traffic stays on this host.
+    /// headroom (cgroup files), the job queues of spec.audit.queues, the database's findings
+    /// with proven missing indexes, the capacity for --users, recommendations, and verdicts
+    /// against spec.audit.targets. Bounded by --max-duration; traffic stays on this host.
+    /// With --stack, the same through the cluster's API (port-forwards, pods/exec, the
+    /// metrics API), without the capacity test.
     #[command(
-        after_help = "Exit 0 with the report (verdicts included), 1 when the stack cannot be reached, 2 on bad input.\n\nExamples:\n  appstack audit -f examples/quickstart.yaml\n  appstack audit -f stack.yaml --samples 50 -o json --out audit-2026-12-04"
+        after_help = "Exit 0 with the report (verdicts included), 1 when the stack cannot be reached, 2 on bad input.\n\nExamples:\n  appstack audit -f examples/quickstart.yaml\n  appstack audit -f stack.yaml --samples 50 -o json --out audit-2026-12-04\n  appstack audit --stack shop --namespace prod --apply-indexes"
     )]
     Audit(audit::Args),
     /// Put a bounded HTTP load on one URL and print throughput and latency percentiles

@@ -1,5 +1,6 @@
 //! The fake over plain HTTP/1.1, for a real `appstack` process pointed at it by a
-//! kubeconfig. Watch requests are held open without an answer (a quiet cluster).
+//! kubeconfig. Watch requests are held open without an answer (a quiet cluster); upgraded
+//! requests (exec, port-forward) go to `upgrade`.
 
 use std::sync::Arc;
 
@@ -26,6 +27,9 @@ struct Head {
     length: usize,
     accept: String,
     content_type: String,
+    /// `websocket` for pods/exec and pods/portforward.
+    upgrade: String,
+    websocket_key: String,
 }
 
 fn parse_head(text: &str) -> Head {
@@ -37,6 +41,8 @@ fn parse_head(text: &str) -> Head {
         length: 0,
         accept: String::new(),
         content_type: String::new(),
+        upgrade: String::new(),
+        websocket_key: String::new(),
     };
     for l in lines {
         if let Some((k, v)) = l.split_once(':') {
@@ -45,6 +51,8 @@ fn parse_head(text: &str) -> Head {
                 "content-length" => head.length = v.parse().unwrap_or(0),
                 "accept" => head.accept = v,
                 "content-type" => head.content_type = v,
+                "upgrade" => head.upgrade = v.to_ascii_lowercase(),
+                "sec-websocket-key" => head.websocket_key = v,
                 _ => {}
             }
         }
@@ -87,6 +95,11 @@ async fn connection(fake: Arc<FakeApi>, mut sock: TcpStream, subject: Option<Sub
             .target
             .split_once('?')
             .unwrap_or((head.target.as_str(), ""));
+        if head.upgrade == "websocket" {
+            fake.log_upgrade(&head.method, path, query);
+            super::upgrade::serve(fake, sock, path, query, &head.websocket_key).await;
+            return;
+        }
         if query
             .split('&')
             .any(|kv| kv == "watch=true" || kv == "watch=1")

@@ -9,6 +9,7 @@
 
 mod authz;
 mod http_server;
+mod upgrade;
 
 pub use authz::{Attributes, Subject};
 pub use http_server::{kubeconfig, serve_http};
@@ -61,6 +62,8 @@ pub struct FakeApi {
     pub log: Mutex<Vec<Logged>>,
     /// The namespaces that exist; None: every namespace does.
     pub namespaces: Mutex<Option<BTreeSet<String>>>,
+    /// Pod name → the Docker container standing in for it (exec and port-forward).
+    pub containers: Mutex<BTreeMap<String, String>>,
 }
 
 fn status(code: u16, reason: &str) -> (StatusCode, Value) {
@@ -162,7 +165,9 @@ impl FakeApi {
         let ns_at = parts.iter().position(|p| *p == "namespaces");
         let kind_at = match ns_at {
             Some(i) => i + 2,
-            None => parts.len().saturating_sub(1).min(parts.len()),
+            // Cluster-scoped: api/v1/KIND or apis/GROUP/VERSION/KIND.
+            None if parts.first() == Some(&"api") => 2.min(parts.len().saturating_sub(1)),
+            None => 3.min(parts.len().saturating_sub(1)),
         };
         let collection = parts[..(kind_at + 1).min(parts.len())].join("/");
         (
@@ -170,6 +175,29 @@ impl FakeApi {
             parts.get(kind_at + 1).map(|s| s.to_string()),
             parts.get(kind_at + 2).map(|s| s.to_string()),
         )
+    }
+
+    /// Stores `object` as `name` in `collection` (e.g. `api/v1/namespaces/shop/pods`).
+    pub fn put(&self, collection: &str, name: &str, object: Value) {
+        self.objects
+            .lock()
+            .unwrap()
+            .entry(collection.into())
+            .or_default()
+            .insert(name.into(), object);
+    }
+
+    /// Logs an upgraded request (exec, port-forward): RBAC asks `create` on the subresource.
+    pub fn log_upgrade(&self, method: &str, path: &str, query: &str) {
+        let attrs = Attributes::parse(path);
+        self.log.lock().unwrap().push(Logged {
+            method: method.to_string(),
+            path: path.to_string(),
+            query: query.to_string(),
+            content_type: String::new(),
+            body: Value::Null,
+            needs: vec![(attrs.group.clone(), attrs.rbac_resource(), "create".into())],
+        });
     }
 
     /// Answers one request: logs it, authorises it when it comes from a subject, acts.

@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::http::RouteTarget;
 use super::usage::Sampler;
 use crate::api::ValidatedStack;
-use crate::docker::Engine;
+use crate::audit::exec::Exec;
 use crate::load::Route;
 use crate::plan::{Plan, Role};
 use predict::{OperatingPoint, Verdict};
@@ -187,12 +187,12 @@ pub fn scenario(name: &str) -> Option<Scenario> {
 }
 
 /// Context the capacity test reads from the rest of the audit.
-pub struct Context<'a, E: Engine> {
+pub struct Context<'a, X: Exec> {
     pub stack: &'a ValidatedStack,
     pub plan: &'a Plan,
     pub targets: &'a [RouteTarget],
     pub sampler: &'a Sampler,
-    pub psql: Option<super::database::psql::Psql<'a, E>>,
+    pub psql: Option<super::database::psql::Psql<'a, X>>,
     /// The stack's idle (CPU cores, memory bytes).
     pub idle: (f64, u64),
     pub cores: u32,
@@ -200,8 +200,8 @@ pub struct Context<'a, E: Engine> {
 }
 
 /// Runs the curves, places the rows, and verifies one when asked; within `until`.
-pub async fn run<E: Engine>(
-    cx: &Context<'_, E>,
+pub async fn run<X: Exec>(
+    cx: &Context<'_, X>,
     req: &CapacityRequest,
     until: Instant,
 ) -> Result<Capacity, String> {
@@ -292,12 +292,7 @@ fn wanted_rates(mixes: &[Mix], mix: &Mix, users: &[u32]) -> Vec<f64> {
         .collect()
 }
 
-fn rows<E: Engine>(
-    cx: &Context<'_, E>,
-    mixes: &[Mix],
-    curves: &[Curve],
-    users: &[u32],
-) -> Vec<Row> {
+fn rows<X: Exec>(cx: &Context<'_, X>, mixes: &[Mix], curves: &[Curve], users: &[u32]) -> Vec<Row> {
     let mut out = Vec::new();
     for s in &SCENARIOS {
         let Some(mix) = mix_of(mixes, s) else {

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::audit::database::psql::{Psql, TAG};
+use crate::audit::exec::Exec;
 use crate::audit::usage::{ComponentUsage, Sampler};
-use crate::docker::Engine;
 use crate::load::{Endpoint, Load, Pace, Route, Stats};
 
 /// The probe's user counts (no think time): enough concurrency to saturate a small stack.
@@ -76,13 +76,13 @@ fn host_times() -> (u64, u64) {
 }
 
 /// One step: the load, and the samples around it.
-pub async fn step<E: Engine>(
+pub async fn step<X: Exec>(
     mix: &Mix,
     users: u32,
     think: Duration,
     duration: Duration,
     sampler: &Sampler,
-    psql: Option<&Psql<'_, E>>,
+    psql: Option<&Psql<'_, X>>,
 ) -> Step {
     let (snap, host) = (sampler.snapshot(), host_times());
     let connections = async {
@@ -121,12 +121,12 @@ pub async fn step<E: Engine>(
 }
 
 /// The probe: 1, 4 and 16 users without think time, `step_time` each.
-pub async fn probe<E: Engine>(
+pub async fn probe<X: Exec>(
     mix: &Mix,
     step_time: Duration,
     until: Instant,
     sampler: &Sampler,
-    psql: Option<&Psql<'_, E>>,
+    psql: Option<&Psql<'_, X>>,
 ) -> Vec<Step> {
     let mut out = Vec::new();
     for users in PROBE_USERS {
@@ -250,13 +250,13 @@ pub fn fit_scale(times: &[Duration], room: Duration) -> f64 {
 
 /// Runs the planned steps, each shortened by `scale` (see [`fit_scale`]), none past
 /// `until`; stops early when a step's failures pass 5 %.
-pub async fn curve<E: Engine>(
+pub async fn curve<X: Exec>(
     mix: &Mix,
     planned: &[Planned],
     scale: f64,
     until: Instant,
     sampler: &Sampler,
-    psql: Option<&Psql<'_, E>>,
+    psql: Option<&Psql<'_, X>>,
 ) -> Vec<Step> {
     tokio::time::sleep(SETTLE).await;
     let mut steps: Vec<Step> = Vec::new();

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::explain;
 use super::indexes::{settle_time, Suggestion};
 use super::psql::{ident, Psql, TAG};
-use crate::docker::Engine;
+use crate::audit::exec::Exec;
 
 /// New calls of the query that make an "after" figure.
 const CALLS_AFTER: i64 = 20;
@@ -32,8 +32,8 @@ pub struct Applied {
 }
 
 /// Creates and re-measures every proven suggestion, within the deadline.
-pub async fn apply_proven<E: Engine>(
-    psql: &Psql<'_, E>,
+pub async fn apply_proven<X: Exec>(
+    psql: &Psql<'_, X>,
     found: &mut [Suggestion],
     deadline: Instant,
 ) {
@@ -49,8 +49,8 @@ pub async fn apply_proven<E: Engine>(
     }
 }
 
-async fn apply<E: Engine>(
-    psql: &Psql<'_, E>,
+async fn apply<X: Exec>(
+    psql: &Psql<'_, X>,
     s: &Suggestion,
     deadline: Instant,
 ) -> Result<Applied, String> {
@@ -95,7 +95,7 @@ async fn apply<E: Engine>(
 }
 
 /// (calls, total execution ms) of one statement, over every role.
-async fn stats<E: Engine>(psql: &Psql<'_, E>, queryid: i64) -> Result<(i64, f64), String> {
+async fn stats<X: Exec>(psql: &Psql<'_, X>, queryid: i64) -> Result<(i64, f64), String> {
     let rows = psql
         .rows(&format!(
             "{TAG} SELECT coalesce(sum(calls), 0)::bigint AS calls, \
@@ -110,8 +110,8 @@ async fn stats<E: Engine>(psql: &Psql<'_, E>, queryid: i64) -> Result<(i64, f64)
     ))
 }
 
-async fn generic_cost<E: Engine>(
-    psql: &Psql<'_, E>,
+async fn generic_cost<X: Exec>(
+    psql: &Psql<'_, X>,
     query: &str,
     deadline: Instant,
 ) -> Result<f64, String> {

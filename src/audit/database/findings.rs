@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::psql::Psql;
-use crate::docker::Engine;
+use crate::audit::exec::Exec;
 
 /// Tables below this many rows are read whole cheaply; their scans are no finding.
 pub const MIN_ROWS: i64 = 10_000;
@@ -127,7 +127,7 @@ const CONNECTIONS: &str =
 
 /// Reads every finding; `pg_stat_statements` is created first when missing (the image
 /// preloads it).
-pub async fn read<E: Engine>(psql: &Psql<'_, E>) -> Findings {
+pub async fn read<X: Exec>(psql: &Psql<'_, X>) -> Findings {
     let mut f = Findings::default();
     if let Err(e) = psql
         .session(&["CREATE EXTENSION IF NOT EXISTS pg_stat_statements".to_string()])
@@ -151,8 +151,8 @@ struct Ratio {
     ratio: Option<f64>,
 }
 
-async fn part<E: Engine, T: serde::de::DeserializeOwned>(
-    psql: &Psql<'_, E>,
+async fn part<X: Exec, T: serde::de::DeserializeOwned>(
+    psql: &Psql<'_, X>,
     query: &str,
     what: &str,
     errors: &mut Vec<String>,

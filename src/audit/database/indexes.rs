@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::explain::{self, Column, Method};
 use super::findings::{Table, TopQuery, MIN_ROWS};
 use super::psql::{ident, literal, Psql, TAG};
-use crate::docker::Engine;
+use crate::audit::exec::Exec;
 
 /// A table copied for a GiST trial is sampled down to about this many rows.
 const COPY_MAX_ROWS: i64 = 2_000_000;
@@ -126,8 +126,8 @@ fn parse_plan(line: Option<&String>) -> Result<serde_json::Value, String> {
 
 /// The suggestions of every top query, deduplicated, each tried; `apply` creates the
 /// proven ones concurrently and measures them again.
-pub async fn missing<E: Engine>(
-    psql: &Psql<'_, E>,
+pub async fn missing<X: Exec>(
+    psql: &Psql<'_, X>,
     top: &[TopQuery],
     tables: &[Table],
     deadline: Instant,
@@ -172,8 +172,8 @@ pub async fn missing<E: Engine>(
     (out, errors)
 }
 
-async fn suggestions_of<E: Engine>(
-    psql: &Psql<'_, E>,
+async fn suggestions_of<X: Exec>(
+    psql: &Psql<'_, X>,
     q: &TopQuery,
     tables: &[Table],
     deadline: Instant,
@@ -222,8 +222,8 @@ async fn suggestions_of<E: Engine>(
     Ok(out)
 }
 
-async fn columns_of<E: Engine>(
-    psql: &Psql<'_, E>,
+async fn columns_of<X: Exec>(
+    psql: &Psql<'_, X>,
     schema: &str,
     table: &str,
 ) -> Result<Vec<Column>, String> {
@@ -248,8 +248,8 @@ async fn columns_of<E: Engine>(
 
 /// A valid index of this method already leads with this column: the planner declined it,
 /// so another is not missing.
-async fn has_index<E: Engine>(
-    psql: &Psql<'_, E>,
+async fn has_index<X: Exec>(
+    psql: &Psql<'_, X>,
     schema: &str,
     table: &str,
     method: Method,
@@ -270,8 +270,8 @@ async fn has_index<E: Engine>(
 }
 
 /// The query's cost without and with the index, in one rolled-back session.
-async fn prove<E: Engine>(
-    psql: &Psql<'_, E>,
+async fn prove<X: Exec>(
+    psql: &Psql<'_, X>,
     s: &Suggestion,
     tables: &[Table],
     deadline: Instant,

@@ -13,8 +13,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::api::ValidatedStack;
-use crate::docker::Engine;
-use crate::plan::Plan;
+use crate::audit::exec::Exec;
 
 /// What the audit found in the database.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -35,14 +34,13 @@ impl DatabaseAudit {
 }
 
 /// None when the stack has no database.
-pub async fn audit<E: Engine>(
-    engine: &E,
+pub async fn audit<X: Exec>(
+    exec: &X,
     stack: &ValidatedStack,
-    plan: &Plan,
     apply_indexes: bool,
     deadline: Instant,
 ) -> Option<DatabaseAudit> {
-    let psql = psql::Psql::of(engine, stack, plan)?;
+    let psql = psql::Psql::of(exec, stack)?;
     let mut findings = findings::read(&psql).await;
     let (mut missing, errors) =
         indexes::missing(&psql, &findings.top_queries, &findings.tables, deadline).await;

@@ -1,33 +1,25 @@
-//! SQL in the stack's database container: psql over the local socket as the database's
+//! SQL in the stack's database container or pod: psql over the local socket as the database's
 //! owner, each statement one argv element (never a shell), one output line per SELECT.
 
-use bytes::Bytes;
-
 use crate::api::validated::ValidatedStack;
-use crate::docker::Engine;
-use crate::plan::Plan;
+use crate::audit::exec::Exec;
 
 /// Marks the audit's own statements, so its queries never count as the workload's.
 pub const TAG: &str = "/* appstack-audit */";
 
-/// A cap on what one session may print: the findings are small, a runaway is not.
-const MAX_OUTPUT: usize = 8 << 20;
-
-/// The database container and the role and database to sign in as.
-pub struct Psql<'a, E: Engine> {
-    pub engine: &'a E,
-    container: String,
+/// Where psql runs, and the role and database to sign in as.
+pub struct Psql<'a, X: Exec> {
+    pub exec: &'a X,
     user: String,
     database: String,
 }
 
-impl<'a, E: Engine> Psql<'a, E> {
+impl<'a, X: Exec> Psql<'a, X> {
     /// None when the stack has no database.
-    pub fn of(engine: &'a E, stack: &ValidatedStack, plan: &Plan) -> Option<Self> {
+    pub fn of(exec: &'a X, stack: &ValidatedStack) -> Option<Self> {
         let db = stack.database.as_ref()?;
         Some(Psql {
-            engine,
-            container: plan.object_name("database"),
+            exec,
             user: db.user.clone(),
             database: db.name.clone(),
         })
@@ -57,26 +49,11 @@ impl<'a, E: Engine> Psql<'a, E> {
             argv.push("-c".into());
             argv.push(s.clone());
         }
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
-        let collect = async move {
-            let mut out = Vec::new();
-            while let Some(chunk) = rx.recv().await {
-                if out.len() < MAX_OUTPUT {
-                    out.extend_from_slice(&chunk);
-                }
-            }
-            out
-        };
-        let (result, stdout) =
-            tokio::join!(self.engine.exec_stream(&self.container, argv, tx), collect);
-        let result = result.map_err(|e| e.to_string())?;
-        if result.exit_code != 0 {
-            return Err(first_error(&result.output));
+        let ran = self.exec.run("database", argv).await?;
+        if ran.exit_code != 0 {
+            return Err(first_error(&ran.stderr));
         }
-        Ok(String::from_utf8_lossy(&stdout)
-            .lines()
-            .map(str::to_string)
-            .collect())
+        Ok(ran.stdout.lines().map(str::to_string).collect())
     }
 
     /// One query's rows as JSON: the query is wrapped in `jsonb_agg`, so any row shape
