@@ -246,7 +246,8 @@ mod cluster {
         fake
     }
 
-    /// `appstack audit --stack NAME` against the fake; its JSON report, and the fake.
+    /// `appstack audit --stack NAME` against the fake: its JSON report (with the Markdown
+    /// one under `markdown`), and the fake.
     pub async fn audit(name: &str, spec: &str) -> (Value, Arc<FakeApi>) {
         let fake = Arc::new(cluster(name, spec));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -265,7 +266,9 @@ mod cluster {
                 "3m",
                 "-o",
                 "json",
+                "--out",
             ])
+            .arg(dir.path().join("out"))
             .env("KUBECONFIG", &kubeconfig)
             .env("APPSTACK_STATE_DIR", dir.path().join("state"))
             .kill_on_drop(true)
@@ -276,7 +279,10 @@ mod cluster {
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "audit --stack failed: {stderr}");
-        (serde_json::from_slice(&out.stdout).unwrap(), fake)
+        let mut report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let md = std::fs::read_to_string(dir.path().join("out/audit.md")).unwrap();
+        report["markdown"] = Value::String(md);
+        (report, fake)
     }
 
     /// The Kubernetes-mode report against the Docker-mode one of the same stack.
@@ -343,6 +349,14 @@ mod cluster {
             .unwrap()
             .contains("Kubernetes mode"));
         assert!(report.get("host").is_none());
+        let md = report["markdown"].as_str().unwrap();
+        for shown in [
+            "through port-forwards",
+            "- node node-1: CPU 0.75 of 2.00",
+            "Kubernetes mode",
+        ] {
+            assert!(md.contains(shown), "{shown:?} not in the report:\n{md}");
+        }
         let log = fake.log.lock().unwrap();
         let upgraded = |sub: &str| log.iter().filter(|l| l.path.ends_with(sub)).count();
         assert!(upgraded("/exec") > 5 && upgraded("/portforward") >= routes.len() * 3);

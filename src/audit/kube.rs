@@ -4,8 +4,6 @@
 
 use std::time::Instant;
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams};
 use kube::Client;
 
 use super::exec::InPod;
@@ -17,7 +15,7 @@ use super::{assemble, kube_usage, measure, AuditError, AuditReport, AuditRequest
 use crate::api::ValidatedStack;
 use crate::kube::runner::KubeRunner;
 use crate::load::Endpoint;
-use crate::plan::{Plan, LABEL_COMPONENT, LABEL_STACK};
+use crate::plan::Plan;
 
 /// Why the capacity test does not run in this mode.
 pub const NO_CAPACITY: &str = "not run in Kubernetes mode: its steps are sampled every few \
@@ -36,16 +34,15 @@ pub async fn run(
 ) -> Result<AuditReport, AuditError> {
     let started = Instant::now();
     let (components, nodes, unmeasured) = kube_usage::measure(&client, ns, &stack.name).await;
-    let (targets, _forwards) = targets(&client, ns, stack, plan).await?;
-    let exec = InPod {
-        runner: KubeRunner {
-            client,
-            namespace: ns.to_string(),
-            stack: stack.name.clone(),
-            pod: None,
-            local: Vec::new(),
-        },
+    let runner = KubeRunner {
+        client,
+        namespace: ns.to_string(),
+        stack: stack.name.clone(),
+        pod: None,
+        local: Vec::new(),
     };
+    let (targets, _forwards) = targets(&runner, stack, plan).await?;
+    let exec = InPod { runner };
     let measured = measure(&exec, stack, &targets, req, started).await?;
     let capacity_error = req.capacity.as_ref().map(|_| NO_CAPACITY.to_string());
     let share = share(&nodes, &components);
@@ -70,16 +67,18 @@ pub async fn run(
 /// Each route through a port-forward to a running pod of its component; the forwards
 /// live as long as the returned handles.
 async fn targets(
-    client: &Client,
-    ns: &str,
+    runner: &KubeRunner,
     stack: &ValidatedStack,
     plan: &Plan,
 ) -> Result<(Vec<RouteTarget>, Vec<Forward>), AuditError> {
     let mut out = Vec::new();
     let mut forwards = Vec::new();
     for w in wanted(stack, plan) {
-        let pod = running_pod(client, ns, &stack.name, w.component).await?;
-        let fwd = forward::start(client.clone(), ns, &pod, w.port)
+        let pod = runner
+            .pod(w.component)
+            .await
+            .map_err(|e| AuditError::Unreachable(e.to_string()))?;
+        let fwd = forward::start(runner.client.clone(), &runner.namespace, &pod, w.port)
             .await
             .map_err(|e| AuditError::Unreachable(format!("a port-forward to {pod}: {e}")))?;
         let base = Base {
@@ -97,31 +96,6 @@ async fn targets(
         forwards.push(fwd);
     }
     Ok((out, forwards))
-}
-
-/// A running pod of the component, its name.
-async fn running_pod(
-    client: &Client,
-    ns: &str,
-    stack: &str,
-    component: &str,
-) -> Result<String, AuditError> {
-    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let selector = format!("{LABEL_STACK}={stack},{LABEL_COMPONENT}={component}");
-    let pods = api
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(|e| AuditError::Cluster(format!("listing pods ({selector}) in {ns}: {e}")))?;
-    pods.items
-        .into_iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-        .and_then(|p| p.metadata.name)
-        .ok_or_else(|| {
-            AuditError::Unreachable(format!(
-                "no running pod of {component} in {ns} (selector {selector})"
-            ))
-        })
 }
 
 /// What the database's node offers it, for sizing its parameters when it has no limits.

@@ -26,8 +26,8 @@ pub struct KubeRunner {
 }
 
 impl KubeRunner {
-    /// A running, ready pod of `component` (pods carry the stack's selector labels).
-    async fn pod(&self, component: &str) -> Result<String, ProtectError> {
+    /// A running pod of `component` (pods carry the stack's selector labels).
+    pub async fn pod(&self, component: &str) -> Result<String, ProtectError> {
         if let Some(pod) = &self.pod {
             return Ok(pod.clone());
         }
