@@ -6,8 +6,8 @@
 //! deviation is printed, not asserted: on this stack the p95 of one same load moves by
 //! more than a fifth between windows (three 45 s runs of 50 users on the page gave 56.8,
 //! 41.1 and 47.6 ms), and with this test's 3 minute bound the row's step lasts 11 s;
-//! four runs gave −9.1, −1.2, +22.8 and +57 %, one with the default bound +2.7 %
-//! (docs/audit.md).
+//! five runs gave −9.1, −1.2, −17.2, +22.8 and +57 %, three with the default bound +2.7,
+//! −11.6 and +25.1 % (docs/audit.md).
 
 mod common;
 
