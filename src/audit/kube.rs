@@ -11,7 +11,9 @@ use super::forward::{self, Forward};
 use super::http::RouteTarget;
 use super::recommend::HostShare;
 use super::routes::{wanted, Base};
-use super::{assemble, kube_usage, measure, AuditError, AuditReport, AuditRequest, Headroom};
+use super::{
+    assemble, check_auditable, kube_usage, measure, AuditError, AuditReport, AuditRequest, Headroom,
+};
 use crate::api::ValidatedStack;
 use crate::kube::runner::KubeRunner;
 use crate::load::Endpoint;
@@ -33,6 +35,7 @@ pub async fn run(
     req: &AuditRequest,
 ) -> Result<AuditReport, AuditError> {
     let started = Instant::now();
+    check_auditable(stack, plan)?;
     let (components, nodes, unmeasured) = kube_usage::measure(&client, ns, &stack.name).await;
     let runner = KubeRunner {
         client,
@@ -47,21 +50,20 @@ pub async fn run(
     let capacity_error = req.capacity.as_ref().map(|_| NO_CAPACITY.to_string());
     let share = share(&nodes, &components);
     let headroom = Headroom {
+        runtime: format!("kubernetes (namespace {ns})"),
         host: None,
         nodes,
         components,
         unmeasured,
     };
-    let mut report = assemble(
+    Ok(assemble(
         stack,
         req,
         measured,
         headroom,
         (None, capacity_error),
         &share,
-    );
-    report.runtime = format!("kubernetes (namespace {ns})");
-    Ok(report)
+    ))
 }
 
 /// Each route through a port-forward to a running pod of its component; the forwards

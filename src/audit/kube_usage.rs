@@ -85,11 +85,7 @@ pub fn containers(pods: &[Pod], metrics: &Value) -> Vec<ComponentUsage> {
         else {
             continue;
         };
-        let specs = pod
-            .spec
-            .as_ref()
-            .map(|s| s.containers.clone())
-            .unwrap_or_default();
+        let specs = pod.spec.as_ref().map_or(&[][..], |s| &s.containers[..]);
         for c in item["containers"].as_array().into_iter().flatten() {
             let name = c["name"].as_str().unwrap_or_default();
             let limits = specs

@@ -36,8 +36,6 @@ pub enum AuditError {
     Unreachable(String),
     #[error(transparent)]
     Docker(#[from] crate::docker::DockerError),
-    #[error("the cluster: {0}")]
-    Cluster(String),
 }
 
 impl AuditError {
@@ -47,7 +45,6 @@ impl AuditError {
             AuditError::Invalid(_) => "invalid",
             AuditError::Unreachable(_) => "unreachable",
             AuditError::Docker(_) => "engine",
-            AuditError::Cluster(_) => "cluster",
         }
     }
 }
@@ -110,6 +107,7 @@ pub async fn run<E: Engine>(
     req: &AuditRequest,
 ) -> Result<AuditReport, AuditError> {
     let started = Instant::now();
+    check_auditable(stack, plan)?;
     let targets = routes::targets(engine, stack, plan).await?;
     // Idle headroom first, so the timings' own load does not show in it.
     let sampler = usage::Sampler::new(engine, plan).await?;
@@ -144,6 +142,7 @@ pub async fn run<E: Engine>(
     };
     let share = recommend::HostShare::of(&host, &components);
     let headroom = Headroom {
+        runtime: "docker".into(),
         host: Some(host),
         nodes: Vec::new(),
         components,
@@ -159,6 +158,18 @@ pub async fn run<E: Engine>(
     ))
 }
 
+/// A stack without a frontend or CMS has no route to audit: said before anything is
+/// measured or opened.
+pub fn check_auditable(stack: &ValidatedStack, plan: &Plan) -> Result<(), AuditError> {
+    if routes::wanted(stack, plan).is_empty() {
+        return Err(AuditError::Invalid(format!(
+            "{}: the stack has no frontend or CMS to audit",
+            stack.name
+        )));
+    }
+    Ok(())
+}
+
 /// What every runtime measures the same way: the routes' timings, the queues, the database.
 pub struct Measured {
     started: Instant,
@@ -168,8 +179,10 @@ pub struct Measured {
     database: Option<database::DatabaseAudit>,
 }
 
-/// The headroom as the runtime reports it: this host's (Docker) or the nodes' (Kubernetes).
+/// Where the audit ran, and the headroom as that runtime reports it: this host's (Docker)
+/// or the nodes' (Kubernetes).
 pub struct Headroom {
+    pub runtime: String,
     pub host: Option<host::Host>,
     pub nodes: Vec<kube_usage::NodeUsage>,
     pub components: Vec<usage::ComponentUsage>,
@@ -186,12 +199,6 @@ pub async fn measure<X: exec::Exec>(
     started: Instant,
 ) -> Result<Measured, AuditError> {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    if targets.is_empty() {
-        return Err(AuditError::Invalid(format!(
-            "{}: the stack has no frontend or CMS to audit",
-            stack.name
-        )));
-    }
     let mut routes = Vec::new();
     for t in targets {
         if started.elapsed() >= req.max_duration {
@@ -227,7 +234,7 @@ pub fn assemble(
     let verdicts = report::verdicts(&targets, &m.routes, &m.queues, m.database.as_ref());
     let mut report = AuditReport {
         stack: stack.name.clone(),
-        runtime: "docker".into(),
+        runtime: headroom.runtime,
         started_at: m.started_at,
         seconds: m.started.elapsed().as_secs_f64(),
         routes: m.routes,

@@ -102,7 +102,7 @@ pub fn markdown(r: &AuditReport) -> String {
         "# Performance audit of `{}` ({}, {}, {:.0} s)\n",
         r.stack, r.runtime, r.started_at, r.seconds
     );
-    if r.host.is_none() {
+    if r.runtime.starts_with("kubernetes") {
         let _ = writeln!(
             o,
             "Routes are timed through port-forwards by the API server: connect is to this \
