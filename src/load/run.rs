@@ -156,11 +156,12 @@ async fn run_workers(
     let releases = match load.pace {
         Pace::Open { rate, .. } => {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            tokio::spawn(pace_releases(
-                tx,
-                rate / f64::from(threads.max(1)),
-                shared.clone(),
-            ));
+            let (rate, shared) = (rate / f64::from(threads.max(1)), shared.clone());
+            // A blocking thread, not a task: the runtime's timer fires on millisecond
+            // ticks, which at several hundred requests/s releases requests in pairs on
+            // one tick and the second waits behind the first; a thread's sleep is precise
+            // to tens of microseconds and leaves the workers' thread to the workers.
+            tokio::task::spawn_blocking(move || pace_releases(&tx, rate, &shared));
             Some(Arc::new(tokio::sync::Mutex::new(rx)))
         }
         Pace::Closed { .. } => None,
@@ -188,28 +189,33 @@ async fn run_workers(
 
 type Releases = Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Instant>>>;
 
-/// Releases requests at `rate`, each stamped with when it was released: the timer wakes
-/// up to a millisecond late, which is neither the server's latency nor queueing, so the
-/// stamp is the later of when it was due and when it went out.
-async fn pace_releases(
-    tx: tokio::sync::mpsc::UnboundedSender<Instant>,
-    rate: f64,
-    shared: Arc<Shared>,
-) {
+/// Releases requests at `rate`, each stamped with when it was released: a wake-up
+/// later than due is the generator's own scheduling, neither the server's latency nor
+/// queueing, so the stamp is the later of when it was due and when it went out.
+fn pace_releases(tx: &tokio::sync::mpsc::UnboundedSender<Instant>, rate: f64, shared: &Shared) {
     let start = Instant::now();
     for i in 0u64.. {
         let due = start + Duration::from_secs_f64(i as f64 / rate);
         if due >= shared.stop_at || shared.claimed.fetch_add(1, Ordering::Relaxed) >= shared.max {
-            break;
+            return;
         }
-        if due > Instant::now() {
-            tokio::time::sleep_until(due.into()).await;
+        // Slept in slices, so a run whose workers are done (request bound) does not keep
+        // this thread through a long interval of a slow rate.
+        loop {
+            let now = Instant::now();
+            if due <= now || tx.is_closed() {
+                break;
+            }
+            std::thread::sleep((due - now).min(PACER_SLICE));
         }
         if tx.send(Instant::now().max(due)).is_err() {
-            break;
+            return;
         }
     }
 }
+
+/// The longest a pacer sleeps before it looks whether the run is still on.
+const PACER_SLICE: Duration = Duration::from_millis(50);
 
 /// The next request's start: now (closed model), or the next release (open model).
 async fn next_start(pace: Pace, shared: &Shared, releases: Option<&Releases>) -> Option<Instant> {
