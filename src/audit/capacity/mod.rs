@@ -176,10 +176,14 @@ fn mix_of<'a>(mixes: &'a [Mix], s: &Scenario) -> Option<&'a Mix> {
     }
 }
 
-/// How long the verification of a scenario runs: five think times, at least 45 s (the
-/// p95 of shorter runs of one same load varies by a third on a small stack).
-pub fn verify_time(s: &Scenario) -> Duration {
-    (s.think * 5).max(Duration::from_secs(45))
+/// How long the verification of a scenario runs, given the `room` the capacity test has:
+/// a third of it, between 45 and 90 s, and no less than five think times. On a small stack
+/// the p95 of one same load's 30 s windows moves by a third, so a longer run is a surer
+/// figure; the bound (`--max-duration`) says how much of it the caller can wait for.
+pub fn verify_time(s: &Scenario, room: Duration) -> Duration {
+    (room / 3)
+        .clamp(Duration::from_secs(45), Duration::from_secs(90))
+        .max(s.think * 5)
 }
 
 pub fn scenario(name: &str) -> Option<Scenario> {
@@ -216,9 +220,9 @@ pub async fn run<X: Exec>(
         )),
         None => None,
     };
-    let reserve = verify.map_or(Duration::ZERO, |(s, _)| {
-        verify_time(&s) + Duration::from_secs(5)
-    });
+    let verify_for =
+        verify.map(|(s, _)| verify_time(&s, until.saturating_duration_since(Instant::now())));
+    let reserve = verify_for.map_or(Duration::ZERO, |t| t + Duration::from_secs(5));
     let curves_until = until.checked_sub(reserve).unwrap_or(until);
     // Every mix's probe first: the steps of all curves are then planned and fitted into
     // the time left together, each keeping its share of what it asks for.
@@ -267,9 +271,9 @@ pub async fn run<X: Exec>(
         });
     }
     let rows = rows(cx, &mixes, &curves, &req.users);
-    let verification = match verify {
-        Some((s, users)) => Some(verify_row(&mixes, &rows, &s, users).await?),
-        None => None,
+    let verification = match (verify, verify_for) {
+        (Some((s, users)), Some(time)) => Some(verify_row(&mixes, &rows, &s, users, time).await?),
+        _ => None,
     };
     Ok(Capacity {
         cores: cx.cores,
@@ -326,6 +330,7 @@ async fn verify_row(
     rows: &[Row],
     s: &Scenario,
     users: u32,
+    duration: Duration,
 ) -> Result<Verification, String> {
     let mix = mix_of(mixes, s).ok_or("no mix for the scenario")?;
     let predicted = match rows
@@ -340,7 +345,6 @@ async fn verify_row(
             ))
         }
     };
-    let duration = verify_time(s);
     let stats = steps::run_mix(mix, users, s.think, duration).await;
     let measured = stats.quantile_ms(0.95);
     let deviation = 100.0 * (measured - predicted.p95_ms) / predicted.p95_ms.max(1e-3);
@@ -362,4 +366,24 @@ async fn verify_row(
         deviation_percent: deviation,
         within: deviation.abs() <= 20.0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_verification_takes_a_third_of_the_room_within_its_bounds() {
+        let heavy = scenario("heavy").unwrap();
+        let secs = |room: u64| verify_time(&heavy, Duration::from_secs(room)).as_secs();
+        assert_eq!(
+            (secs(60), secs(162), secs(290), secs(900)),
+            (45, 54, 90, 90)
+        );
+        let slow = Scenario {
+            think: Duration::from_secs(30),
+            ..heavy
+        };
+        assert_eq!(verify_time(&slow, Duration::from_secs(290)).as_secs(), 150);
+    }
 }
