@@ -213,16 +213,16 @@ pub async fn run<X: Exec>(
     if mixes.is_empty() {
         return Err("no frontend page or CMS API route to put under load".into());
     }
+    // The verification's time is set before the curves, which run in what it leaves.
     let verify = match &req.verify {
-        Some((name, users)) => Some((
-            scenario(name).ok_or(format!("unknown scenario {name}"))?,
-            *users,
-        )),
+        Some((name, users)) => {
+            let s = scenario(name).ok_or(format!("unknown scenario {name}"))?;
+            let time = verify_time(&s, until.saturating_duration_since(Instant::now()));
+            Some((s, *users, time))
+        }
         None => None,
     };
-    let verify_for =
-        verify.map(|(s, _)| verify_time(&s, until.saturating_duration_since(Instant::now())));
-    let reserve = verify_for.map_or(Duration::ZERO, |t| t + Duration::from_secs(5));
+    let reserve = verify.map_or(Duration::ZERO, |(_, _, t)| t + Duration::from_secs(5));
     let curves_until = until.checked_sub(reserve).unwrap_or(until);
     // Every mix's probe first: the steps of all curves are then planned and fitted into
     // the time left together, each keeping its share of what it asks for.
@@ -271,9 +271,9 @@ pub async fn run<X: Exec>(
         });
     }
     let rows = rows(cx, &mixes, &curves, &req.users);
-    let verification = match (verify, verify_for) {
-        (Some((s, users)), Some(time)) => Some(verify_row(&mixes, &rows, &s, users, time).await?),
-        _ => None,
+    let verification = match verify {
+        Some((s, users, time)) => Some(verify_row(&mixes, &rows, &s, users, time).await?),
+        None => None,
     };
     Ok(Capacity {
         cores: cx.cores,
