@@ -9,7 +9,8 @@
 #               option, and several paced connections start in step and stay in bursts),
 #               appstack with --rate set to the rate wrk reached, on 4 connections (a
 #               request due while another is in flight gets a connection of its own, as
-#               in wrk's model the next request never waits behind the last);
+#               in wrk's model the next request never waits behind the last; both open
+#               their connections before the first request is timed);
 #               target: p50 and p99 within 10 % of wrk's.
 # Rounds alternate the two tools (ROUNDS, default 5); every round, the peer's own spread
 # across rounds (its slowest round's figure over its fastest's: the noise one round's ratio

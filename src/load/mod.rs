@@ -2,6 +2,7 @@
 //! with closed (virtual users) and open (fixed rate) models and HDR latency histograms.
 
 pub mod conn;
+mod pacer;
 pub mod run;
 pub mod stats;
 pub mod summary;

@@ -15,6 +15,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::conn::{Conn, Endpoint};
+use super::pacer::Feed;
 use super::stats::{Stats, MAX_LATENCY_US};
 
 /// A path and its share of requests.
@@ -153,16 +154,12 @@ async fn run_workers(
     let (requests, endpoints) = (Arc::new(requests), Arc::new(endpoints));
     // The open model's requests are released by one pacer per thread, each stamped with
     // when it was released: a worker that picks one up late (all busy) counts the wait.
-    let releases = match load.pace {
+    let feed = match load.pace {
         Pace::Open { rate, .. } => {
-            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            let (rate, shared) = (rate / f64::from(threads.max(1)), shared.clone());
-            // A blocking thread, not a task: the runtime's timer fires on millisecond
-            // ticks, which at several hundred requests/s releases requests in pairs on
-            // one tick and the second waits behind the first; a thread's sleep is precise
-            // to tens of microseconds and leaves the workers' thread to the workers.
-            tokio::task::spawn_blocking(move || pace_releases(&tx, rate, &shared));
-            Some(Arc::new(tokio::sync::Mutex::new(rx)))
+            let rate = rate / f64::from(threads.max(1));
+            let (stop_at, shared) = (shared.stop_at, shared.clone());
+            let claim = move || shared.claimed.fetch_add(1, Ordering::Relaxed) < shared.max;
+            Some(Feed::start(rate, workers, stop_at, claim))
         }
         Pace::Closed { .. } => None,
     };
@@ -174,9 +171,9 @@ async fn run_workers(
             shared.clone(),
             load.pace,
         );
-        let releases = releases.clone();
+        let feed = feed.clone();
         let seed = u64::from(thread) << 32 | u64::from(w);
-        set.spawn(async move { worker(ep, reqs, pace, shared, releases, seed).await });
+        set.spawn(async move { worker(ep, reqs, pace, shared, feed, seed).await });
     }
     let mut all = Stats::new();
     while let Some(done) = set.join_next().await {
@@ -187,49 +184,11 @@ async fn run_workers(
     all
 }
 
-type Releases = Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Instant>>>;
-
-/// Releases requests at `rate`, each stamped with when it was released: a wake-up
-/// later than due is the generator's own scheduling, neither the server's latency nor
-/// queueing, so the stamp is the later of when it was due and when it went out.
-fn pace_releases(tx: &tokio::sync::mpsc::UnboundedSender<Instant>, rate: f64, shared: &Shared) {
-    let start = Instant::now();
-    for i in 0u64.. {
-        let due = start + Duration::from_secs_f64(i as f64 / rate);
-        if due >= shared.stop_at || shared.claimed.fetch_add(1, Ordering::Relaxed) >= shared.max {
-            return;
-        }
-        // Slept in slices, so a run whose workers are done (request bound) does not keep
-        // this thread through a long interval of a slow rate.
-        loop {
-            let now = Instant::now();
-            if due <= now || tx.is_closed() {
-                break;
-            }
-            std::thread::sleep((due - now).min(PACER_SLICE));
-        }
-        if tx.send(Instant::now().max(due)).is_err() {
-            return;
-        }
-    }
-}
-
-/// The longest a pacer sleeps before it looks whether the run is still on.
-const PACER_SLICE: Duration = Duration::from_millis(50);
-
-/// The next request's start: now (closed model), or the next release (open model).
-async fn next_start(pace: Pace, shared: &Shared, releases: Option<&Releases>) -> Option<Instant> {
-    match (pace, releases) {
-        (Pace::Open { .. }, Some(r)) => {
-            let stamp = r.lock().await.recv().await?;
-            (Instant::now() < shared.stop_at).then_some(stamp)
-        }
-        _ => {
-            let i = shared.claimed.fetch_add(1, Ordering::Relaxed);
-            let now = Instant::now();
-            (i < shared.max && now < shared.stop_at).then_some(now)
-        }
-    }
+/// The closed model's next start: now, while the run's bounds allow.
+fn closed_start(shared: &Shared) -> Option<Instant> {
+    let i = shared.claimed.fetch_add(1, Ordering::Relaxed);
+    let now = Instant::now();
+    (i < shared.max && now < shared.stop_at).then_some(now)
 }
 
 /// A route's request, ready to send, and which server it goes to.
@@ -244,13 +203,21 @@ async fn worker(
     reqs: Arc<Vec<Request>>,
     pace: Pace,
     shared: Arc<Shared>,
-    releases: Option<Releases>,
+    feed: Option<Feed>,
     seed: u64,
 ) -> Stats {
     let mut rng = StdRng::seed_from_u64(seed);
     let total_weight: u32 = reqs.iter().map(|r| r.weight).sum();
     let mut stats = Stats::new();
     let mut conns: Vec<Option<Conn>> = eps.iter().map(|_| None).collect();
+    // The open model's clock starts once every worker holds its connections: a connect
+    // (or the runtime's start) before the first request is not the server's latency.
+    if let Some(f) = &feed {
+        for (ep, conn) in eps.iter().zip(conns.iter_mut()) {
+            *conn = Conn::open(ep).await.ok().map(|(c, _)| c);
+        }
+        f.ready();
+    }
     // Users arrive spread over one think time, as visitors do, not all in the first instant.
     if let Pace::Closed { think, .. } = pace {
         if !think.is_zero() {
@@ -260,7 +227,11 @@ async fn worker(
     }
     loop {
         let free_at = Instant::now();
-        let Some(released) = next_start(pace, &shared, releases.as_ref()).await else {
+        let next = match &feed {
+            Some(f) => f.next(shared.stop_at).await,
+            None => closed_start(&shared),
+        };
+        let Some(released) = next else {
             break;
         };
         // Released while this worker was busy: the wait counts (coordinated omission).
