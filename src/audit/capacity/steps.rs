@@ -149,8 +149,9 @@ const KNEE_TIME: (Duration, Duration) = (Duration::from_secs(3), Duration::from_
 const SAME_RATE: f64 = 0.1;
 /// Past this share of the best throughput a rate is covered by the knee's steps.
 const NEAR_BEST: f64 = 0.9;
-/// Waited after the probe's saturating runs, so queued work does not spill into a step.
-const SETTLE: Duration = Duration::from_secs(2);
+/// Waited after saturating runs (the probe's, a curve's last steps), so work still queued
+/// in the stack does not spill into the next measurement.
+pub const SETTLE: Duration = Duration::from_secs(2);
 /// What a step costs besides its load: the samples read around it.
 const STEP_GAP: Duration = Duration::from_millis(300);
 
