@@ -21,6 +21,7 @@ const SLICE: Duration = Duration::from_millis(50);
 pub struct Feed {
     releases: Arc<Mutex<UnboundedReceiver<Instant>>>,
     ready: std::sync::mpsc::Sender<()>,
+    stop_at: Instant,
 }
 
 impl Feed {
@@ -49,6 +50,7 @@ impl Feed {
         Feed {
             releases: Arc::new(Mutex::new(rx)),
             ready,
+            stop_at,
         }
     }
 
@@ -59,9 +61,9 @@ impl Feed {
     }
 
     /// The next release's stamp; None when the run is over.
-    pub async fn next(&self, stop_at: Instant) -> Option<Instant> {
+    pub async fn next(&self) -> Option<Instant> {
         let stamp = self.releases.lock().await.recv().await?;
-        (Instant::now() < stop_at).then_some(stamp)
+        (Instant::now() < self.stop_at).then_some(stamp)
     }
 }
 
@@ -113,7 +115,7 @@ mod tests {
         let clock = Instant::now();
         feed.ready();
         let mut stamps = Vec::new();
-        while let Some(s) = feed.next(stop_at).await {
+        while let Some(s) = feed.next().await {
             stamps.push(s);
         }
         assert_eq!(stamps.len(), 5);

@@ -228,7 +228,7 @@ async fn worker(
     loop {
         let free_at = Instant::now();
         let next = match &feed {
-            Some(f) => f.next(shared.stop_at).await,
+            Some(f) => f.next().await,
             None => closed_start(&shared),
         };
         let Some(released) = next else {

@@ -186,6 +186,9 @@ pub fn verify_time(s: &Scenario, room: Duration) -> Duration {
         .max(s.think * 5)
 }
 
+/// Kept free after the verification besides its pause: the report is written after it.
+const VERIFY_MARGIN: Duration = Duration::from_secs(3);
+
 pub fn scenario(name: &str) -> Option<Scenario> {
     SCENARIOS.iter().copied().find(|s| s.name == name)
 }
@@ -222,7 +225,9 @@ pub async fn run<X: Exec>(
         }
         None => None,
     };
-    let reserve = verify.map_or(Duration::ZERO, |(_, _, t)| t + Duration::from_secs(5));
+    let reserve = verify.map_or(Duration::ZERO, |(_, _, t)| {
+        t + steps::SETTLE + VERIFY_MARGIN
+    });
     let curves_until = until.checked_sub(reserve).unwrap_or(until);
     // Every mix's probe first: the steps of all curves are then planned and fitted into
     // the time left together, each keeping its share of what it asks for.
